@@ -1,0 +1,24 @@
+"""Command line of the featurize stage: ``python -m featurize build --out DIR WORKDIR...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from featurize.build import featurize_dataset
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m featurize", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="join per-program work directories into the dataset tables")
+    b.add_argument("--out", required=True, help="dataset directory to write")
+    b.add_argument("--retime", help="measurements of the noise-floor pass")
+    b.add_argument("work_dirs", nargs="+")
+    args = ap.parse_args(argv)
+    featurize_dataset(args.work_dirs, args.retime, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

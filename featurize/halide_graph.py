@@ -1,0 +1,195 @@
+"""The stage graph of a Halide program, as Adams2019 itself sees it.
+
+With ``HL_DEBUG_AUTOSCHEDULE=2`` the Adams2019 autoscheduler prints its
+``FunctionDAG``: every node (Func) with its stages, in the order it later
+writes the featurization, then every producer -> consumer edge with its load
+Jacobians. Parsing that dump gives, for any program (random, zoo or user):
+
+* the node order of ``AutoSchedulerResults.featurization`` -- taken from the
+  autoscheduler rather than re-derived, so the mapping cannot drift;
+* the real edges with an access-pattern kind read off the Jacobians.
+
+The featurization holds one record per stage of every non-input node, nodes in
+dump order, stages of a node in reverse (last update first).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+_NODE = re.compile(r"^Node: (\S+)\s*$")
+_STAGE = re.compile(r"^  Stage (\d+):\s*$")
+_LOOP = re.compile(r"^    (\S+) ")
+_FLAGS = re.compile(r"^  pointwise: (\d) boundary condition: (\d) wrapper: (\d) input: (\d) output: (\d)")
+_EDGE = re.compile(r"^Edge: (\S+) -> (\S+)\s*$")
+_FOOT_MAX = re.compile(r"^    Max (\d+): (.*)$")
+_FOOT_MIN = re.compile(r"^    Min (\d+): (.*)$")
+_MULT = re.compile(r"^  (\d+) x\s*$")
+_ROW = re.compile(r"^    \[(.*)\]\s*$")
+_OFFSET = re.compile(r"([+-]) (\d+)\)?$")
+
+
+class DagDumpError(ValueError):
+    """The autoscheduler's DAG dump is missing or not in the expected form."""
+
+
+@dataclass
+class Stage:
+    name: str  # "f" for the pure definition, "f.update(k)" for update k
+    func: str
+    index: int
+    loop_vars: list[str]
+
+    @property
+    def n_reduction_dims(self) -> int:
+        return sum("$" in v for v in self.loop_vars)
+
+
+@dataclass
+class Node:
+    func: str
+    stages: list[Stage] = field(default_factory=list)
+    is_input: bool = False
+    is_output: bool = False
+
+
+@dataclass
+class Edge:
+    producer: str  # a Func
+    consumer: str  # a stage name
+    jacobians: list[tuple[int, list[list[Fraction | None]]]] = field(default_factory=list)
+    footprint_halo: int = 0
+
+    @property
+    def n_loads(self) -> int:
+        return sum(m for m, _ in self.jacobians)
+
+
+@dataclass
+class Dag:
+    nodes: list[Node]
+    edges: list[Edge]
+
+    def featurization_stages(self) -> list[Stage]:
+        """Stages in the order of the featurization records."""
+        return [s for n in self.nodes if not n.is_input for s in reversed(n.stages)]
+
+
+def stage_name(func: str, index: int) -> str:
+    """Halide's name for stage ``index`` of ``func``: "f", "f.update(0)", ..."""
+    return func if index == 0 else f"{func}.update({index - 1})"
+
+
+def _entry(tok: str) -> Fraction | None:
+    return None if tok == "_" else Fraction(tok)
+
+
+def parse_dag_dump(text: str) -> Dag:
+    """Parse the ``FunctionDAG::dump`` text out of an autoscheduler log."""
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    node: Node | None = None
+    edge: Edge | None = None
+    in_loops = False
+    mult = 1
+    rows: list[list[Fraction | None]] = []
+
+    def flush_jacobian():
+        nonlocal rows, mult
+        if edge is not None and rows:
+            edge.jacobians.append((mult, rows))
+        rows, mult = [], 1
+
+    for line in text.splitlines():
+        if m := _NODE.match(line):
+            node, edge, in_loops = Node(m.group(1)), None, False
+            nodes.append(node)
+        elif node is not None and (m := _STAGE.match(line)):
+            i = int(m.group(1))
+            node.stages.append(Stage(stage_name(node.func, i), node.func, i, []))
+            in_loops = True
+        elif m := _FLAGS.match(line):
+            if node is not None:
+                node.is_input = m.group(4) == "1"
+                node.is_output = m.group(5) == "1"
+            in_loops = False
+        elif m := _EDGE.match(line):
+            flush_jacobian()
+            node, in_loops = None, False
+            edge = Edge(m.group(1), m.group(2))
+            edges.append(edge)
+        elif edge is not None:
+            if m := _FOOT_MAX.match(line):
+                off = _OFFSET.search(m.group(2).strip())
+                if off and off.group(1) == "+":
+                    edge.footprint_halo += int(off.group(2))
+            elif m := _FOOT_MIN.match(line):
+                off = _OFFSET.search(m.group(2).strip())
+                if off and off.group(1) == "-":
+                    edge.footprint_halo += int(off.group(2))
+            elif m := _MULT.match(line):
+                flush_jacobian()
+                mult = int(m.group(1))
+            elif m := _ROW.match(line):
+                rows.append([_entry(t) for t in m.group(1).split()])
+            elif not line.strip():
+                flush_jacobian()
+            elif not line.startswith(" "):
+                flush_jacobian()
+                edge = None
+        elif in_loops and node is not None and node.stages and (m := _LOOP.match(line)):
+            if not line.startswith("    Featurization") and not line.startswith("     "):
+                node.stages[-1].loop_vars.append(m.group(1))
+            if line.startswith("    Featurization"):
+                in_loops = False
+    flush_jacobian()
+    if not nodes:
+        raise DagDumpError("no 'Node:' lines in the autoscheduler log (was HL_DEBUG_AUTOSCHEDULE=2 set?)")
+    return Dag(nodes, edges)
+
+
+def classify_jacobian(rows: list[list[Fraction | None]], loop_vars: list[str]) -> str:
+    """Access-pattern kind of one load, from its Jacobian.
+
+    Rows are the producer's storage dimensions, columns the consumer stage's
+    loop dimensions (reduction variables contain ``$``).
+    """
+    if any(e is None for r in rows for e in r):
+        return "gather"
+    n_cols = len(rows[0]) if rows else 0
+    is_rvar = [("$" in v) for v in loop_vars[:n_cols]] + [False] * (n_cols - len(loop_vars))
+    if any(r[j] != 0 and is_rvar[j] for r in rows for j in range(n_cols)):
+        return "reduction"
+    entries = [abs(e) for r in rows for e in r if e != 0]
+    if any(e > 1 for e in entries):
+        return "downsample"
+    if any(e < 1 for e in entries):
+        return "upsample"
+    pure_cols = [j for j in range(n_cols) if not is_rvar[j]]
+    used_cols = {j for r in rows for j in pure_cols if r[j] != 0}
+    if len(used_cols) < len(pure_cols):
+        return "broadcast"
+    for i, r in enumerate(rows):
+        nz = [j for j in pure_cols if r[j] != 0]
+        if nz and pure_cols.index(nz[0]) != i:
+            return "transpose"
+    return "pointwise"
+
+
+#: When one edge holds loads of several kinds, the most irregular one names it.
+_PRIORITY = ["gather", "reduction", "downsample", "upsample", "transpose", "broadcast", "stencil", "pointwise"]
+
+
+def edge_kind(edge: Edge, consumer: Stage) -> str:
+    kinds = [classify_jacobian(rows, consumer.loop_vars) for _, rows in edge.jacobians]
+    if not kinds:
+        return "gather"
+    kinds = ["stencil" if k == "pointwise" and (edge.n_loads > 1 or edge.footprint_halo > 0) else k for k in kinds]
+    return min(kinds, key=_PRIORITY.index)
+
+
+def max_stride(edge: Edge) -> float:
+    vals = [abs(float(e)) for _, rows in edge.jacobians for r in rows for e in r if e is not None]
+    return max(vals, default=0.0)

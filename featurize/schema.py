@@ -1,0 +1,336 @@
+"""The Parquet graph tables of a perfgraph dataset: their schemas, writer and reader.
+
+Every reader and writer of dataset tables goes through this module. A dataset is
+one directory holding one Parquet file per table (``programs.parquet``, ...).
+Each file carries, in its Arrow schema metadata:
+
+* ``perfgraph.schema_version``: :data:`SCHEMA_VERSION`; readers refuse any other.
+* ``perfgraph.table``: the table's name, so a file renamed by hand is caught.
+* ``perfgraph.feature_docs``: JSON ``{column: description}`` for feature columns,
+  so a consumer never has to guess what a column means.
+
+Writes are atomic: the file is written under a temporary name in the same
+directory, fsynced, then renamed over the target. An interrupted run leaves no
+truncated file that looks valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from featurize.adams2019_features import (
+    PIPELINE_FEATURE_DOCS,
+    PIPELINE_FEATURE_NAMES,
+    SCHEDULE_FEATURE_DOCS,
+    SCHEDULE_FEATURE_NAMES,
+)
+
+#: Bump on any change to a table's columns or their meaning.
+SCHEMA_VERSION = 1
+
+META_VERSION = b"perfgraph.schema_version"
+META_TABLE = b"perfgraph.table"
+META_DOCS = b"perfgraph.feature_docs"
+
+#: Column prefixes of the Adams2019 feature columns.
+PIPELINE_PREFIX = "pf_"
+SCHEDULE_PREFIX = "sf_"
+PIPELINE_COLUMNS = tuple(PIPELINE_PREFIX + n for n in PIPELINE_FEATURE_NAMES)
+SCHEDULE_COLUMNS = tuple(SCHEDULE_PREFIX + n for n in SCHEDULE_FEATURE_NAMES)
+
+#: Access-pattern kinds of an edge, derived from the autoscheduler's load Jacobians.
+EDGE_KINDS = (
+    "pointwise",  # identity Jacobian, one load
+    "stencil",  # identity Jacobian, several loads at constant offsets
+    "transpose",  # permutation of the producer's dimensions
+    "broadcast",  # the consumer iterates a dimension the producer lacks
+    "reduction",  # the consumer's reduction domain walks the producer
+    "downsample",  # integer stride > 1 (e.g. 2x in, 1x out)
+    "upsample",  # fractional stride (e.g. x / 2)
+    "gather",  # data-dependent or non-affine index
+    "update",  # a Func's pure definition feeding its own update definition
+)
+
+#: Outcome of compiling and timing one schedule.
+STATUSES = ("ok", "compile_error", "runtime_error", "crash", "timeout")
+
+
+def _docs(prefix: str, names, docs: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for name in names:
+        base = name.split(".")[0]
+        out[prefix + name] = docs.get(base, docs.get(name, ""))
+    return out
+
+
+FEATURE_DOCS: dict[str, dict[str, str]] = {
+    "nodes": _docs(PIPELINE_PREFIX, PIPELINE_FEATURE_NAMES, PIPELINE_FEATURE_DOCS),
+    "node_schedule_features": _docs(SCHEDULE_PREFIX, SCHEDULE_FEATURE_NAMES, SCHEDULE_FEATURE_DOCS),
+}
+
+_STR = pa.string()
+_I32 = pa.int32()
+_I64 = pa.int64()
+_F32 = pa.float32()
+_F64 = pa.float64()
+
+#: table name -> Arrow schema (without metadata). Column order is the file's order.
+TABLES: dict[str, pa.Schema] = {
+    "programs": pa.schema(
+        [
+            ("program_id", _STR),
+            ("compiler", _STR),  # halide | tvm
+            ("origin", _STR),  # random | zoo | user
+            ("generator_seed", _I64),  # null unless origin == random
+            ("generator_params", _STR),  # JSON
+            ("source", _STR),  # zoo name, user file, or generator module
+            ("description", _STR),
+            ("n_nodes", _I32),
+            ("n_edges", _I32),
+            ("n_inputs", _I32),
+            ("output_shape", _STR),  # JSON list of extents
+        ]
+    ),
+    "nodes": pa.schema(
+        [
+            ("program_id", _STR),
+            ("node_id", _I32),  # 0..n_nodes-1, in the autoscheduler's featurization order
+            ("name", _STR),  # stage name, e.g. "conv3" or "conv3.update(0)"
+            ("func", _STR),
+            ("stage_index", _I32),  # 0 = pure definition, k = update k-1
+            ("op_kind", _STR),  # stage vocabulary kind, or "boundary"/"other"
+            ("is_output", pa.bool_()),
+            ("n_loop_dims", _I32),
+            ("n_reduction_dims", _I32),
+        ]
+        + [(c, _F32) for c in PIPELINE_COLUMNS]
+    ),
+    "edges": pa.schema(
+        [
+            ("program_id", _STR),
+            ("src", _I32),
+            ("dst", _I32),
+            ("kind", _STR),  # one of EDGE_KINDS
+            ("n_loads", _I32),  # loads of src by dst (sum of Jacobian multiplicities)
+            ("n_jacobians", _I32),  # distinct load Jacobians
+            ("producer_dims", _I32),
+            ("consumer_loop_dims", _I32),
+            ("max_stride", _F32),  # largest |coefficient| in any Jacobian
+            ("footprint_halo", _I32),  # sum over dims of the constant widening of the footprint
+        ]
+    ),
+    "schedules": pa.schema(
+        [
+            ("program_id", _STR),
+            ("schedule_id", _STR),  # sha256 of the normalized schedule text, 16 hex digits
+            ("sampler", _STR),
+            ("sampler_params", _STR),  # JSON
+            ("autoscheduler", _STR),
+            ("has_featurization", pa.bool_()),
+            ("schedule_text", _STR),
+            ("sample_time_s", _F64),
+            ("n_duplicates", _I32),  # how many later draws produced this same schedule
+        ]
+    ),
+    "node_schedule_features": pa.schema(
+        [
+            ("program_id", _STR),
+            ("schedule_id", _STR),
+            ("node_id", _I32),
+        ]
+        + [(c, _F32) for c in SCHEDULE_COLUMNS]
+    ),
+    "measurements": pa.schema(
+        [
+            ("program_id", _STR),
+            ("schedule_id", _STR),
+            ("machine_id", _STR),
+            ("timing_pass", _I32),  # 1 = main pass, 2 = noise-floor re-time
+            ("status", _STR),  # one of STATUSES
+            ("error", _STR),
+            ("compile_time_s", _F64),
+            ("n_samples", _I32),
+            ("iters_per_sample", _I32),
+            ("warmup_s", _F64),
+            ("runtime_min_s", _F64),
+            ("runtime_median_s", _F64),
+            ("runtime_mean_s", _F64),
+            ("runtime_std_s", _F64),
+            ("runtime_p10_s", _F64),
+            ("runtime_p90_s", _F64),
+            ("precision_reached", pa.bool_()),
+            ("output_checksum", _F64),
+            ("measured_at", _STR),  # ISO 8601 UTC
+        ]
+    ),
+    "machines": pa.schema(
+        [
+            ("machine_id", _STR),
+            ("hostname", _STR),
+            ("cpu_model", _STR),
+            ("n_cores", _I32),
+            ("timing_threads", _I32),
+            ("halide_target", _STR),
+            ("versions", _STR),  # JSON {package: version}
+        ]
+    ),
+}
+
+TABLE_NAMES = tuple(TABLES)
+
+#: Tables that models read and write, next to a dataset (results/<dataset>/split.parquet,
+#: results/models/<model>/predictions.parquet).
+MODEL_TABLES: dict[str, pa.Schema] = {
+    # Which held-out set each program belongs to; every model uses the same split.
+    "split": pa.schema([("program_id", _STR), ("split", _STR)]),  # train | val | test | zoo
+    # One row per (model, schedule) prediction; run times in seconds.
+    "predictions": pa.schema(
+        [
+            ("model", _STR),
+            ("program_id", _STR),
+            ("schedule_id", _STR),
+            ("split", _STR),
+            ("y_true", _F64),
+            ("y_pred", _F64),
+        ]
+    ),
+}
+
+#: Intermediate tables of a run (under results/_work), not part of a shared dataset.
+WORK_TABLES: dict[str, pa.Schema] = {
+    # One row per distinct candidate schedule of a program, after compilation.
+    "candidates": pa.schema(
+        [f for f in TABLES["schedules"]]
+        + [
+            ("compile_status", _STR),  # ok | compile_error | crash | timeout
+            ("compile_error", _STR),
+            ("compile_time_s", _F64),
+            ("library", _STR),  # shared library, relative to the candidates file
+            ("featurization", pa.binary()),  # Adams2019 float32 records, empty if none
+        ]
+    ),
+}
+TABLES_ALL = {**TABLES, **MODEL_TABLES, **WORK_TABLES}
+
+
+class SchemaError(ValueError):
+    """A table file is missing, unreadable, of another schema version or shape."""
+
+
+def _with_metadata(table_name: str) -> pa.Schema:
+    meta = {
+        META_VERSION: str(SCHEMA_VERSION).encode(),
+        META_TABLE: table_name.encode(),
+    }
+    if table_name in FEATURE_DOCS:
+        meta[META_DOCS] = json.dumps(FEATURE_DOCS[table_name]).encode()
+    return TABLES_ALL[table_name].with_metadata(meta)
+
+
+def to_arrow(table_name: str, frame: pl.DataFrame | pa.Table) -> pa.Table:
+    """Cast ``frame`` to the table's schema (column order, dtypes, metadata).
+
+    Raises :class:`SchemaError` naming the missing or extra columns.
+    """
+    schema = _with_metadata(table_name)
+    table = frame.to_arrow() if isinstance(frame, pl.DataFrame) else frame
+    missing = [n for n in schema.names if n not in table.column_names]
+    extra = [n for n in table.column_names if n not in schema.names]
+    if missing or extra:
+        raise SchemaError(f"table {table_name!r}: missing columns {missing}, unexpected columns {extra}")
+    return table.select(schema.names).cast(schema)
+
+
+def from_rows(table_name: str, rows: list[dict]) -> pa.Table:
+    """Build a table from row dicts, typed by the table's schema."""
+    return pa.Table.from_pylist(rows, schema=_with_metadata(table_name))
+
+
+def atomic_write_bytes(path: str | os.PathLike, write) -> None:
+    """Call ``write(tmp_path)``, fsync, then rename over ``path``; clean up on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_table(table_name: str, frame: pl.DataFrame | pa.Table, path: str | os.PathLike) -> None:
+    """Write one table atomically to ``path`` with the schema's metadata."""
+    table = to_arrow(table_name, frame)
+    atomic_write_bytes(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def write_json(obj, path: str | os.PathLike) -> None:
+    """Write JSON atomically (sidecar files: specs, DAGs, metrics)."""
+
+    def _write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=1, sort_keys=True)
+            f.write("\n")
+
+    atomic_write_bytes(path, _write)
+
+
+def read_table(path: str | os.PathLike, table_name: str | None = None) -> pl.DataFrame:
+    """Read one table file, checking its schema version and name."""
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError(f"{path}: file not found")
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise SchemaError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+    meta = schema.metadata or {}
+    if META_VERSION not in meta:
+        raise SchemaError(f"{path}: not a perfgraph table (no {META_VERSION.decode()} in its metadata)")
+    version = meta[META_VERSION].decode()
+    if version != str(SCHEMA_VERSION):
+        raise SchemaError(
+            f"{path}: schema version {version}, but this perfgraph reads version {SCHEMA_VERSION}; "
+            "rebuild the dataset with this version or use the perfgraph that wrote it"
+        )
+    found = meta.get(META_TABLE, b"").decode()
+    if table_name is not None and found != table_name:
+        raise SchemaError(f"{path}: holds table {found!r}, expected {table_name!r}")
+    expected = TABLES_ALL[found].names if found in TABLES_ALL else []
+    if list(schema.names) != list(expected):
+        raise SchemaError(f"{path}: columns do not match table {found!r} of schema version {SCHEMA_VERSION}")
+    try:
+        return pl.from_arrow(pq.read_table(path))
+    except Exception as exc:
+        raise SchemaError(f"{path}: corrupt Parquet data ({type(exc).__name__}: {exc})") from None
+
+
+def table_path(dataset_dir: str | os.PathLike, table_name: str) -> Path:
+    return Path(dataset_dir) / f"{table_name}.parquet"
+
+
+def read_dataset(dataset_dir: str | os.PathLike, tables=TABLE_NAMES) -> dict[str, pl.DataFrame]:
+    """Load a dataset directory into polars frames, one per table."""
+    dataset_dir = Path(dataset_dir)
+    if not dataset_dir.is_dir():
+        raise SchemaError(f"{dataset_dir}: dataset directory not found")
+    return {name: read_table(table_path(dataset_dir, name), name) for name in tables}
+
+
+def feature_docs(path: str | os.PathLike) -> dict[str, str]:
+    """The documented meaning of each feature column of a table file."""
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta.get(META_DOCS, b"{}"))

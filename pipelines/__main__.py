@@ -1,0 +1,81 @@
+"""Command line of the dataset stages: ``python -m pipelines {generate,compile,bench,retime}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from featurize.schema import write_json
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    g = sub.add_parser("generate", help="write one program entry (JSON)")
+    g.add_argument("--program-id", required=True)
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--seed", type=int, help="random program from this seed")
+    src.add_argument("--zoo", help="zoo program name")
+    src.add_argument("--user", help="user program file (defines build())")
+    g.add_argument("--params", default="{}", help="random generator parameters (JSON)")
+    g.add_argument("--out", required=True)
+
+    c = sub.add_parser("compile", help="sample and compile the schedules of one program")
+    c.add_argument("--entry", required=True)
+    c.add_argument("--out-dir", required=True)
+    c.add_argument("--sampling", required=True, help="sampling config (JSON)")
+    c.add_argument("--parallelism", type=int, default=0, help="cores the schedules target (0: this machine's)")
+
+    b = sub.add_parser("bench", help="time the compiled candidates of one program")
+    b.add_argument("--candidates", required=True)
+    b.add_argument("--out", required=True)
+    b.add_argument("--machine", required=True)
+    b.add_argument("--timing", required=True, help="timing config (JSON)")
+    b.add_argument("--threads", type=int, default=0)
+
+    r = sub.add_parser("retime", help="noise-floor pass: re-time a fraction of all candidates")
+    r.add_argument("--out", required=True)
+    r.add_argument("--timing", required=True)
+    r.add_argument("--fraction", type=float, required=True)
+    r.add_argument("--threads", type=int, default=0)
+    r.add_argument("candidates", nargs="+")
+
+    args = ap.parse_args(argv)
+    cores = os.cpu_count() or 1
+    if args.cmd == "generate":
+        from pipelines import programs
+
+        if args.seed is not None:
+            entry = programs.random_entry(args.program_id, args.seed, json.loads(args.params))
+        elif args.zoo:
+            entry = programs.zoo_entry(args.zoo)
+        else:
+            entry = programs.user_entry(args.user)
+            try:
+                programs.load_user_program(args.user, args.program_id)
+            except programs.UserProgramError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        write_json(entry, args.out)
+    elif args.cmd == "compile":
+        from pipelines.compile import compile_program
+
+        compile_program(args.entry, args.out_dir, json.loads(args.sampling), args.parallelism or cores)
+    elif args.cmd in ("bench", "retime"):
+        from pipelines import bench
+
+        timing = json.loads(args.timing)
+        timeout_s = timing.pop("timeout_s")
+        threads = args.threads or cores
+        if args.cmd == "bench":
+            bench.bench_program(args.candidates, args.out, args.machine, timing, timeout_s, threads)
+        else:
+            bench.retime(args.candidates, args.out, timing, timeout_s, args.fraction, threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

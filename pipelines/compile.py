@@ -1,0 +1,279 @@
+"""Sample candidate schedules for one program and compile each to a shared library.
+
+This is the parallel half of the dataset build (timing, in :mod:`pipelines.bench`,
+is the serial half). Per program it:
+
+1. runs Adams2019 once with ``HL_DEBUG_AUTOSCHEDULE=2`` and keeps its DAG dump,
+   the source of the program graph and of the featurization's stage order;
+2. draws schedules: Adams2019 with beam size 1 and random dropout over seeds
+   (how Halide's own autotune loop samples training data) until the configured
+   number of *distinct* schedules is reached, Adams2019's beam search, and one
+   schedule each from Mullapudi2016 and Li2018 as reference points;
+3. compiles every distinct schedule ahead of time to an object file and links it
+   into a shared library that the timing harness loads.
+
+Every draw runs in a forked child, so a Halide abort, a hang or a segfault in an
+autoscheduler or in LLVM becomes a candidate row with a status, never a lost job.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from featurize import schema
+from pipelines.autoschedule import autoschedule, host_target, schedule_hash
+from pipelines.programs import load_program, read_entry
+
+FN_NAME = "pg_pipeline"
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One request to an autoscheduler."""
+
+    sampler: str
+    autoscheduler: str
+    params: dict
+    timeout_s: float
+
+
+def plan_draws(cfg: dict, parallelism: int) -> tuple[list[Draw], int, list[Draw]]:
+    """(random draws to try, distinct schedules wanted from them, reference draws)."""
+    r = cfg["random"]
+    random_draws = [
+        Draw(
+            "adams2019_dropout",
+            "Adams2019",
+            {"parallelism": parallelism, "beam_size": 1, "random_dropout": r["dropout"], "random_dropout_seed": seed},
+            cfg["timeout_s"],
+        )
+        for seed in range(1, r["max_attempts"] + 1)
+    ]
+    refs = []
+    if cfg["beam_search"]["enabled"]:
+        refs.append(
+            Draw(
+                "adams2019_beam",
+                "Adams2019",
+                {"parallelism": parallelism, "beam_size": cfg["beam_search"]["beam_size"], "random_dropout": 100},
+                cfg["beam_search"]["timeout_s"],
+            )
+        )
+    for name in cfg["reference_autoschedulers"]:
+        refs.append(Draw(name.lower(), name, {"parallelism": parallelism}, cfg["timeout_s"]))
+    return random_draws, r["count"], refs
+
+
+# -- child-process work ----------------------------------------------------------
+
+
+def _child_schedule(conn, entry: dict, draw: Draw, lib_path: str | None) -> None:
+    """In a forked child: build, autoschedule, report, and compile if asked."""
+    try:
+        program = load_program(entry)
+        t0 = time.perf_counter()
+        text, feat = autoschedule(program.pipeline, draw.autoscheduler, draw.params)
+        conn.send(("scheduled", text, feat, time.perf_counter() - t0))
+        lib_path = conn.recv()
+        if lib_path is None:
+            return
+        t0 = time.perf_counter()
+        compile_pipeline(program.pipeline, lib_path)
+        conn.send(("compiled", time.perf_counter() - t0))
+    except BaseException as exc:  # report anything, then die quietly
+        conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=3)))
+    finally:
+        conn.close()
+
+
+def compile_pipeline(pipeline, lib_path: str | os.PathLike, target=None) -> None:
+    """AOT-compile a scheduled pipeline to ``lib_path`` (a shared library)."""
+    import halide as hl
+
+    lib_path = Path(lib_path)
+    lib_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=lib_path.parent) as tmp:
+        obj = os.path.join(tmp, "pipeline.o")
+        pipeline.compile_to(
+            {hl.OutputFileType.object: obj}, pipeline.infer_arguments(), FN_NAME, target or host_target()
+        )
+        tmp_lib = os.path.join(tmp, lib_path.name)
+        subprocess.run(
+            ["cc", "-shared", "-o", tmp_lib, obj, "-lpthread", "-ldl", "-lm"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        os.replace(tmp_lib, lib_path)
+
+
+def _child_dump(entry: dict, parallelism: int, log_path: str) -> None:
+    """In a forked child: run Adams2019 with its DAG dump on, stderr into ``log_path``."""
+    os.environ["HL_DEBUG_AUTOSCHEDULE"] = "2"
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 2)
+    os.dup2(fd, 1)
+    try:
+        program = load_program(entry)
+        autoschedule(program.pipeline, "Adams2019", {"parallelism": parallelism, "beam_size": 1})
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    os._exit(0)
+
+
+_CTX = mp.get_context("fork")
+
+
+def dag_dump(entry: dict, parallelism: int, timeout_s: float) -> str:
+    """The autoscheduler's DAG dump for a program (text)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
+        p = _CTX.Process(target=_child_dump, args=(entry, parallelism, log.name))
+        p.start()
+        p.join(timeout_s)
+        if p.is_alive():
+            p.kill()
+            p.join()
+            raise RuntimeError(f"{entry['program_id']}: Adams2019 did not finish in {timeout_s} s")
+        text = log.read()
+        if p.exitcode != 0:
+            raise RuntimeError(f"{entry['program_id']}: Adams2019 failed (exit {p.exitcode}):\n{text[-2000:]}")
+        return text
+
+
+@dataclass
+class Outcome:
+    status: str  # ok | compile_error | crash | timeout | duplicate | schedule_error
+    text: str = ""
+    featurization: bytes = b""
+    sample_time_s: float = float("nan")
+    compile_time_s: float = float("nan")
+    error: str = ""
+
+
+def run_draw(entry: dict, draw: Draw, lib_path_for, seen: dict) -> Outcome:
+    """Run one draw in a child; compile its schedule unless ``seen`` already has it.
+
+    ``lib_path_for(schedule_id)`` names the library to write; ``seen`` maps
+    schedule ids to their outcome and is updated here.
+    """
+    parent, child = _CTX.Pipe()
+    p = _CTX.Process(target=_child_schedule, args=(child, entry, draw, None))
+    p.start()
+    child.close()
+    try:
+        if not parent.poll(draw.timeout_s):
+            return Outcome("timeout", error=f"autoscheduler gave no schedule in {draw.timeout_s} s")
+        msg = parent.recv()
+        if msg[0] == "error":
+            return Outcome("schedule_error", error=msg[1])
+        _, text, feat, sample_time = msg
+        sid = schedule_hash(text)
+        if sid in seen:
+            parent.send(None)
+            return Outcome("duplicate", text=text)
+        parent.send(str(lib_path_for(sid)))
+        out = Outcome("ok", text, feat, sample_time)
+        if not parent.poll(draw.timeout_s + 120):
+            out.status, out.error = "timeout", "compilation did not finish in time"
+        else:
+            msg = parent.recv()
+            if msg[0] == "error":
+                out.status, out.error = "compile_error", msg[1]
+            else:
+                out.compile_time_s = msg[1]
+        return out
+    except EOFError:
+        p.join(5)
+        return Outcome("crash", error=f"child died with exit code {p.exitcode}")
+    finally:
+        if p.is_alive():
+            p.kill()
+        p.join()
+        parent.close()
+
+
+def compile_program(entry_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: dict, parallelism: int) -> pl.DataFrame:
+    """Sample and compile one program's candidates; write ``dag.log`` and ``candidates.parquet``.
+
+    Returns the candidates table. A program whose DAG cannot be analysed raises
+    (nothing can be featurized without it); every per-schedule failure is a row.
+    """
+    entry = read_entry(entry_path)
+    out_dir = Path(out_dir)
+    lib_dir = out_dir / "lib"
+    lib_dir.mkdir(parents=True, exist_ok=True)
+    dump = dag_dump(entry, parallelism, cfg["timeout_s"])
+    schema.atomic_write_bytes(out_dir / "dag.log", lambda tmp: Path(tmp).write_text(dump))
+    program = load_program(entry)
+    schema.write_json(
+        {
+            **entry,
+            "op_kinds": program.op_kinds,
+            "output_shapes": [list(s) for s in program.output_shapes],
+            "macs": program.macs,
+        },
+        out_dir / "program.json",
+    )
+
+    random_draws, wanted, refs = plan_draws(cfg, parallelism)
+    rows: dict[str, dict] = {}
+    seen: dict[str, dict] = rows
+
+    def record(draw: Draw, out: Outcome) -> None:
+        if out.status == "duplicate":
+            rows[schedule_hash(out.text)]["n_duplicates"] += 1
+            return
+        if out.status in ("schedule_error", "timeout") and not out.text:
+            print(f"{entry['program_id']}: {draw.sampler} {draw.params}: {out.status}: {out.error}", file=sys.stderr)
+            return
+        sid = schedule_hash(out.text)
+        rows[sid] = {
+            "program_id": entry["program_id"],
+            "schedule_id": sid,
+            "sampler": draw.sampler,
+            "sampler_params": json.dumps(draw.params, sort_keys=True),
+            "autoscheduler": draw.autoscheduler,
+            "has_featurization": len(out.featurization) > 0,
+            "schedule_text": out.text,
+            "sample_time_s": out.sample_time_s,
+            "n_duplicates": 0,
+            "compile_status": out.status,
+            "compile_error": out.error,
+            "compile_time_s": out.compile_time_s,
+            "library": f"lib/{sid}.so",
+            "featurization": out.featurization,
+        }
+
+    def lib_path_for(sid: str) -> Path:
+        return lib_dir / f"{sid}.so"
+
+    n_random = 0
+    for draw in random_draws:
+        if n_random >= wanted:
+            break
+        before = len(rows)
+        record(draw, run_draw(entry, draw, lib_path_for, seen))
+        n_random += len(rows) - before
+    for draw in refs:
+        record(draw, run_draw(entry, draw, lib_path_for, seen))
+    if n_random < wanted:
+        print(
+            f"{entry['program_id']}: only {n_random} distinct random schedules "
+            f"in {len(random_draws)} draws (wanted {wanted})",
+            file=sys.stderr,
+        )
+    table = schema.from_rows("candidates", list(rows.values()))
+    schema.write_table("candidates", table, out_dir / "candidates.parquet")
+    return pl.from_arrow(table)

@@ -1,0 +1,70 @@
+# Setup: validate the config, name the programs, and hold every input function.
+import json
+import os
+
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+DS = config["dataset"]
+WORK = f"results/_work/{DS}"
+DATA = f"results/{DS}"
+MODELS = "results/models"
+CORES = config["parallelism"] or os.cpu_count()
+
+
+def random_programs():
+    r = config["programs"]["random"]
+    return {f"r{seed:05d}": seed for seed in range(r["first_seed"], r["first_seed"] + r["count"])}
+
+
+def user_programs():
+    return {f"user_{os.path.splitext(os.path.basename(p))[0]}": p for p in config["programs"]["user"]}
+
+
+PROGRAMS = (
+    list(random_programs())
+    + [f"zoo_{z}" for z in config["programs"]["zoo"]]
+    + list(user_programs())
+)
+
+
+wildcard_constraints:
+    prog=r"r\d{5}|zoo_\w+|user_\w+",
+    model=r"[a-z0-9_]+",
+
+
+def generate_args(wildcards):
+    """The generator's source arguments for one program."""
+    prog = wildcards.prog
+    if prog in random_programs():
+        params = json.dumps(config["programs"]["random"]["params"], sort_keys=True)
+        return f"--seed {random_programs()[prog]} --params '{params}'"
+    if prog in user_programs():
+        return f"--user {user_programs()[prog]}"
+    return f"--zoo {prog.removeprefix('zoo_')}"
+
+
+def user_program_file(wildcards):
+    return [user_programs()[wildcards.prog]] if wildcards.prog in user_programs() else []
+
+
+def as_json(key):
+    return json.dumps(config[key], sort_keys=True)
+
+
+def timing_threads(wildcards=None, threads=None):
+    # Timing holds every core of the job, so nothing else runs beside it.
+    return CORES
+
+
+def dataset_tables():
+    from featurize.schema import TABLE_NAMES
+
+    return [f"{DATA}/{t}.parquet" for t in TABLE_NAMES]
+
+
+def get_final_output():
+    out = dataset_tables()
+    # models and report: see models.smk, report.smk
+    return out

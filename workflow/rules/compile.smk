@@ -1,0 +1,19 @@
+rule compile:
+    """Sample candidate schedules of one program and compile each (cores in parallel)."""
+    input:
+        f"{WORK}/programs/{{prog}}.json",
+    output:
+        candidates=f"{WORK}/{{prog}}/candidates.parquet",
+        dag=f"{WORK}/{{prog}}/dag.log",
+        program=f"{WORK}/{{prog}}/program.json",
+    params:
+        sampling=as_json("sampling"),
+        parallelism=CORES,
+    threads: 1
+    resources:
+        mem_mb=2000,
+    log:
+        f"results/logs/compile/{{prog}}.log",
+    shell:
+        "python -m pipelines compile --entry {input} --out-dir {WORK}/{wildcards.prog} "
+        "--sampling '{params.sampling}' --parallelism {params.parallelism} > {log} 2>&1"

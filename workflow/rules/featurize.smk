@@ -1,0 +1,16 @@
+rule featurize:
+    """Join every program's work directory into the dataset's Parquet graph tables."""
+    input:
+        candidates=expand(rules.compile.output.candidates, prog=PROGRAMS),
+        program=expand(rules.compile.output.program, prog=PROGRAMS),
+        measurements=expand(rules.bench.output.measurements, prog=PROGRAMS),
+        retime=rules.retime.output,
+    output:
+        dataset_tables(),
+    params:
+        work_dirs=expand(f"{WORK}/{{prog}}", prog=PROGRAMS),
+    log:
+        "results/logs/featurize.log",
+    shell:
+        "python -m featurize build --out {DATA} --retime {input.retime} "
+        "{params.work_dirs} > {log} 2>&1"
