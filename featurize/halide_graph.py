@@ -147,7 +147,31 @@ def parse_dag_dump(text: str) -> Dag:
     flush_jacobian()
     if not nodes:
         raise DagDumpError("no 'Node:' lines in the autoscheduler log (was HL_DEBUG_AUTOSCHEDULE=2 set?)")
-    return Dag(nodes, edges)
+    return _strip_uniquifiers(Dag(nodes, edges))
+
+
+_UNIQUIFIER = re.compile(r"\$\d+$")
+
+
+def _strip_uniquifiers(dag: Dag) -> Dag:
+    """Drop the "$N" Halide appends to a Func name already used earlier in the process.
+
+    Building the same program twice in one process names its Funcs "conv1", then
+    "conv1$1"; the graph should not depend on what the process built before.
+    A suffix is kept where dropping it would merge two Funcs of this program.
+    """
+    base = {n.func: _UNIQUIFIER.sub("", n.func) for n in dag.nodes}
+    if len(set(base.values())) != len(base):
+        return dag
+    for n in dag.nodes:
+        n.func = base[n.func]
+        for s in n.stages:
+            s.func, s.name = n.func, stage_name(n.func, s.index)
+    for e in dag.edges:
+        e.producer = base.get(e.producer, e.producer)
+        func, dot, rest = e.consumer.partition(".")
+        e.consumer = base.get(func, func) + dot + rest
+    return dag
 
 
 def classify_jacobian(rows: list[list[Fraction | None]], loop_vars: list[str]) -> str:

@@ -9,6 +9,7 @@ job, and becomes a measurement row with status ``crash`` or ``timeout``.
 from __future__ import annotations
 
 import datetime as dt
+import faulthandler
 import hashlib
 import json
 import multiprocessing as mp
@@ -63,7 +64,9 @@ def machine_info(timing_threads: int) -> dict:
 
 
 def _child_time(conn, lib_path: str, timing: dict, err_path: str) -> None:
-    # Halide's runtime prints its errors on stderr: keep them for the row.
+    # A crash here is a result, not a bug of ours: no Python traceback dump for it.
+    faulthandler.disable()
+    # Anything the library prints on stderr is kept for the row.
     fd = os.open(err_path, os.O_WRONLY | os.O_TRUNC)
     os.dup2(fd, 2)
     try:

@@ -84,11 +84,21 @@ class PipelineRunError(RuntimeError):
     """The pipeline returned a non-zero error code (a Halide runtime error)."""
 
 
+_ERROR_HANDLER = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
+
+
 class LoadedPipeline:
     """A compiled pipeline with buffers allocated from its estimates."""
 
     def __init__(self, lib_path: str, seed: int = 0) -> None:
         self.lib = ctypes.CDLL(lib_path)
+        # Halide's default error handler aborts the process; ours keeps the
+        # message, so the pipeline returns its error code and the row says why.
+        self.errors: list[str] = []
+        self._handler = _ERROR_HANDLER(lambda _ctx, msg: self.errors.append(msg.decode(errors="replace").strip()))
+        if hasattr(self.lib, "halide_set_error_handler"):
+            self.lib.halide_set_error_handler.restype = c_void_p
+            self.lib.halide_set_error_handler(self._handler)
         meta_fn = getattr(self.lib, f"{FN_NAME}_metadata")
         meta_fn.restype = POINTER(FilterMetadata)
         self.meta = meta_fn().contents
@@ -142,7 +152,8 @@ class LoadedPipeline:
     def run(self) -> None:
         rc = self.argv_fn(self.argv)
         if rc != 0:
-            raise PipelineRunError(f"pipeline returned error code {rc}")
+            detail = self.errors[-1] if self.errors else "no message"
+            raise PipelineRunError(f"pipeline returned error code {rc}: {detail}")
 
     def checksum(self) -> float:
         return float(sum(np.sum(o, dtype=np.float64) for o in self.outputs))

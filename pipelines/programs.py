@@ -85,7 +85,7 @@ def load_user_program(path: str | Path, name: str | None = None) -> Program:
         raise UserProgramError(f"{path}: build() raised {type(exc).__name__}: {exc}") from None
     if isinstance(outputs, hl.Func):
         outputs = [outputs]
-    if not outputs or not all(isinstance(f, hl.Func) for f in outputs):
+    if not isinstance(outputs, (list, tuple)) or not outputs or not all(isinstance(f, hl.Func) for f in outputs):
         raise UserProgramError(f"{path}: build() must return a halide.Func or a list of them")
     pipeline = hl.Pipeline(outputs)
     _check_estimates(path, pipeline, outputs)

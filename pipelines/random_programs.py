@@ -22,6 +22,8 @@ DEFAULT_PARAMS = {
     "max_channels": 32,
     "p_skip": 0.3,
     "max_macs": 20_000_000,
+    "min_macs": 2_000_000,
+    "max_redraws": 20,
     "op_weights": {
         "conv2d": 3,
         "depthwise_conv2d": 1,
@@ -94,9 +96,22 @@ def _out_shape(op: str, shape, attrs):
 
 
 def generate_spec(seed: int, params: dict | None = None, name: str | None = None) -> dict:
-    """A random program spec for ``seed``; deterministic in (seed, params)."""
+    """A random program spec for ``seed``; deterministic in (seed, params).
+
+    A draw with less work than ``min_macs`` (a run too short to time well) is
+    redrawn from the same random stream, up to ``max_redraws`` times.
+    """
     p = {**DEFAULT_PARAMS, **(params or {})}
     rng = random.Random(seed)
+    for _ in range(p["max_redraws"]):
+        spec, macs = _draw(rng, p)
+        if macs >= p["min_macs"]:
+            break
+    spec["name"] = name or f"random_{seed}"
+    return spec
+
+
+def _draw(rng: random.Random, p: dict) -> tuple[dict, int]:
     width = rng.choice(p["widths"])
     shape0 = (width, width, rng.choice(p["channels"]))
     target_funcs = rng.randint(p["min_stages"], p["max_stages"])
@@ -108,6 +123,7 @@ def generate_spec(seed: int, params: dict | None = None, name: str | None = None
     stages: list[dict] = []
     n_funcs = 0
     macs = 0
+    costs: list[int] = []
     while n_funcs < target_funcs:
         idx = len(stages)
         # The primary operand: usually the newest tensor, sometimes an older one (fan-out).
@@ -174,23 +190,26 @@ def generate_spec(seed: int, params: dict | None = None, name: str | None = None
         order.append(name_i)
         n_funcs += _FUNCS_PER_OP.get(op, 1)
         macs += cost
+        costs.append(cost)
 
     # Merge waiting branches of the output's shape back in, so fan-outs end in a join.
     output = order[-1]
     for t in order[1:-1]:
+        if n_funcs >= p["max_stages"]:
+            break
         if t not in consumed and shapes[t] == shapes[output]:
+            n_funcs += 1
             name_i = f"join{len(stages)}"
             stages.append({"name": name_i, "op": "binary", "args": [output, t], "attrs": {"fn": "add"}})
             consumed.update([output, t])
             shapes[name_i] = shapes[output]
             output = name_i
+            costs.append(4 * shapes[output][0] * shapes[output][1] * shapes[output][2])
+    all_stages = list(stages)
     stages = _prune(stages, output)
-    return {
-        "name": name or f"random_{seed}",
-        "inputs": [{"name": "input", "shape": list(shape0)}],
-        "stages": stages,
-        "outputs": [output],
-    }
+    live_macs = sum(cost for st, cost in zip(all_stages, costs) if st in stages)
+    spec = {"name": "", "inputs": [{"name": "input", "shape": list(shape0)}], "stages": stages, "outputs": [output]}
+    return spec, live_macs
 
 
 def _prune(stages: list[dict], output: str) -> list[dict]:

@@ -71,6 +71,8 @@ class Program:
     op_kinds: dict[str, str] = field(default_factory=dict)
     #: Multiply-accumulates of one run, an estimate of its work.
     macs: int = 0
+    #: Input ImageParams (activations and weights) by name, with their extents.
+    inputs: dict[str, tuple[hl.ImageParam, tuple[int, ...]]] = field(default_factory=dict)
 
 
 class ProgramBuilder:
@@ -79,6 +81,7 @@ class ProgramBuilder:
     def __init__(self) -> None:
         self.tensors: dict[str, Tensor] = {}
         self.params: dict[str, hl.ImageParam] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
         self.op_kinds: dict[str, str] = {}
         self.macs = 0
 
@@ -88,10 +91,11 @@ class ProgramBuilder:
         shape = tuple(int(s) for s in shape)
         param = self._param(name, shape)
         f = hl.Func(f"{name}_clamped")
+        # Keyed by the name asked for: Halide appends "$N" to a name already used in this process.
         f[x, y, c] = param[
             hl.clamp(x, 0, shape[0] - 1), hl.clamp(y, 0, shape[1] - 1), hl.clamp(c, 0, shape[2] - 1)
         ]
-        self.op_kinds[f.name()] = "input"
+        self.op_kinds[f"{name}_clamped"] = "input"
         self.tensors[name] = Tensor(f, shape)
         return name
 
@@ -101,6 +105,7 @@ class ProgramBuilder:
         p = hl.ImageParam(F32, len(shape), name)
         p.set_estimates([(0, int(s)) for s in shape])
         self.params[name] = p
+        self.shapes[name] = tuple(int(s) for s in shape)
         return p
 
     def _weights(self, name: str, shape):
@@ -372,4 +377,5 @@ def build_program(spec: dict) -> Program:
         output_shapes=shapes,
         op_kinds=b.op_kinds,
         macs=b.macs,
+        inputs={n: (p, b.shapes[n]) for n, p in b.params.items()},
     )
