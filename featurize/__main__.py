@@ -1,8 +1,9 @@
-"""Command line of the featurize stage: ``python -m featurize build --out DIR WORKDIR...``."""
+"""Command line of the featurize stage: ``python -m featurize {build,summary}``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from featurize.build import featurize_dataset
@@ -15,8 +16,16 @@ def main(argv=None) -> int:
     b.add_argument("--out", required=True, help="dataset directory to write")
     b.add_argument("--retime", help="measurements of the noise-floor pass")
     b.add_argument("work_dirs", nargs="+")
+    s = sub.add_parser("summary", help="print a dataset's headline figures as JSON")
+    s.add_argument("dataset")
     args = ap.parse_args(argv)
-    featurize_dataset(args.work_dirs, args.retime, args.out)
+    if args.cmd == "build":
+        featurize_dataset(args.work_dirs, args.retime, args.out)
+    else:
+        from featurize.schema import read_dataset
+        from featurize.summary import dataset_summary
+
+        print(json.dumps(dataset_summary(read_dataset(args.dataset)), indent=1))
     return 0
 
 

@@ -136,7 +136,6 @@ TABLES: dict[str, pa.Schema] = {
             ("autoscheduler", _STR),
             ("has_featurization", pa.bool_()),
             ("schedule_text", _STR),
-            ("sample_time_s", _F64),
             ("n_duplicates", _I32),  # how many later draws produced this same schedule
         ]
     ),
@@ -210,6 +209,7 @@ WORK_TABLES: dict[str, pa.Schema] = {
     "candidates": pa.schema(
         [f for f in TABLES["schedules"]]
         + [
+            ("sample_time_s", _F64),  # autoscheduler time (varies run to run, so not in schedules)
             ("compile_status", _STR),  # ok | compile_error | crash | timeout
             ("compile_error", _STR),
             ("compile_time_s", _F64),

@@ -65,6 +65,7 @@ def dataset_tables():
 
 
 def get_final_output():
-    out = dataset_tables()
-    # models and report: see models.smk, report.smk
+    out = dataset_tables() + [f"{MODELS}/summary.json"]
+    if config["report"]["enabled"]:
+        out += ["results/report/index.html", "results/report/summary.md"]
     return out
