@@ -221,6 +221,13 @@ WORK_TABLES: dict[str, pa.Schema] = {
 TABLES_ALL = {**TABLES, **MODEL_TABLES, **WORK_TABLES}
 
 
+class WriteError(OSError):
+    """A table or sidecar file could not be written (disk full, permissions, ...)."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
 class SchemaError(ValueError):
     """A table file is missing, unreadable, of another schema version or shape."""
 
@@ -257,18 +264,20 @@ def from_rows(table_name: str, rows: list[dict]) -> pa.Table:
 def atomic_write_bytes(path: str | os.PathLike, write) -> None:
     """Call ``write(tmp_path)``, fsync, then rename over ``path``; clean up on failure."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except OSError as exc:
+        raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
 
 
 def write_table(table_name: str, frame: pl.DataFrame | pa.Table, path: str | os.PathLike) -> None:

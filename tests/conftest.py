@@ -1,8 +1,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Tests run on small machines beside other work: keep every library to one thread.
 os.environ.setdefault("HL_NUM_THREADS", "1")
@@ -36,3 +42,29 @@ def small_sampling() -> dict:
 @pytest.fixture
 def fast_timing() -> dict:
     return dict(FAST_TIMING)
+
+
+def snakemake(workdir: Path, *args: str, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+    """Run the workflow in ``workdir`` (which holds config/config.yaml) with this Python's tools."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", *args, "--resources", "bench_slot=1",
+           "--configfile", str(workdir / "config/config.yaml")]  # fmt: skip
+    if popen:
+        return subprocess.Popen(cmd, env=env, cwd=workdir, **popen)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+
+
+def new_workdir(base: Path, config: Path = ROOT / ".test/config_tiny.yaml") -> Path:
+    (base / "config").mkdir(parents=True)
+    shutil.copy(config, base / "config/config.yaml")
+    return base
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One uninterrupted run of the tiny config up to the dataset tables."""
+    work = new_workdir(tmp_path_factory.mktemp("tiny"))
+    run = snakemake(work, "featurize")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return work

@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import polars as pl
-import pytest
 
 from featurize import schema
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-         "--cores", "2", *args, "--resources", "bench_slot=1", "--configfile", str(workdir / "config/config.yaml")],
-        capture_output=True, text=True, env=env, cwd=workdir,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("wf")
-    (work / "config").mkdir()
-    shutil.copy(ROOT / ".test/config_tiny.yaml", work / "config/config.yaml")
-    run = snakemake(work, "featurize")
-    assert run.returncode == 0, run.stderr[-3000:]
-    return work
+from tests.conftest import snakemake
 
 
 def test_dataset_has_every_table(tiny_run) -> None:

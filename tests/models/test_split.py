@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from featurize import schema
+from models.split import assign_splits, read_split, write_split
+
+
+def _programs(n_random: int, n_zoo: int = 0, n_user: int = 0) -> pl.DataFrame:
+    ids = [f"p{i:05d}" for i in range(n_random + n_zoo + n_user)]
+    origins = ["random"] * n_random + ["zoo"] * n_zoo + ["user"] * n_user
+    return pl.DataFrame({"program_id": ids, "origin": origins})
+
+
+def test_split_by_program_is_disjoint_and_complete() -> None:
+    progs = _programs(100, 4, 2)
+    split = assign_splits(progs)
+    assert split.height == progs.height
+    assert split["program_id"].n_unique() == progs.height  # one split per program
+    counts = dict(split.group_by("split").len().iter_rows())
+    assert counts == {"train": 70, "val": 15, "test": 15 + 2, "zoo": 4}
+    sets = {s: set(split.filter(pl.col("split") == s)["program_id"]) for s in ("train", "val", "test", "zoo")}
+    names = list(sets)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert not sets[a] & sets[b]
+
+
+def test_split_origins() -> None:
+    split = assign_splits(_programs(10, 2, 3))
+    by_id = dict(split.iter_rows())
+    assert [by_id[f"p{i:05d}"] for i in (10, 11)] == ["zoo", "zoo"]
+    assert [by_id[f"p{i:05d}"] for i in (12, 13, 14)] == ["test"] * 3
+
+
+def test_split_is_deterministic_and_order_free() -> None:
+    progs = _programs(40, 3)
+    a = assign_splits(progs)
+    b = assign_splits(progs.sample(fraction=1.0, shuffle=True, seed=1))
+    assert a.equals(b)
+    c = assign_splits(progs, salt="other")
+    assert not a.equals(c)
+
+
+def test_split_small_dataset_keeps_val_and_test() -> None:
+    counts = dict(assign_splits(_programs(3)).group_by("split").len().iter_rows())
+    assert counts == {"train": 1, "val": 1, "test": 1}
+
+
+def test_split_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="fractions"):
+        assign_splits(_programs(5), train=0.9, val=0.2)
+    bad = pl.DataFrame({"program_id": ["a"], "origin": ["martian"]})
+    with pytest.raises(ValueError, match="unknown program origins"):
+        assign_splits(bad)
+
+
+@pytest.mark.write_disk
+def test_write_split_roundtrip(fake_dataset, tmp_path) -> None:
+    out = tmp_path / "split.parquet"
+    split = write_split(fake_dataset, out)
+    assert read_split(out).equals(split)
+    programs = schema.read_table(schema.table_path(fake_dataset, "programs"), "programs")
+    assert set(split["program_id"]) == set(programs["program_id"])

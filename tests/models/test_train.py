@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+import pickle
+
+import polars as pl
+import pytest
+import torch
+
+from featurize import schema
+from models.__main__ import main
+from models.evaluate import evaluate, summarize
+from models.registry import CHECKPOINT, TrainedModel, load_checkpoint
+from models.train import train
+
+
+@pytest.mark.write_disk
+def test_train_writes_checkpoint_history_meta(fake_dataset, fake_split, tmp_path) -> None:
+    out = tmp_path / "gcn"
+    meta = train("gcn", fake_dataset, fake_split, out, epochs=3, config={"hidden_channels": 8})
+    assert {p.name for p in out.iterdir()} >= {CHECKPOINT, "history.json", "meta.json"}
+    hist = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [0, 1, 2]
+    assert meta["epochs_run"] == 3 and len(meta["dataset_hash"]) == 16
+    assert meta["config"]["hidden_channels"] == 8
+    assert meta["metrics"]["val"]["n_programs"] == 1
+    ckpt = load_checkpoint(out)
+    assert ckpt["done"] and set(ckpt["stats"]) == {"pipe_mean", "pipe_std", "sched_mean", "sched_std"}
+
+
+@pytest.mark.write_disk
+def test_resume_equals_uninterrupted_run(fake_dataset, fake_split, tmp_path) -> None:
+    cfg = {"hidden_channels": 8, "patience": 100}
+    train("gine", fake_dataset, fake_split, tmp_path / "a", epochs=2, config=cfg)
+    meta = train("gine", fake_dataset, fake_split, tmp_path / "a", epochs=4, config=cfg)
+    train("gine", fake_dataset, fake_split, tmp_path / "b", epochs=4, config=cfg)
+    ha = json.loads((tmp_path / "a" / "history.json").read_text())
+    hb = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert meta["epochs_run"] == 4
+    assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    for k in a["best_state"]:
+        torch.testing.assert_close(a["best_state"][k], b["best_state"][k])
+    # a changed config does not resume
+    other = train("gine", fake_dataset, fake_split, tmp_path / "a", epochs=1, config={"hidden_channels": 4})
+    assert other["epochs_run"] == 1
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("arbitrary code ran",))
+
+
+@pytest.mark.write_disk
+def test_checkpoint_refuses_pickled_code(tmp_path) -> None:
+    with open(tmp_path / CHECKPOINT, "wb") as f:
+        torch.save({"format": 1, "evil": _Payload()}, f)
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(tmp_path)
+
+
+@pytest.mark.write_disk
+def test_evaluate_and_summarize_end_to_end(fake_dataset, fake_split, tmp_path) -> None:
+    models = tmp_path / "models"
+    for name in ("gcn", "adams2019", "tvm_xgb"):
+        assert main(["train", "--dataset", str(fake_dataset), "--split", str(fake_split), "--model", name,
+                     "--out", str(models / name), "--epochs", "2"]) == 0
+        assert main(["evaluate", "--dataset", str(fake_dataset), "--split", str(fake_split),
+                     "--model-dir", str(models / name)]) == 0
+    preds = schema.read_table(models / "gcn" / "predictions.parquet", "predictions")
+    assert set(preds["split"]) == {"test", "zoo"}
+    assert preds.height == 12 and (preds["y_pred"] > 0).all()
+    metrics = json.loads((models / "tvm_xgb" / "metrics.json").read_text())
+    assert set(metrics) == {"test", "zoo"} and metrics["test"]["n_programs"] == 1
+    meta = json.loads((models / "adams2019" / "meta.json").read_text())
+    assert set(meta["metrics"]) == {"val", "test", "zoo"}
+
+    out = tmp_path / "summary.json"
+    assert main(["summarize", "--models-dir", str(models), "--dataset", str(fake_dataset), "--out", str(out)]) == 0
+    s = json.loads(out.read_text())
+    assert set(s["models"]) == {"gcn", "adams2019", "tvm_xgb"}
+    assert s["noise_floor"]["all"]["n_schedules"] == 3 * 6
+    assert set(s["noise_floor"]) == {"all", "train", "val", "test", "zoo"}
+    r = s["ratios"]["test"]
+    assert r["best_gnn"] == "gcn"
+    assert r["adams2019"]["mape_ratio_vs_best_gnn"] == pytest.approx(
+        s["models"]["adams2019"]["test"]["mape"] / s["models"]["gcn"]["test"]["mape"]
+    )
+
+
+@pytest.mark.write_disk
+def test_evaluate_refuses_other_split(fake_dataset, fake_split, tmp_path) -> None:
+    train("pooled_xgb", fake_dataset, fake_split, tmp_path / "m", config={"max_rounds": 20})
+    other = tmp_path / "other.parquet"
+    split = schema.read_table(fake_split, "split").with_columns(pl.lit("test").alias("split"))
+    schema.write_table("split", split, other)
+    with pytest.raises(ValueError, match="retrain"):
+        evaluate(fake_dataset, other, tmp_path / "m")
+    assert TrainedModel(tmp_path / "m").name == "pooled_xgb"
