@@ -84,7 +84,7 @@ def test_each_failure_is_one_row_with_its_status(tmp_path, fast_timing) -> None:
 
 
 def test_a_compile_error_becomes_a_candidate_row(tmp_path, small_sampling, monkeypatch) -> None:
-    def broken(pipeline, lib_path, target=None):
+    def broken(pipeline, lib_path, target=None, runtime=None):
         raise RuntimeError("Error: LLVM could not compile this schedule")
 
     monkeypatch.setattr(compile_mod, "compile_pipeline", broken)  # inherited by the forked children

@@ -1,5 +1,5 @@
-"""Fixtures for the report tests: the fake dataset and models of :mod:`report_fakes`,
-and the Chromium executable."""
+"""Fixtures for the report tests: the fake dataset and models of
+:mod:`tests.report.report_fakes`, and the Chromium executable."""
 
 from __future__ import annotations
 

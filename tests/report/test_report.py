@@ -136,6 +136,7 @@ def test_nothing_there(tmp_path) -> None:
             assert "no data" in body, sid
     assert IMG.findall(html) == []
     assert "dataset directory not found" in _section(html, "overview")
+    assert (tmp_path / "out" / "figures").is_dir() and res.figures == {}
 
 
 def test_predictions_with_bad_values(dataset, tmp_path) -> None:
