@@ -1,15 +1,26 @@
+rule config_used:
+    """The validated config (with defaults filled in), kept beside the dataset it built."""
+    output:
+        f"{DATA}/config.json",
+    params:
+        config=json.dumps(config, sort_keys=True),
+    run:
+        from featurize.schema import write_json
+
+        write_json(json.loads(params.config), output[0])
+
+
 rule report:
     """The prediction-error comparison as a self-contained HTML page and a Markdown summary."""
     input:
         dataset_tables(),
         summary=rules.summarize.output,
+        config=rules.config_used.output,
     output:
         html="results/report/index.html",
         markdown="results/report/summary.md",
-    params:
-        configfile=workflow.overwrite_configfiles[-1] if workflow.overwrite_configfiles else "config/config.yaml",
     log:
         "results/logs/report.log",
     shell:
-        "python -m report --dataset {DATA} --models {MODELS} --config {params.configfile} "
+        "python -m report --dataset {DATA} --models {MODELS} --config {input.config} "
         "--out results/report > {log} 2>&1"
