@@ -155,14 +155,14 @@ def test_predictions_with_bad_values(dataset, tmp_path) -> None:
 def test_cli(dataset, models_dir, config_file, tmp_path, capsys) -> None:
     out = tmp_path / "report"
     cfg = json.dumps({"dataset": "ds", "models": {"names": list(FAKE_MODELS), "epochs": 12}})
-    rc = main(["--dataset", str(dataset), "--models", str(models_dir), "--config", str(config_file),
+    rc = main(["--dataset", str(dataset), "--models", str(models_dir), "--config", str(config_file), str(config_file),
                "--config-json", cfg, "--out", str(out), "--strict", "--no-figures"])
     assert rc == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == {"index_html": str(out / "index.html"), "summary_md": str(out / "summary.md"),
                        "figures": 0, "failed_sections": []}
     html = (out / "index.html").read_text()
-    assert "Effective configuration" in html and "# test config" in html
+    assert "Effective configuration" in html and html.count("# test config") == 1  # the file once, not twice
     assert "gatv2" not in _section(html, "headline")  # the effective config lists only the fake models
     assert "| gine |" in (out / "summary.md").read_text()
 
@@ -183,3 +183,15 @@ def test_reads_the_real_summarize_output(dataset, tmp_path) -> None:
     assert f"{ratio:.2f}x" in _section(html, "ratios")
     nf = summary["noise_floor"]["test"]["mape"]
     assert f"{nf:.1f}%" in _section(html, "headline")
+
+
+def test_json_config_file(dataset, models_dir, tmp_path) -> None:
+    """The workflow passes the validated config as results/<dataset>/config.json."""
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"dataset": "ds", "models": {"names": ["gcn", "gatv2"], "epochs": 3}}, indent=1))
+    res = build_report(dataset, models_dir, tmp_path / "out", config_files=[cfg], strict=True, draw_figures=False)
+    html = res.index_html.read_text()
+    assert "&quot;epochs&quot;: 3" in _section(html, "config")
+    head = _section(html, "headline")
+    assert "model not found" in head and "gatv2" in head  # expected by the config, not trained
+    assert "<td>gine</td>" in head  # trained although not listed: still shown

@@ -17,8 +17,14 @@ rule report:
         summary=rules.summarize.output,
         config=rules.config_used.output,
     output:
-        html="results/report/index.html",
-        markdown="results/report/summary.md",
+        html=report("results/report/index.html", caption="../report/report.rst", category="Report"),
+        markdown=report("results/report/summary.md", caption="../report/summary.rst", category="Report"),
+        figures=report(
+            directory("results/report/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
     log:
         "results/logs/report.log",
     shell:

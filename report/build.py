@@ -1,0 +1,768 @@
+"""Build the report: ``index.html`` (self-contained), ``summary.md`` and ``figures/*.png``.
+
+:func:`build_report` is the whole stage; ``python -m report`` is its command line.
+Each section is built by one function from the loaded :class:`report.load.Inputs`;
+a section whose data is missing says "no data" and why, and the others are unaffected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import polars as pl
+
+from featurize import schema
+from models.constants import EVAL_SPLITS, XGB_MODELS
+from models.metrics import HIGHER_IS_BETTER
+from report import figures, stats
+from report.load import (
+    MODEL_DOCS,
+    Inputs,
+    all_predictions,
+    headline_metrics,
+    load_inputs,
+    model_kind,
+    noise_floor,
+    noise_pairs,
+    paper_ratios,
+    ratios,
+)
+from report.render import (
+    DASH,
+    Section,
+    Table,
+    esc,
+    figure,
+    fmt_num,
+    fmt_pct,
+    fmt_ratio,
+    fmt_seconds,
+    nodata,
+    note,
+    page,
+    pre,
+    ul,
+)
+
+log = logging.getLogger(__name__)
+
+TITLE = "perfgraph: learned cost models vs. baselines"
+
+#: Column headers of the metrics, in the headline table's order.
+METRIC_HEADERS = {
+    "mape": "MAPE",
+    "rmse_log": "RMSE log",
+    "kendall_tau": "Kendall τ",
+    "pairwise_acc": "pairwise acc.",
+    "top1": "top-1",
+    "top5": "top-5",
+}
+METRIC_FORMATS = {
+    "MAPE": fmt_pct(1),
+    "RMSE log": fmt_num(3),
+    "Kendall τ": fmt_num(3),
+    "pairwise acc.": fmt_num(3),
+    "top-1": fmt_num(3),
+    "top-5": fmt_num(3),
+}
+METRIC_DOCS = {
+    "mape": "mean absolute percentage error of run time, percent (lower is better)",
+    "rmse_log": "RMSE of natural-log run time (lower is better)",
+    "kendall_tau": "Kendall τ-b between predicted and true run times within a program (higher is better)",
+    "pairwise_acc": "fraction of schedule pairs a model orders correctly within a program (higher is better)",
+    "top1": "best true time / true time of the model's best pick (1 = optimal)",
+    "top5": "best true time / best true time among the model's 5 best picks (1 = optimal)",
+    "averaging": "computed per program, then averaged over programs",
+}
+NOISE_NAME = "timing noise floor"
+SECTION_IDS = (
+    "overview",
+    "headline",
+    "ratios",
+    "predicted-vs-measured",
+    "error-cdf",
+    "kendall",
+    "top-k",
+    "training",
+    "dataset",
+    "machine",
+    "config",
+)
+
+
+@dataclass
+class ReportResult:
+    """What :func:`build_report` wrote."""
+
+    index_html: Path
+    summary_md: Path
+    figures: dict[str, Path] = field(default_factory=dict)
+    sections: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    failed_sections: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Ctx:
+    inp: Inputs
+    headline: dict[str, dict[str, dict[str, Any] | None]]
+    noise: dict[str, dict[str, Any] | None]
+    noise_pairs: pl.DataFrame
+    preds: pl.DataFrame
+    per_prog: dict[str, dict[str, pl.DataFrame]]  # split -> model (or NOISE_NAME) -> per-program metrics
+    draw: bool = True
+    figures: dict[str, bytes] = field(default_factory=dict)
+    markdown: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self.inp.models)
+
+    @property
+    def found(self) -> list[str]:
+        return [m.name for m in self.inp.found_models]
+
+    def figure(self, name: str, draw: Callable[[], bytes | None], alt: str, caption: str, reason: str) -> str:
+        """Draw one figure (unless figures are off) and return its HTML, or a "no data" note."""
+        if not self.draw:
+            return note(f"Figure not drawn (figures are turned off): {esc(alt)}.")
+        png = draw()
+        if png is not None:
+            self.figures[name] = png
+        return figure(png, alt, caption, reason=reason)
+
+
+# --- Sections -------------------------------------------------------------------------------
+
+
+def _split_counts(ctx: _Ctx, split: str) -> str:
+    progs = max((int((m.get(split) or {}).get("n_programs") or 0) for m in ctx.headline.values()), default=0)
+    return f"{progs} program{'s' if progs != 1 else ''}"
+
+
+def _headline_table(ctx: _Ctx, split: str) -> Table | None:
+    rows = []
+    for name in ctx.model_names:
+        m = (ctx.headline.get(name) or {}).get(split)
+        run = ctx.inp.models[name]
+        row = {"model": name, "kind": model_kind(name)}
+        for k, h in METRIC_HEADERS.items():
+            row[h] = None if m is None else m.get(k)
+        row["programs"] = None if m is None else m.get("n_programs")
+        row["schedules"] = None if m is None else m.get("n_schedules")
+        if m is None:
+            row["kind"] += " — no data" + ("" if run.found else " (model not found)")
+        rows.append(row)
+    if not any(r["programs"] for r in rows):
+        return None
+    nf = ctx.noise.get(split)
+    nrow = {"model": NOISE_NAME, "kind": "timing pass 2 vs pass 1"}
+    for k, h in METRIC_HEADERS.items():
+        nrow[h] = None if not nf else nf.get(k)
+    nrow["programs"] = None if not nf else nf.get("n_programs")
+    nrow["schedules"] = None if not nf else nf.get("n_schedules")
+    if not nf or not nf.get("n_schedules"):
+        nrow["kind"] += " — no re-timed schedule"
+    rows.append(nrow)
+    frame = pl.DataFrame(
+        rows,
+        schema={"model": pl.String, "kind": pl.String, **{h: pl.Float64 for h in METRIC_HEADERS.values()},
+                "programs": pl.Int64, "schedules": pl.Int64},
+    )
+    bold = set()
+    for k, h in METRIC_HEADERS.items():
+        col = frame[h][:-1]  # models only, not the noise floor
+        vals = [(i, v) for i, v in enumerate(col.to_list()) if v is not None]
+        if not vals:
+            continue
+        best = max(v for _, v in vals) if HIGHER_IS_BETTER[k] else min(v for _, v in vals)
+        bold |= {(i, h) for i, v in vals if v == best}
+    row_class = {frame.height - 1: "noise"}
+    row_class.update({i: "missing" for i, r in enumerate(rows[:-1]) if r["programs"] is None})
+    return Table(frame, formats={**METRIC_FORMATS, "programs": fmt_num(), "schedules": fmt_num()},
+                 bold=bold, row_class=row_class)
+
+
+def _uncertainty_table(ctx: _Ctx) -> Table | None:
+    rows = []
+    for split in EVAL_SPLITS:
+        for name in [*ctx.model_names, NOISE_NAME]:
+            f = ctx.per_prog.get(split, {}).get(name)
+            if f is None or not f.height:
+                continue
+            row: dict[str, Any] = {"split": split, "model": name, "programs": f.height}
+            for k in ("mape", "kendall_tau"):
+                v = f[k].to_numpy()
+                fin = v[np.isfinite(v)]
+                ci = stats.bootstrap_mean_ci(v)
+                fmt = (lambda x: f"{x:.1f}%") if k == "mape" else (lambda x: f"{x:.3f}")
+                row[METRIC_HEADERS[k]] = fmt(fin.mean()) if len(fin) else DASH
+                row[f"{METRIC_HEADERS[k]} 95% CI"] = f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else DASH
+            rows.append(row)
+    if not rows:
+        return None
+    return Table(pl.DataFrame(rows), numeric={"programs", "MAPE", "MAPE 95% CI", "Kendall τ", "Kendall τ 95% CI"})
+
+
+def section_overview(ctx: _Ctx) -> str:
+    inp = ctx.inp
+    parts = []
+    findings = []
+    for split in EVAL_SPLITS:
+        avail = {n: m[split] for n, m in ctx.headline.items() if m.get(split)}
+        if not avail:
+            findings.append(f"<b>{split}</b>: no model has predictions on {split} programs.")
+            continue
+        by_mape = {n: m["mape"] for n, m in avail.items() if m.get("mape") is not None}
+        by_tau = {n: m["kendall_tau"] for n, m in avail.items() if m.get("kendall_tau") is not None}
+        bits = [f"<b>{split}</b> ({_split_counts(ctx, split)}):"]
+        if by_mape:
+            b = min(by_mape, key=by_mape.get)
+            bits.append(f"lowest MAPE <b>{esc(b)}</b> ({by_mape[b]:.1f}%);")
+        if by_tau:
+            b = max(by_tau, key=by_tau.get)
+            bits.append(f"highest Kendall τ <b>{esc(b)}</b> ({by_tau[b]:.3f});")
+        nf = ctx.noise.get(split) or {}
+        if nf.get("mape") is not None:
+            tau = nf.get("kendall_tau")
+            bits.append(
+                f"timing noise floor MAPE {nf['mape']:.1f}%"
+                + (f", τ {tau:.3f}" if tau is not None else "")
+                + f" ({nf.get('n_schedules', 0)} re-timed schedules)."
+            )
+        else:
+            bits.append("no noise-floor measurement for this split.")
+        findings.append(" ".join(bits))
+    r = ratios(inp, ctx.headline)
+    pr = paper_ratios(inp)
+    for split in EVAL_SPLITS:
+        e = r.get(split) or {}
+        for base in ("adams2019", "tvm_xgb"):
+            v = (e.get(base) or {}).get("mape_ratio_vs_best_gnn")
+            if v is not None:
+                findings.append(
+                    f"{split}: {esc(base)} MAPE / best GNN ({esc(e.get('best_gnn'))}) MAPE = <b>{v:.2f}x</b> "
+                    f"(paper: {pr.get(base, float('nan')):.2f}x; above 1 the GNN is better)."
+                )
+    parts.append('<div class="key">' + ul(findings) + "</div>")
+
+    found = ctx.found
+    missing = [n for n in ctx.model_names if n not in found]
+    items = [
+        f"dataset: <code>{esc(inp.dataset_dir)}</code>"
+        + (f" (content hash {esc(inp.summary.get('dataset_hash'))})" if inp.summary and inp.summary.get("dataset_hash") else ""),
+        f"models: <code>{esc(inp.models_dir)}</code> — found {len(found)}: {esc(', '.join(found) or 'none')}"
+        + (f"; missing: {esc(', '.join(missing))}" if missing else ""),
+        "summary: " + (f"<code>{esc(inp.summary_path)}</code>" if inp.summary_path else
+                       "none (headline numbers from each model's metrics.json; noise floor and ratios computed here)"),
+        "split: " + (f"<code>{esc(inp.split_path)}</code>" if inp.split_path else "not found"),
+        "config: " + (esc(", ".join(p for p, _ in inp.config_files)) if inp.config_files else "not given"),
+    ]
+    parts.append("<h3>Inputs</h3>" + ul(items))
+    problems = list(inp.problems) + [p for m in inp.models.values() for p in m.problems]
+    if problems:
+        parts.append(
+            "<h3>Missing or unreadable inputs</h3>"
+            + '<div class="warn">' + ul(esc(p) for p in problems[:40])
+            + (f"<p>… and {len(problems) - 40} more</p>" if len(problems) > 40 else "") + "</div>"
+        )
+    return "\n".join(parts)
+
+
+def section_headline(ctx: _Ctx) -> str:
+    parts = [
+        note(
+            "Each metric is computed within a held-out program, then averaged over programs. "
+            "<b>Bold</b>: the best model in the column. The last row times the same schedules "
+            "a second time: the error of a perfect model, given timing noise."
+        )
+    ]
+    md = []
+    for split in EVAL_SPLITS:
+        what = "held-out random and user programs" if split == "test" else "hand-written real programs, out of distribution"
+        parts.append(f"<h3>{split} programs ({what})</h3>")
+        t = _headline_table(ctx, split)
+        if t is None:
+            parts.append(nodata(f"no model has predictions on {split} programs"))
+            md.append(f"### {split} programs\n\nno data\n")
+            continue
+        parts.append(t.html())
+        md.append(f"### {split} programs\n\n{t.markdown()}\n")
+    ctx.markdown["headline"] = "\n".join(md)
+    docs = dict(METRIC_DOCS)
+    docs.update({k: v for k, v in ((ctx.inp.summary or {}).get("metric_docs") or {}).items() if isinstance(v, str)})
+    parts.append("<h3>Metrics</h3>" + ul(f"<b>{esc(METRIC_HEADERS.get(k, k))}</b>: {esc(v)}" for k, v in docs.items()))
+    parts.append("<h3>Models</h3>" + ul(
+        f"<b>{esc(n)}</b> ({esc(model_kind(n))}): {esc(MODEL_DOCS.get(n, 'model outside the standard set'))}"
+        for n in ctx.model_names
+    ))
+    t = _uncertainty_table(ctx)
+    parts.append("<h3>How sure: 95% bootstrap intervals over programs</h3>")
+    if t is None:
+        parts.append(nodata("no predictions to resample"))
+    else:
+        parts.append(note(
+            f"Programs resampled with replacement ({stats.N_BOOT} times); recomputed from predictions.parquet, "
+            "so the means equal the table above. Few programs give wide intervals."
+        ))
+        parts.append(t.html())
+    return "\n".join(parts)
+
+
+def section_ratios(ctx: _Ctx) -> str:
+    inp = ctx.inp
+    r = ratios(inp, ctx.headline)
+    pr = paper_ratios(inp)
+    rows = []
+    for split in EVAL_SPLITS:
+        e = r.get(split) or {}
+        best = e.get("best_gnn")
+        for base in ("adams2019", "tvm_xgb"):
+            v = e.get(base)
+            if not best or not isinstance(v, dict):
+                rows.append({"split": split, "baseline": base, "best GNN": best or DASH, "MAPE ratio": None,
+                             "95% CI": DASH, "MAPE ratio vs gcn": None, "RMSE-log ratio": None,
+                             "paper's ratio": pr.get(base)})
+                continue
+            ci = None
+            pb, pg = ctx.per_prog.get(split, {}).get(base), ctx.per_prog.get(split, {}).get(best)
+            if pb is not None and pg is not None and pb.height and pg.height:
+                j = pb.select("program_id", pl.col("mape").alias("b")).join(
+                    pg.select("program_id", pl.col("mape").alias("g")), on="program_id")
+                ci = stats.bootstrap_ratio_ci(j["b"].to_numpy(), j["g"].to_numpy())
+            rows.append({
+                "split": split,
+                "baseline": base,
+                "best GNN": best,
+                "MAPE ratio": v.get("mape_ratio_vs_best_gnn"),
+                "95% CI": f"[{ci[0]:.2f}x, {ci[1]:.2f}x]" if ci else DASH,
+                "MAPE ratio vs gcn": v.get("mape_ratio_vs_gcn"),
+                "RMSE-log ratio": v.get("rmse_log_ratio_vs_best_gnn"),
+                "paper's ratio": pr.get(base),
+            })
+    parts = [note(
+        "Error of a baseline divided by the error of the best GNN (lowest MAPE) on the same programs: "
+        "above 1 the GNN is better. The paper (Singh et al., MAPS 2022) reports "
+        f"{pr.get('adams2019', 7.75):.2f}x against Halide's model and {pr.get('tvm_xgb', 12.0):.0f}x against TVM's. "
+        "“vs gcn”: against the paper's own architecture. The interval resamples programs in pairs."
+    )]
+    frame = pl.DataFrame(rows, schema={"split": pl.String, "baseline": pl.String, "best GNN": pl.String,
+                                       "MAPE ratio": pl.Float64, "95% CI": pl.String,
+                                       "MAPE ratio vs gcn": pl.Float64, "RMSE-log ratio": pl.Float64,
+                                       "paper's ratio": pl.Float64})
+    if frame["MAPE ratio"].drop_nulls().len() == 0:
+        parts.append(nodata("needs a GNN and a baseline evaluated on the same split"))
+    t = Table(frame, formats={"MAPE ratio": fmt_ratio, "MAPE ratio vs gcn": fmt_ratio, "RMSE-log ratio": fmt_ratio,
+                              "paper's ratio": fmt_ratio}, numeric={"MAPE ratio", "95% CI", "MAPE ratio vs gcn",
+                                                                    "RMSE-log ratio", "paper's ratio"})
+    parts.append(t.html())
+    ctx.markdown["ratios"] = t.markdown()
+    notes = (inp.summary or {}).get("notes") or {}
+    if not notes.get("tvm_xgb") and "tvm_xgb" in ctx.found:
+        notes = {**notes, "tvm_xgb": "TVM's model predicts a scale-free score; its MAPE depends on a fitted "
+                 "score→seconds constant. Its ranking metrics are the fair comparison."}
+    if notes:
+        parts.append("<h3>Notes</h3>" + ul(f"<b>{esc(k)}</b>: {esc(v)}" for k, v in notes.items() if isinstance(v, str)))
+    return "\n".join(parts)
+
+
+def section_scatter(ctx: _Ctx) -> str:
+    return ctx.figure(
+        "predicted_vs_measured",
+        lambda: figures.predicted_vs_measured(ctx.preds, ctx.model_names, EVAL_SPLITS),
+        "predicted vs measured run time per model",
+        "Each point is one schedule of a held-out program (blue: test, red: zoo). Both axes in seconds, log scale. "
+        "Dashed: perfect prediction; dotted: off by 2x. Non-positive predictions are drawn on the bottom edge.",
+        reason="no model wrote predictions for the test or zoo programs",
+    )
+
+
+def section_cdf(ctx: _Ctx) -> str:
+    return ctx.figure(
+        "error_cdf",
+        lambda: figures.error_cdf(ctx.preds, ctx.model_names, EVAL_SPLITS, ctx.noise_pairs),
+        "CDF of per-schedule prediction error",
+        "Share of schedules (y) whose predicted run time is within x percent of the measured one (log x); "
+        "higher and further left is better. Black dashed: the second timing pass against the first, "
+        "the best any model can do. Legend: schedules per curve.",
+        reason="no predictions and no re-timed schedules",
+    )
+
+
+def section_kendall(ctx: _Ctx) -> str:
+    return ctx.figure(
+        "kendall_tau",
+        lambda: figures.kendall_distribution(ctx.per_prog, ctx.model_names, EVAL_SPLITS),
+        "distribution of per-program Kendall tau",
+        "Kendall τ between predicted and measured run times among one program's schedules; one point per program "
+        "with at least two schedules, boxes show quartiles. 1 = perfect order, 0 = no better than chance "
+        "(dashed). The noise floor ranks only the re-timed schedules of each program.",
+        reason="no program with two or more predicted schedules",
+    )
+
+
+def section_topk(ctx: _Ctx) -> str:
+    k_max = 10
+    if ctx.preds.height:
+        k_max = int(min(10, max(2, ctx.preds.group_by("model", "program_id").len()["len"].max())))
+    return ctx.figure(
+        "top_k",
+        lambda: figures.top_k_curves(ctx.preds, ctx.model_names, EVAL_SPLITS, k_max=k_max),
+        "top-k score against k",
+        "Try the k schedules a model predicts fastest and keep the best: the curve is the best true time divided "
+        "by the time found, averaged over programs (1 = the program's best schedule was among the k). "
+        "Dashed gray: k schedules picked at random (expected value).",
+        reason="no program with two or more predicted schedules",
+    )
+
+
+def section_training(ctx: _Ctx) -> str:
+    rows, hist = [], {}
+    for name, run in ctx.inp.models.items():
+        meta = run.meta or {}
+        if not run.meta and not run.history:
+            rows.append({"model": name, "architecture": "no data (no meta.json)"})
+            continue
+        xgb = name in XGB_MODELS or "booster" in str(meta.get("repr", "")).lower()
+        rows.append({
+            "model": name,
+            "architecture": meta.get("repr"),
+            "parameters": meta.get("n_params"),
+            "epochs": meta.get("epochs_run"),
+            "best": meta.get("best_epoch"),
+            "early stop": None if meta.get("stopped_early") is None else str(bool(meta.get("stopped_early"))).lower(),
+            "train time": meta.get("train_wall_s"),
+            "device": meta.get("device"),
+            "train progs": meta.get("n_train_programs"),
+            "train scheds": meta.get("n_train_schedules"),
+            "val progs": meta.get("n_val_programs"),
+        })
+        hist[name] = (run.history or [], meta.get("best_epoch"), "boosting round" if xgb else "epoch")
+    cols = {"model": pl.String, "architecture": pl.String, "parameters": pl.Int64, "epochs": pl.Int64,
+            "best": pl.Int64, "early stop": pl.String, "train time": pl.Float64, "device": pl.String,
+            "train progs": pl.Int64, "train scheds": pl.Int64, "val progs": pl.Int64}
+    frame = pl.DataFrame([{c: r.get(c) for c in cols} for r in rows], schema=cols)
+    parts = []
+    if not hist:
+        parts.append(nodata("no model has training metadata"))
+    parts.append(Table(frame, formats={"train time": fmt_seconds}).html())
+    parts.append(note("Parameters of tree models count tree nodes. Losses are each model's own training "
+                      "objective, so compare curves within a panel, not across panels."))
+    parts.append(ctx.figure("training_curves", lambda: figures.training_curves(hist), "training curves", "Loss per epoch (boosting round for XGBoost) on the training "
+                        "and validation programs; dotted: the epoch kept.", reason="no history.json found"))
+    return "\n".join(parts)
+
+
+def _pass1_times(inp: Inputs) -> pl.DataFrame:
+    meas, progs = inp.table("measurements"), inp.table("programs")
+    t = (
+        meas.filter((pl.col("timing_pass") == 1) & (pl.col("status") == "ok") & (pl.col("runtime_median_s") > 0))
+        .group_by("program_id", "schedule_id", "machine_id")
+        .agg(pl.col("runtime_median_s").median())
+    )
+    return t.join(progs.select("program_id", "origin"), on="program_id", how="left")
+
+
+def section_dataset(ctx: _Ctx) -> str:
+    inp = ctx.inp
+    if inp.tables is None:
+        return nodata("the dataset could not be read (see the inputs above)")
+    progs, nodes, edges = inp.table("programs"), inp.table("nodes"), inp.table("edges")
+    sched, meas, machines = inp.table("schedules"), inp.table("measurements"), inp.table("machines")
+    p1 = meas.filter(pl.col("timing_pass") == 1)
+    p2 = meas.filter(pl.col("timing_pass") == 2)
+    times = _pass1_times(inp)
+    per_prog_nodes = progs["n_nodes"].drop_nulls()
+    origin_counts = ", ".join(
+        f"{o} {n}" for o, n in progs.group_by("origin").len().sort("origin").iter_rows()
+    ) or DASH
+    sched_by = sched.group_by("sampler").len().sort("len", descending=True)
+    speed = times.group_by("program_id").agg(
+        (pl.col("runtime_median_s").max() / pl.col("runtime_median_s").min()).alias("spread"), pl.len().alias("n")
+    ).filter(pl.col("n") >= 2)
+    rows = [
+        ("programs", f"{progs.height} ({origin_counts})"),
+        ("stages (graph nodes)", f"{nodes.height}; per program min {per_prog_nodes.min() if len(per_prog_nodes) else DASH}, "
+         f"median {per_prog_nodes.median() if len(per_prog_nodes) else DASH}, max {per_prog_nodes.max() if len(per_prog_nodes) else DASH}"),
+        ("edges (producer → consumer)", f"{edges.height}"),
+        ("schedules", f"{sched.height} ({sched['has_featurization'].sum()} with a featurization); "
+         + ", ".join(f"{s} {n}" for s, n in sched_by.iter_rows())),
+        ("timing pass 1", f"{p1.height} measurements: {p1.filter(pl.col('status') == 'ok').height} ok, "
+         f"{p1.filter(pl.col('status') != 'ok').height} failed"),
+        ("timing pass 2 (noise floor)", f"{p2.height} re-timed, {p2.filter(pl.col('status') == 'ok').height} ok"),
+        ("measured run time", f"{fmt_seconds(times['runtime_median_s'].min())} to "
+         f"{fmt_seconds(times['runtime_median_s'].max())}, median {fmt_seconds(times['runtime_median_s'].median())}"
+         if times.height else DASH),
+        ("compile time per schedule", f"median {fmt_seconds(p1['compile_time_s'].median())}, "
+         f"max {fmt_seconds(p1['compile_time_s'].max())}" if p1['compile_time_s'].drop_nulls().len() else DASH),
+        ("slowest / fastest schedule of a program", f"median {speed['spread'].median():.2f}x, max {speed['spread'].max():.2f}x "
+         f"over {speed.height} programs" if speed.height else DASH),
+        ("machines", f"{machines.height}"),
+    ]
+    parts = [Table(pl.DataFrame(rows, schema=["quantity", "value"], orient="row")).html()]
+
+    if inp.split is not None:
+        counts = (
+            inp.split.join(times.group_by("program_id").len().rename({"len": "timed schedules"}), on="program_id", how="left")
+            .group_by("split").agg(pl.len().alias("programs"), pl.col("timed schedules").fill_null(0).sum())
+        )
+        order = {s: i for i, s in enumerate(("train", "val", "test", "zoo"))}
+        counts = counts.sort(pl.col("split").replace_strict(order, default=9, return_dtype=pl.Int64))
+        parts.append("<h3>Split (by program)</h3>")
+        parts.append(Table(counts, caption=None).html())
+
+    parts.append("<h3>Programs and stages</h3>")
+    parts.append(ctx.figure("program_shapes", lambda: figures.program_shapes(progs, nodes), "program sizes and stage kinds",
+                        "Left: number of stages per program, by origin. Right: how often each stage kind occurs.",
+                        reason="no programs"))
+    parts.append("<h3>Run times</h3>")
+    parts.append(ctx.figure("runtime_distribution", lambda: figures.runtime_distribution(times),
+                        "distribution of measured run times",
+                        "Left: measured run time of every timed schedule (s, log scale), by program origin. "
+                        "Right: each schedule's run time over the best of its program (log scale): the room a cost "
+                        "model has to win or lose.", reason="no successful timing"))
+
+    status = (
+        p1.group_by("program_id", "schedule_id")
+        .agg(pl.when((pl.col("status") == "ok").any()).then(pl.lit("ok")).otherwise(pl.col("status").first()).alias("status"))
+    )
+    ss = (
+        sched.select("program_id", "schedule_id", "sampler")
+        .join(status, on=["program_id", "schedule_id"], how="left")
+        .with_columns(pl.col("status").fill_null("not timed"), pl.col("sampler").fill_null("?"))
+    )
+    sched_status = ss.group_by("sampler", "status").len().rename({"len": "n"})
+    pass_status = meas.group_by("timing_pass", "status").len().rename({"len": "n"})
+    parts.append("<h3>Samplers and failures</h3>")
+    parts.append(ctx.figure("sampler_status", lambda: figures.sampler_status(sched_status, pass_status),
+                        "sampler mix and failures",
+                        "Left: schedules per sampler, coloured by the outcome of their main timing. "
+                        "Right: outcomes of every measurement, per timing pass.", reason="no schedules"))
+    if ss.height:
+        piv = ss.pivot(on="status", index="sampler", values="program_id", aggregate_function="len").fill_null(0)
+        cols = ["sampler"] + [c for c in ("ok", *schema.STATUSES[1:], "not timed") if c in piv.columns]
+        cols += [c for c in piv.columns if c not in cols]
+        parts.append(Table(piv.select(cols).sort("sampler"), caption="schedules by sampler and status (pass 1)").html())
+    fails = meas.filter(pl.col("status") != "ok")
+    if fails.height:
+        top = (
+            fails.with_columns(
+                pl.col("error").fill_null("").str.split("\n").list.first().str.slice(0, 160).alias("error (first line)")
+            )
+            .group_by("status", "error (first line)")
+            .agg(pl.len().alias("count"), pl.col("program_id").first().alias("e.g. program"))
+            .sort("count", descending=True)
+            .head(10)
+        )
+        parts.append(Table(top, caption="most frequent failures").html())
+    else:
+        parts.append(note("No failed measurement."))
+    return "\n".join(parts)
+
+
+def section_machine(ctx: _Ctx) -> str:
+    inp = ctx.inp
+    parts = []
+    machines = inp.table("machines")
+    if machines is None or not machines.height:
+        parts.append(nodata("no machines table"))
+    else:
+        cols = [c for c in ("machine_id", "hostname", "cpu_model", "n_cores", "timing_threads", "halide_target")
+                if c in machines.columns]
+        parts.append(Table(machines.select(cols), numeric={"n_cores", "timing_threads"}).html())
+    versions: dict[str, dict[str, str]] = {}
+    if machines is not None:
+        for mid, v in machines.select("machine_id", "versions").iter_rows():
+            try:
+                d = json.loads(v) if v else {}
+            except ValueError:
+                d = {}
+            for k, val in d.items():
+                versions.setdefault(k, {})[f"dataset ({mid})"] = str(val)
+    for run in inp.models.values():
+        for k, val in ((run.meta or {}).get("versions") or {}).items():
+            versions.setdefault(k, {}).setdefault("training", set()).add(str(val))
+    import matplotlib
+
+    here = {"python": platform.python_version(), "polars": pl.__version__, "numpy": np.__version__,
+            "matplotlib": matplotlib.__version__}
+    for k, v in here.items():
+        versions.setdefault(k, {})["report"] = v
+    present = {c for d in versions.values() for c in d}
+    cols = sorted(c for c in present if c.startswith("dataset")) + [c for c in ("training", "report") if c in present]
+    rows = []
+    for pkg in sorted(versions):
+        d = versions[pkg]
+        rows.append({"package": pkg, **{c: (", ".join(sorted(d[c])) if isinstance(d.get(c), set) else d.get(c)) for c in cols}})
+    parts.append("<h3>Library versions</h3>")
+    parts.append(Table(pl.DataFrame(rows, schema={"package": pl.String, **{c: pl.String for c in cols}})).html())
+    parts.append(note("dataset: recorded when the schedules were timed; training: recorded in each model's meta.json; "
+                      "report: the process that wrote this page."))
+    return "\n".join(parts)
+
+
+def section_config(ctx: _Ctx) -> str:
+    inp = ctx.inp
+    parts = []
+    for path, text in inp.config_files:
+        parts.append(f"<h3><code>{esc(path)}</code></h3>")
+        parts.append(pre(text) if text is not None else nodata("file not readable"))
+    if inp.config is not None and inp.config_given:
+        import yaml
+
+        parts.append("<h3>Effective configuration (with the schema's defaults)</h3>")
+        parts.append(pre(yaml.safe_dump(inp.config, sort_keys=True, default_flow_style=None, width=100)))
+    if not parts:
+        parts.append(nodata("no configuration was given to the report"))
+    return "\n".join(parts)
+
+
+SECTIONS: list[tuple[str, str, Callable[[_Ctx], str]]] = [
+    ("overview", "Overview", section_overview),
+    ("headline", "Headline: models × metrics", section_headline),
+    ("ratios", "Error ratios: baselines / GNN", section_ratios),
+    ("predicted-vs-measured", "Predicted vs measured run time", section_scatter),
+    ("error-cdf", "Error distribution", section_cdf),
+    ("kendall", "Ranking within a program: Kendall τ", section_kendall),
+    ("top-k", "Top-k: finding the best schedule", section_topk),
+    ("training", "Training", section_training),
+    ("dataset", "Dataset", section_dataset),
+    ("machine", "Machine and library versions", section_machine),
+    ("config", "Configuration used", section_config),
+]
+assert tuple(s[0] for s in SECTIONS) == SECTION_IDS
+
+
+def _per_program(preds: pl.DataFrame, noise: pl.DataFrame) -> dict[str, dict[str, pl.DataFrame]]:
+    out: dict[str, dict[str, pl.DataFrame]] = {}
+    for split in EVAL_SPLITS:
+        d = {}
+        for (model,), g in preds.filter(pl.col("split") == split).group_by("model"):
+            d[model] = stats.per_program(g)
+        ns = noise.filter(pl.col("split") == split)
+        if ns.height:
+            d[NOISE_NAME] = stats.per_program(ns)
+        out[split] = d
+    return out
+
+
+def build_report(
+    dataset_dir: str | os.PathLike,
+    models_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    config_files: list[str | os.PathLike] = (),
+    config: dict[str, Any] | None = None,
+    summary_path: str | os.PathLike | None = None,
+    split_path: str | os.PathLike | None = None,
+    expected_models: list[str] | None = None,
+    strict: bool = False,
+    draw_figures: bool = True,
+    write_figures: bool = True,
+    now: datetime | None = None,
+) -> ReportResult:
+    """Write ``index.html``, ``summary.md`` and ``figures/*.png`` under ``out_dir``.
+
+    Args:
+        dataset_dir (str): The dataset directory (``results/<dataset>``).
+        models_dir (str): Parent of the model directories (``results/models``).
+        out_dir (str): Where the report goes (``results/report``).
+        config_files (list[str], optional): Config files used by the run, shown verbatim
+            (later ones override earlier ones, as with ``--configfile``).
+        config (dict, optional): The effective config (after the schema's defaults),
+            shown as YAML; its ``models.names`` lists the models expected.
+        summary_path (str, optional): The models' ``summary.json``.
+            (default: ``<models_dir>/summary.json`` if present)
+        split_path (str, optional): The split table. (default: ``<dataset_dir>/split.parquet``,
+            else the one recorded in a model's ``meta.json``)
+        expected_models (list[str], optional): Models to list even when missing.
+            (default: the config's ``models.names``, else every known model)
+        strict (bool, optional): Raise when building a section fails, instead of showing
+            the error in that section. (default: :obj:`False`)
+        draw_figures (bool, optional): Draw the figures; :obj:`False` gives a quick
+            tables-only page. (default: :obj:`True`)
+        write_figures (bool, optional): Also write each figure as a PNG file. (default: :obj:`True`)
+        now (datetime, optional): The time stamped on the report. (default: now, UTC)
+
+    Returns:
+        ReportResult: Paths written, section ids, problems met.
+    """
+    out_dir = Path(out_dir)
+    inp = load_inputs(
+        dataset_dir, models_dir, config_files=list(config_files), config=config,
+        summary_path=summary_path, split_path=split_path, expected_models=expected_models,
+    )
+    head = headline_metrics(inp)
+    try:
+        nf = noise_floor(inp)
+    except Exception as exc:  # noqa: BLE001 - a bad measurements table must not stop the report
+        if strict:
+            raise
+        inp.problems.append(f"noise floor: {type(exc).__name__}: {exc}")
+        nf = {}
+    preds = all_predictions(inp)
+    npairs = noise_pairs(inp)
+    ctx = _Ctx(inp=inp, headline=head, noise=nf, noise_pairs=npairs, preds=preds,
+               per_prog=_per_program(preds, npairs), draw=draw_figures)
+
+    result = ReportResult(index_html=out_dir / "index.html", summary_md=out_dir / "summary.md")
+    sections = []
+    for sid, title, fn in SECTIONS:
+        try:
+            body = fn(ctx)
+        except Exception as exc:  # noqa: BLE001
+            if strict:
+                raise
+            log.error("report section %s failed:\n%s", sid, traceback.format_exc())
+            result.failed_sections.append(sid)
+            body = f'<p class="warn">this section could not be built: {esc(type(exc).__name__)}: {esc(exc)}</p>'
+        sections.append(Section(sid, title, body))
+    result.sections = [s.id for s in sections]
+
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    subtitle = (
+        f"Predicting the run time of Halide schedules: graph neural networks against Halide's and TVM's cost "
+        f"models, retrained on the same data. Dataset <code>{esc(inp.dataset_dir)}</code>, generated {esc(stamp)}."
+    )
+    footer = (
+        f"Written by <code>python -m report</code> (perfgraph) on {esc(stamp)}. "
+        "Reproduces Singh, Hegarty, Leather, Steiner, “A graph neural network-based performance model for deep "
+        "learning applications”, MAPS 2022. Self-contained: no script, no network."
+    )
+    html_text = page(TITLE, subtitle, sections, footer)
+
+    md = [
+        "# perfgraph: headline",
+        "",
+        f"Dataset `{inp.dataset_dir}`, models `{inp.models_dir}`, generated {stamp}. "
+        "Metrics are computed per held-out program, then averaged; **bold** is the best model, "
+        f"*italic* the timing noise floor (pass 2 vs pass 1). Full report: `index.html`.",
+        "",
+        ctx.markdown.get("headline", "no data\n"),
+        "### Error ratios (baseline / best GNN)",
+        "",
+        ctx.markdown.get("ratios", "no data"),
+        "",
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    schema.atomic_write_bytes(result.index_html, lambda tmp: Path(tmp).write_text(html_text, encoding="utf-8"))
+    schema.atomic_write_bytes(result.summary_md, lambda tmp: Path(tmp).write_text("\n".join(md), encoding="utf-8"))
+    if write_figures:
+        fig_dir = out_dir / "figures"
+        fig_dir.mkdir(exist_ok=True)  # always there (a Snakemake directory() output), even with no figure
+        for name, png in ctx.figures.items():
+            path = fig_dir / f"{name}.png"
+            schema.atomic_write_bytes(path, lambda tmp, png=png: Path(tmp).write_bytes(png))
+            result.figures[name] = path
+    result.problems = list(inp.problems) + [p for m in inp.models.values() for p in m.problems]
+    return result
+
