@@ -10,6 +10,8 @@ rule bench:
     threads: timing_threads()
     resources:
         bench_slot=1,
+    benchmark:
+        f"results/benchmarks/{DS}/bench/{{prog}}.tsv"
     log:
         f"results/logs/bench/{{prog}}.log",
     shell:
@@ -30,6 +32,8 @@ rule retime:
     threads: timing_threads()
     resources:
         bench_slot=1,
+    benchmark:
+        f"results/benchmarks/{DS}/retime.tsv"
     log:
         "results/logs/retime.log",
     shell:

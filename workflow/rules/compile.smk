@@ -12,6 +12,8 @@ rule compile:
     threads: 1
     resources:
         mem_mb=2000,
+    benchmark:
+        f"results/benchmarks/{DS}/compile/{{prog}}.tsv"
     log:
         f"results/logs/compile/{{prog}}.log",
     shell:

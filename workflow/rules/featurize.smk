@@ -9,6 +9,8 @@ rule featurize:
         dataset_tables(),
     params:
         work_dirs=expand(f"{WORK}/{{prog}}", prog=PROGRAMS),
+    benchmark:
+        f"results/benchmarks/{DS}/featurize.tsv"
     log:
         "results/logs/featurize.log",
     shell:

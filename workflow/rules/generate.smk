@@ -6,6 +6,8 @@ rule generate:
         f"{WORK}/programs/{{prog}}.json",
     params:
         source=generate_args,
+    benchmark:
+        f"results/benchmarks/{DS}/generate/{{prog}}.tsv"
     log:
         f"results/logs/generate/{{prog}}.log",
     shell:

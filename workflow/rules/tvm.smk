@@ -1,0 +1,198 @@
+# TVM side (issue 5): tensor programs -> MetaSchedule schedules -> timed -> Parquet graph tables
+# -> TVM's XGBModel and the GNNs. Self-contained: reads config["tvm"] and the shared timing,
+# noise and models keys; names its wildcard `tprog` so it never meets the Halide rules' `prog`.
+import json
+import os
+
+TVM = config.get("tvm", {})
+TVM_DS = f"tvm_{config.get('dataset', 'default')}"
+TVM_WORK = f"results/_work/{TVM_DS}"
+TVM_DATA = f"results/{TVM_DS}"
+TVM_MODELS = f"results/models/{TVM_DS}"
+TVM_CORES = config.get("parallelism") or os.cpu_count()
+TVM_TABLES = [
+    "programs", "nodes", "edges", "schedules", "node_schedule_features", "measurements", "machines",
+    "tvm_store_features", "tvm_node_features",
+]  # fmt: skip
+
+
+def tvm_random_programs():
+    r = TVM.get("programs", {}).get("random", {})
+    first = r.get("first_seed", 0)
+    return {f"t{s:05d}": s for s in range(first, first + r.get("count", 6))}
+
+
+TVM_PROGRAMS = list(tvm_random_programs()) + [f"tzoo_{z}" for z in TVM.get("programs", {}).get("zoo", [])]
+
+
+wildcard_constraints:
+    tprog=r"t\d{5}|tzoo_\w+",
+    tmodel=r"tvm_xgb|gcn|gine|gatv2",
+
+
+def tvm_generate_args(wildcards):
+    seeds = tvm_random_programs()
+    if wildcards.tprog in seeds:
+        params = json.dumps(TVM.get("programs", {}).get("random", {}).get("params", {}), sort_keys=True)
+        return f"--seed {seeds[wildcards.tprog]} --params '{params}'"
+    return f"--zoo {wildcards.tprog.removeprefix('tzoo_')}"
+
+
+def tvm_json(obj):
+    return json.dumps(obj, sort_keys=True)
+
+
+def get_tvm_final_output():
+    """The TVM dataset and model summary, or nothing when `tvm.enabled` is false."""
+    if not TVM.get("enabled", False):
+        return []
+    return [f"{TVM_DATA}/{t}.parquet" for t in TVM_TABLES] + [f"{TVM_MODELS}/summary.json"]
+
+
+rule tvm_generate:
+    """Write one TVM program entry: a seeded random spec or a zoo layer."""
+    output:
+        f"{TVM_WORK}/{{tprog}}/entry.json",
+    params:
+        args=tvm_generate_args,
+    log:
+        "results/logs/tvm_generate/{tprog}.log",
+    shell:
+        "python -m pipelines.tvm_cli generate --program-id {wildcards.tprog} {params.args} "
+        "--out {output} > {log} 2>&1"
+
+
+rule tvm_sample:
+    """MetaSchedule: ReplayTrace + evolutionary candidates, compiled and featurized (may run in parallel)."""
+    input:
+        rules.tvm_generate.output,
+    output:
+        candidates=f"{TVM_WORK}/{{tprog}}/candidates.parquet",
+        program=f"{TVM_WORK}/{{tprog}}/program.json",
+    params:
+        sampling=tvm_json(TVM.get("sampling", {})),
+        cores=TVM_CORES,
+    threads: 1
+    log:
+        "results/logs/tvm_sample/{tprog}.log",
+    shell:
+        "python -m pipelines.tvm_cli sample --entry {input} --out-dir {TVM_WORK}/{wildcards.tprog} "
+        "--sampling '{params.sampling}' --cores {params.cores} --threads {threads} > {log} 2>&1"
+
+
+rule tvm_bench:
+    """Time one program's candidates alone on the machine (all cores, one bench_slot)."""
+    input:
+        rules.tvm_sample.output.candidates,
+    output:
+        measurements=f"{TVM_WORK}/{{tprog}}/measurements.parquet",
+        machine=f"{TVM_WORK}/{{tprog}}/machine.json",
+    params:
+        timing=tvm_json(config.get("timing", {})),
+    threads: TVM_CORES
+    resources:
+        bench_slot=1,
+    log:
+        "results/logs/tvm_bench/{tprog}.log",
+    shell:
+        "python -m pipelines.tvm_cli bench --work-dir {TVM_WORK}/{wildcards.tprog} --out {output.measurements} "
+        "--machine {output.machine} --timing '{params.timing}' --threads {threads} > {log} 2>&1"
+
+
+rule tvm_retime:
+    """Noise floor: re-time a fixed share of the TVM schedules in a separate, later pass."""
+    input:
+        expand(rules.tvm_bench.output.measurements, tprog=TVM_PROGRAMS),
+    output:
+        f"{TVM_WORK}/retime.parquet",
+    params:
+        timing=tvm_json(config.get("timing", {})),
+        fraction=config.get("noise", {}).get("fraction", 0.25),
+        dirs=expand(f"{TVM_WORK}/{{tprog}}", tprog=TVM_PROGRAMS),
+    threads: TVM_CORES
+    resources:
+        bench_slot=1,
+    log:
+        "results/logs/tvm_retime.log",
+    shell:
+        "python -m pipelines.tvm_cli retime --out {output} --timing '{params.timing}' "
+        "--fraction {params.fraction} --threads {threads} {params.dirs} > {log} 2>&1"
+
+
+rule tvm_featurize:
+    """Join the TVM work directories into the dataset's Parquet graph tables (compiler = tvm)."""
+    input:
+        expand(rules.tvm_bench.output.measurements, tprog=TVM_PROGRAMS),
+        expand(rules.tvm_sample.output.program, tprog=TVM_PROGRAMS),
+        retime=rules.tvm_retime.output,
+    output:
+        [f"{TVM_DATA}/{t}.parquet" for t in TVM_TABLES],
+    params:
+        dirs=expand(f"{TVM_WORK}/{{tprog}}", tprog=TVM_PROGRAMS),
+    log:
+        "results/logs/tvm_featurize.log",
+    shell:
+        "python -m pipelines.tvm_cli featurize --out {TVM_DATA} --retime {input.retime} {params.dirs} > {log} 2>&1"
+
+
+rule tvm_split:
+    """Train / val / test by a hash of program_id; zoo layers are the 'zoo' split."""
+    input:
+        f"{TVM_DATA}/programs.parquet",
+    output:
+        f"{TVM_DATA}/split.parquet",
+    params:
+        train=config.get("models", {}).get("split", {}).get("train", 0.7),
+        val=config.get("models", {}).get("split", {}).get("val", 0.15),
+    log:
+        "results/logs/tvm_split.log",
+    shell:
+        "python -m models split --dataset {TVM_DATA} --out {output} --train {params.train} --val {params.val} > {log} 2>&1"
+
+
+rule tvm_train:
+    """Train TVM's XGBModel or a GNN on the TVM training programs."""
+    input:
+        rules.tvm_featurize.output,
+        split=rules.tvm_split.output,
+    output:
+        meta=f"{TVM_MODELS}/{{tmodel}}/meta.json",
+    params:
+        epochs=config.get("models", {}).get("epochs", 60),
+        seed=config.get("models", {}).get("seed", 0),
+    threads: config.get("models", {}).get("threads", 1)
+    log:
+        "results/logs/tvm_train/{tmodel}.log",
+    shell:
+        "python -m models.tvm_costmodel train --dataset {TVM_DATA} --split {input.split} --model {wildcards.tmodel} "
+        "--out {TVM_MODELS}/{wildcards.tmodel} --epochs {params.epochs} --seed {params.seed} --threads {threads} > {log} 2>&1"
+
+
+rule tvm_evaluate:
+    """Predict the TVM test and zoo programs; metrics per program, averaged."""
+    input:
+        rules.tvm_train.output.meta,
+        split=rules.tvm_split.output,
+    output:
+        metrics=f"{TVM_MODELS}/{{tmodel}}/metrics.json",
+        predictions=f"{TVM_MODELS}/{{tmodel}}/predictions.parquet",
+    log:
+        "results/logs/tvm_evaluate/{tmodel}.log",
+    shell:
+        "python -m models.tvm_costmodel evaluate --dataset {TVM_DATA} --split {input.split} "
+        "--model-dir {TVM_MODELS}/{wildcards.tmodel} > {log} 2>&1"
+
+
+rule tvm_summarize:
+    """TVM models beside the TVM noise floor; XGBModel / best-GNN error ratios (summary.json, summary.md)."""
+    input:
+        expand(rules.tvm_evaluate.output.metrics, tmodel=TVM.get("models", ["tvm_xgb", "gcn", "gine", "gatv2"])),
+        split=rules.tvm_split.output,
+    output:
+        json=f"{TVM_MODELS}/summary.json",
+        md=f"{TVM_MODELS}/summary.md",
+    log:
+        "results/logs/tvm_summarize.log",
+    shell:
+        "python -m models.tvm_costmodel summarize --models-dir {TVM_MODELS} --dataset {TVM_DATA} "
+        "--split {input.split} --out {output.json} > {log} 2>&1"
