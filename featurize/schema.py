@@ -34,7 +34,7 @@ from featurize.adams2019_features import (
 )
 
 #: Bump on any change to a table's columns or their meaning.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 META_VERSION = b"perfgraph.schema_version"
 META_TABLE = b"perfgraph.table"

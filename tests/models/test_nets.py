@@ -24,6 +24,11 @@ def program(fake_dataset, fake_split) -> ProgramData:
     return next(p for p in ds.programs if p.num_nodes == 4)  # has a skip edge
 
 
+#: withDevice-style: every device present (CUDA tests carry the ``gpu`` marker).
+DEVICES = ["cpu"] + [pytest.param("cuda", marks=pytest.mark.gpu)] * torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(
     "cls, text",
     [
@@ -32,9 +37,10 @@ def program(fake_dataset, fake_split) -> ProgramData:
         (GATv2, "GATv2(287+39, 16, num_layers=2, heads=4)"),
     ],
 )
-def test_gnn_forward_backward(cls, text, program) -> None:
+def test_gnn_forward_backward(cls, text, device, program) -> None:
     torch.manual_seed(0)
-    model = cls(hidden_channels=16, num_layers=2)
+    model = cls(hidden_channels=16, num_layers=2).to(device)
+    program = program.to(device)
     assert str(model) == text
     out = model.forward_program(program)
     assert out.size() == (program.num_schedules,)
@@ -72,9 +78,11 @@ def test_scatter_logsumexp_and_rank_loss() -> None:
     assert pairwise_rank_loss(torch.tensor([1.0, 0.0]), target, group=torch.tensor([0, 1])) == 0
 
 
-def test_adams2019_forward_backward(program) -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_adams2019_forward_backward(device, program) -> None:
     torch.manual_seed(0)
-    model = Adams2019(num_cores=2)
+    model = Adams2019(num_cores=2).to(device)
+    program = program.to(device)
     assert str(model) == "Adams2019((40x7)->8, 39->24, 32, num_cores=2)"
     out = model.forward_program(program)
     assert out.size() == (program.num_schedules,)

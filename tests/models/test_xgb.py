@@ -36,6 +36,8 @@ def test_packsum_objective_and_metric_by_hand(ds) -> None:
     grad, hess = pack.obj_square_error(np.array([0.2, 0.3, 0.5]))
     np.testing.assert_allclose(grad, [-0.5, -0.5, 0.0])
     np.testing.assert_allclose(hess, [1.0, 1.0, 0.5])
+    _, hess = pack.obj_square_error(np.array([0.2, 0.3, 0.5]), hessian="pack")
+    np.testing.assert_allclose(hess, [2.0, 2.0, 0.5])  # times the rows of the row's schedule
     name, value = pack.rmse(np.array([0.2, 0.3, 0.5]))
     assert name == "p-rmse" and value == pytest.approx(math.sqrt(0.5 / 3))
 
@@ -57,7 +59,7 @@ def test_positive_is_monotone_and_positive() -> None:
 
 def test_tvm_xgb_fit_predict(ds) -> None:
     model = TVMXGB(nthread=1)
-    assert str(model) == "TVMXGB(max_depth=10, gamma=0.001, min_child_weight=0, eta=0.2)"
+    assert str(model) == "TVMXGB(max_depth=10, gamma=0.001, min_child_weight=0, eta=0.2, hessian='pack')"
     model.fit(ds.split("train"), ds.split("val"))
     assert model.best_iteration >= 0
     assert len(model.history) <= model.best_iteration + 1 + 50

@@ -1,0 +1,296 @@
+"""Halide's Adams2019 cost model, in PyTorch, retrained on our data.
+
+Written from the public description and sources of halide/Halide
+(``src/autoschedulers/adams2019/cost_model_generator.cpp``, ``NetworkSize.h``,
+``DefaultCostModel.cpp``, ``Weights.cpp``); sizes in :mod:`models.constants`.
+
+Per stage ``w`` of a program and schedule ``n``:
+
+1. **Pipeline embedding** (``head1``): the 280 pipeline features after
+   ``types_in_use`` (laid out as a 40 x 7 grid, op/access kind by scalar type) are
+   weighted by ``sigmoid(head1_filter)`` -- positive, bounded weights -- plus a bias:
+   8 channels. No ReLU: inputs and weights are positive.
+2. **Schedule embedding** (``head2``): ``log(x + 1)`` of the 39 schedule features,
+   a linear layer and a ReLU: 24 channels.
+3. **Coefficients** (``conv1``): a linear layer over the 8 + 24 channels and a ReLU:
+   32 non-negative coefficients. The pipeline half is schedule-independent and is
+   computed once per program (:meth:`Adams2019.embed_program`), as Halide does.
+4. **Cost terms**: the coefficients weight hand-designed terms built from the *raw*
+   schedule features: vector and scalar compute (separately when inlined), scaled by
+   idle-core wastage; eleven load terms; stores (with separate coefficients for
+   stages with inner parallelism and for the output stage ``w == 0``); false sharing
+   of cache lines and of pages; malloc; parallel launches and tasks; working set.
+   The store cost is doubled, as in Halide's shipped model (a historical quirk kept
+   so its weights stay valid). The stage cost is scaled by ``1e-9``.
+5. The prediction is the sum over stages.
+
+Training follows Halide: a batch is the schedules of one program; the loss is the
+sum over the batch of ``(1/p - 1/r)^2`` where ``p`` and ``r`` are the predicted and
+true run times divided by the true run time of the batch's fastest schedule (L2 on
+relative throughput), plus ``1e-5`` times the negative part of the pre-ReLU
+coefficients (keeps ReLUs from dying); Adam with ``eps = 1e-5``; weights initialized
+uniform in ``[-0.5, 0.5]``. True run times are in milliseconds, as in Halide's
+samples, so the prediction is in milliseconds.
+
+Deliberate differences, for our small datasets: the learning rate defaults to
+``1e-3`` (Halide's retrain default is ``1e-4`` over far more data), programs with
+fewer than 8 schedules are not skipped, and training stops early on validation loss.
+
+Initialization: ``init="random"`` (default; Halide's ``--randomize_weights``) trains
+on our data only, like every other model here. ``init="halide"`` starts from the
+weights Halide ships (``baseline.weights``, embedded in the autoscheduler plugin of
+the ``halide`` wheel and read from there by :func:`halide_baseline_weights`), as
+Halide's own autotuning loop does before retraining; with ``epochs=0`` that is
+Halide's cost model as shipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import Parameter
+
+from featurize.adams2019_features import SCHEDULE_FEATURE_NAMES
+from models.constants import (
+    CONV1_CHANNELS,
+    HEAD1_CHANNELS,
+    HEAD1_H,
+    HEAD1_W,
+    HEAD2_CHANNELS,
+    HEAD2_W,
+    PIPELINE_SKIP,
+)
+from models.data import ProgramData
+
+_F = {name: i for i, name in enumerate(SCHEDULE_FEATURE_NAMES)}
+
+#: Weights file signature ('hwf1') and tensor order of Halide's ``Weights::save``.
+_WEIGHTS_SIGNATURE = 0x68776631
+_WEIGHT_NAMES = ("head1_filter", "head1_bias", "head2_filter", "head2_bias", "conv1_filter", "conv1_bias")
+
+
+def parse_weights(data: bytes, offset: int = 0) -> dict[str, torch.Tensor]:
+    """Parse Halide's ``.weights`` format (``Weights::load``) into our parameter layout.
+
+    Halide buffers are stored with dimension 0 innermost, so a buffer of extents
+    ``(a, b, c)`` is a C array ``[c][b][a]``; we transpose to ``[a][b][c]``."""
+    sig, _pver, _sver, count = struct.unpack_from("<IIII", data, offset)
+    if sig != _WEIGHTS_SIGNATURE or count != len(_WEIGHT_NAMES):
+        raise ValueError("not a Halide Adams2019 weights blob")
+    off = offset + 16
+    out = {}
+    for name in _WEIGHT_NAMES:
+        (ndim,) = struct.unpack_from("<I", data, off)
+        dims = struct.unpack_from(f"<{ndim}I", data, off + 4)
+        off += 4 + 4 * ndim
+        n = int(np.prod(dims))
+        arr = np.frombuffer(data, dtype="<f4", count=n, offset=off).reshape(dims[::-1]).T
+        off += 4 * n
+        out[name] = torch.from_numpy(np.array(arr, dtype=np.float32, order="C", copy=True))
+    return out
+
+
+def halide_baseline_weights(library: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """The weights Halide ships with Adams2019, read from ``libautoschedule_adams2019.so``
+    of the installed ``halide`` package (searched for the weights signature)."""
+    if library is None:
+        spec = importlib.util.find_spec("halide")
+        if spec is None or spec.origin is None:
+            raise FileNotFoundError("the halide package is not installed")
+        library = Path(spec.origin).parent / "lib64" / "libautoschedule_adams2019.so"
+    data = Path(library).read_bytes()
+    sig = struct.pack("<I", _WEIGHTS_SIGNATURE)
+    pos = data.find(sig)
+    while pos != -1:
+        try:
+            weights = parse_weights(data, pos)
+        except (ValueError, struct.error):
+            pos = data.find(sig, pos + 1)
+            continue
+        if weights["head1_filter"].shape == (HEAD1_CHANNELS, HEAD1_W, HEAD1_H):
+            return weights
+        pos = data.find(sig, pos + 1)
+    raise ValueError(f"{library}: no Adams2019 weights found")
+
+
+@dataclass
+class Adams2019Embedding:
+    """What Adams2019 computes once per program: ``conv1_stage1`` (``[n, 32]``)."""
+
+    conv1_stage1: Tensor
+
+
+class Adams2019(torch.nn.Module):
+    r"""The Adams2019 cost model of Halide's autoscheduler, from `"Learning to Optimize
+    Halide with Tree Search and Random Programs" <https://doi.org/10.1145/3306346.3322967>`_.
+
+    Args:
+        num_cores (int, optional): Cores of the target machine, for idle-core wastage.
+            (default: :obj:`1`)
+        init (str, optional): ``"random"`` (uniform in [-0.5, 0.5], as Halide's
+            ``Weights::randomize``) or ``"halide"`` (Halide's shipped weights).
+            (default: :obj:`"random"`)
+    """
+
+    def __init__(
+        self,
+        num_cores: int = 1,
+        init: str = "random",
+    ) -> None:
+        super().__init__()
+        if num_cores < 1:
+            raise ValueError(f"num_cores must be >= 1, got {num_cores}")
+        if init not in ("random", "halide"):
+            raise ValueError(f"init must be 'random' or 'halide', got {init!r}")
+        self.num_cores = num_cores
+        self.init = init
+        self.head1_filter = Parameter(torch.empty(HEAD1_CHANNELS, HEAD1_W, HEAD1_H))
+        self.head1_bias = Parameter(torch.empty(HEAD1_CHANNELS))
+        self.head2_filter = Parameter(torch.empty(HEAD2_CHANNELS, HEAD2_W))
+        self.head2_bias = Parameter(torch.empty(HEAD2_CHANNELS))
+        self.conv1_filter = Parameter(torch.empty(CONV1_CHANNELS, HEAD1_CHANNELS + HEAD2_CHANNELS))
+        self.conv1_bias = Parameter(torch.empty(CONV1_CHANNELS))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.init == "halide":
+            weights = halide_baseline_weights()
+            with torch.no_grad():
+                for name, value in weights.items():
+                    getattr(self, name).copy_(value)
+            return
+        # Weights::randomize: every weight uniform in [-0.5, 0.5].
+        for p in self.parameters():
+            torch.nn.init.uniform_(p, -0.5, 0.5)
+
+    # -- network ---------------------------------------------------------------------------
+    def embed_program(self, prog: ProgramData) -> Adams2019Embedding:
+        """Pipeline-feature embedding and its contribution to the coefficients."""
+        return Adams2019Embedding(self.embed_pipeline(prog.pf_raw))
+
+    def embed_pipeline(self, pf_raw: Tensor) -> Tensor:
+        """``[n, 287]`` raw pipeline features -> ``conv1_stage1`` ``[n, 32]``."""
+        pf = pf_raw[:, PIPELINE_SKIP:].reshape(-1, HEAD1_W, HEAD1_H)
+        head1 = self.head1_bias + torch.einsum("cxy,nxy->nc", torch.sigmoid(self.head1_filter), pf)
+        return self.conv1_bias + head1 @ self.conv1_filter[:, :HEAD1_CHANNELS].T
+
+    def coefficients(self, conv1_stage1: Tensor, sf_raw: Tensor) -> Tensor:
+        """Pre-ReLU coefficients ``conv1_stage2``, ``[S, n, 32]``."""
+        head2 = torch.relu(self.head2_bias + torch.log(sf_raw + 1) @ self.head2_filter.T)
+        return conv1_stage1.unsqueeze(0) + head2 @ self.conv1_filter[:, HEAD1_CHANNELS:].T
+
+    def stage_costs(self, relu1: Tensor, sf_raw: Tensor) -> Tensor:
+        """Hand-designed cost terms of each stage, ``[S, n]`` (before the ``1e-9`` scale)."""
+        f = {name: sf_raw[..., i] for name, i in _F.items()}
+        c = [relu1[..., i] for i in range(CONV1_CHANNELS)]
+        one = torch.ones_like(f["inner_parallelism"])
+        zero = torch.zeros_like(one)
+        inner, outer = f["inner_parallelism"], f["outer_parallelism"]
+        nv, ns, vs = f["num_vectors"], f["num_scalars"], f["vector_size"]
+        nreal = f["num_realizations"]
+        is_output = torch.zeros_like(one, dtype=torch.bool)
+        is_output[..., 0] = True  # stage 0 of the featurization is the output's last stage
+
+        compute_cost = torch.where(
+            f["inlined_calls"] == 0,
+            vs * nv * c[0] + ns * c[1],
+            vs * nv * c[2] + ns * c[3],
+        )
+        num_tasks = torch.maximum(one, inner * outer)
+        tasks_per_core = num_tasks / self.num_cores
+        idle_core_wastage = torch.ceil(tasks_per_core) / torch.maximum(one, tasks_per_core)
+        compute_cost = compute_cost * idle_core_wastage
+
+        load_cost = (
+            nreal * f["unique_lines_read_per_realization"] * c[5]
+            + nreal * f["unique_bytes_read_per_realization"] * c[6]
+            + nv * f["scalar_loads_per_vector"] * c[7]
+            + ns * f["scalar_loads_per_scalar"] * c[8]
+            + nv * f["vector_loads_per_vector"] * c[9]
+            + ns * f["unique_bytes_read_per_vector"] * c[10]
+            + nv * f["unique_bytes_read_per_vector"] * c[11]
+            + ns * f["unique_lines_read_per_vector"] * c[12]
+            + nv * f["unique_lines_read_per_vector"] * c[13]
+            + num_tasks * f["unique_bytes_read_per_task"] * c[14]
+            + num_tasks * f["unique_lines_read_per_task"] * c[15]
+        )
+
+        inner_bytes_task = torch.maximum(one, f["innermost_bytes_at_task"])
+        lines_written_per_realization = inner * (f["bytes_at_task"] / inner_bytes_task)
+        parallel = inner > 1
+        alpha = torch.where(parallel, c[16], torch.where(is_output, c[17], c[18]))
+        beta = torch.where(parallel, c[19], torch.where(is_output, c[20], c[21]))
+        store_cost = nreal * (lines_written_per_realization * alpha + f["bytes_at_realization"] * beta)
+        false_sharing = torch.where(parallel, c[22] * (nv + ns) / inner_bytes_task, zero)
+        store_cost = store_cost + false_sharing
+        max_threads_hitting_same_page = torch.minimum(inner, 4096 / inner_bytes_task)
+        num_page_faults = f["bytes_at_production"]
+        page_faults = num_page_faults * max_threads_hitting_same_page * inner * outer * c[23]
+        store_cost = store_cost + page_faults
+
+        malloc_cost = c[24] * nreal
+        parallel_launches = f["num_productions"] * torch.where(parallel, c[25], zero)
+        parallel_tasks = f["num_productions"] * (inner - 1) * c[26]
+        working_set_cost = f["working_set"] * c[27]
+        store_cost = store_cost * 2  # as in Halide's shipped model
+        return compute_cost + store_cost + load_cost + malloc_cost + parallel_launches + parallel_tasks + working_set_cost
+
+    def forward(self, pf_raw: Tensor, sf_raw: Tensor) -> Tensor:
+        """Predicted run time (ms) of ``S`` schedules of one program.
+
+        Args:
+            pf_raw (torch.Tensor): Raw pipeline features ``[n, 287]``.
+            sf_raw (torch.Tensor): Raw schedule features ``[S, n, 39]``.
+        """
+        return self._predict(self.embed_pipeline(pf_raw), sf_raw)[0]
+
+    def _predict(self, conv1_stage1: Tensor, sf_raw: Tensor) -> tuple[Tensor, Tensor]:
+        conv1_stage2 = self.coefficients(conv1_stage1, sf_raw)
+        cost = self.stage_costs(torch.relu(conv1_stage2), sf_raw)
+        return (cost * 1e-9).sum(dim=-1), conv1_stage2
+
+    def forward_program(self, prog: ProgramData, emb: Adams2019Embedding | None = None) -> Tensor:
+        """Predicted run time in milliseconds of each of ``prog``'s schedules, ``[S]``."""
+        if emb is None:
+            emb = self.embed_program(prog)
+        return self._predict(emb.conv1_stage1, prog.sf_raw)[0]
+
+    # -- training --------------------------------------------------------------------------
+    @staticmethod
+    def relative_throughput_loss(pred_ms: Tensor, true_ms: Tensor, conv1_stage2: Tensor) -> Tensor:
+        """Halide's loss for one batch of schedules of one program (a sum over the batch)."""
+        scale = 1.0 / true_ms.min()
+        p1 = pred_ms * scale
+        r1 = true_ms * scale
+        delta = (1.0 / torch.clamp(p1, min=1e-10) - 1.0 / r1) ** 2
+        regularize = (-torch.clamp(conv1_stage2, max=0)).sum(dim=(1, 2))
+        return (delta + 1e-5 * regularize).sum()
+
+    def training_loss(self, progs: ProgramData | Sequence[ProgramData]) -> Tensor:
+        """Halide's loss, summed over the given batches (each: schedules of one program,
+        with its own fastest schedule as the reference)."""
+        progs = [progs] if isinstance(progs, ProgramData) else list(progs)
+        total = 0.0
+        for prog in progs:
+            pred, conv1_stage2 = self._predict(self.embed_pipeline(prog.pf_raw), prog.sf_raw)
+            true_ms = (prog.runtime * 1e3).to(pred.dtype).to(pred.device)
+            total = total + self.relative_throughput_loss(pred, true_ms, conv1_stage2)
+        return total
+
+    @staticmethod
+    def to_seconds(out: Tensor) -> Tensor:
+        return out.double() * 1e-3
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(({HEAD1_W}x{HEAD1_H})->{HEAD1_CHANNELS}, "
+            f"{HEAD2_W}->{HEAD2_CHANNELS}, {CONV1_CHANNELS}, num_cores={self.num_cores}"
+            + (f", init={self.init!r})" if self.init != "random" else ")")
+        )

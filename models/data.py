@@ -1,0 +1,490 @@
+"""From the Parquet graph tables to PyTorch tensors and PyG graphs.
+
+A cost model is called inside schedule search on many schedules of one program, so
+the unit here is a *program*: :class:`ProgramData` holds the program's fixed part
+once (pipeline features per stage, edges) and stacks the per-schedule part
+(schedule features per stage, run time) along a leading schedule axis. Models embed
+the fixed part once and score any number of schedules against it;
+:meth:`ProgramData.to_data_list` gives the usual one-PyG-``Data``-per-schedule view.
+
+Node features: ``log1p`` of the 287 Adams2019 pipeline features and of the 39
+schedule features (both are counts, sizes or extents, so non-negative; negative
+values, if any, go through ``sign(x) * log1p(|x|)``), then standardized with the
+mean and standard deviation over the *training split only* (:class:`FeatureStats`,
+stored in every checkpoint so evaluation never refits them). The raw features are
+kept too, for the Adams2019 baseline, which computes its cost terms from them.
+
+Edges: ``edge_index`` is producer -> consumer, as in the ``edges`` table;
+``edge_attr`` is a one-hot of the access-pattern kind (``schema.EDGE_KINDS``)
+followed by ``log1p`` of the numeric columns (:data:`models.constants.EDGE_NUMERIC_COLUMNS`).
+
+Target: ``y = log(run time in seconds)``, the pass-1 median of ``status == "ok"``
+measurements on one machine. Schedules without a featurization (Mullapudi2016 and
+Li2018 reference schedules) or without a good measurement are skipped.
+
+Everything is vectorized over rows with polars/numpy; the only Python loop is over
+programs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import polars as pl
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from featurize import schema
+from models.constants import EDGE_DIM, EDGE_KINDS, EDGE_NUMERIC_COLUMNS
+
+log = logging.getLogger(__name__)
+
+PIPELINE_COLUMNS = list(schema.PIPELINE_COLUMNS)
+SCHEDULE_COLUMNS = list(schema.SCHEDULE_COLUMNS)
+#: Tables the models read.
+MODEL_INPUT_TABLES = ("programs", "nodes", "edges", "schedules", "node_schedule_features", "measurements", "machines")
+
+
+def log_transform(x: np.ndarray) -> np.ndarray:
+    """``sign(x) * log1p(|x|)``: ``log1p`` for the non-negative features, odd-symmetric otherwise."""
+    x = np.asarray(x, dtype=np.float64)
+    return (np.sign(x) * np.log1p(np.abs(x))).astype(np.float32)
+
+
+@dataclass
+class FeatureStats:
+    r"""Mean and standard deviation of the log-transformed node features, fitted on the
+    training split only.
+
+    Args:
+        pipe_mean (torch.Tensor): Mean of each log pipeline feature, shape ``[287]``.
+        pipe_std (torch.Tensor): Its standard deviation (1 where a feature is constant).
+        sched_mean (torch.Tensor): Mean of each log schedule feature, shape ``[39]``.
+        sched_std (torch.Tensor): Its standard deviation (1 where a feature is constant).
+    """
+
+    pipe_mean: Tensor
+    pipe_std: Tensor
+    sched_mean: Tensor
+    sched_std: Tensor
+
+    @staticmethod
+    def _moments(x: np.ndarray) -> tuple[Tensor, Tensor]:
+        x = np.asarray(x, dtype=np.float64)
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        std = np.where(std < 1e-6, 1.0, std)
+        return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32))
+
+    @classmethod
+    def fit(cls, pipe_log: np.ndarray, sched_log: np.ndarray) -> "FeatureStats":
+        """Fit on log-transformed rows: ``pipe_log`` one per training stage, ``sched_log``
+        one per training (schedule, stage)."""
+        if len(pipe_log) == 0 or len(sched_log) == 0:
+            raise ValueError("cannot fit feature statistics: the training split has no labeled schedules")
+        pm, ps = cls._moments(pipe_log)
+        sm, ss = cls._moments(sched_log)
+        return cls(pm, ps, sm, ss)
+
+    def normalize_pipe(self, pipe_log: np.ndarray) -> np.ndarray:
+        return ((pipe_log - self.pipe_mean.numpy()) / self.pipe_std.numpy()).astype(np.float32)
+
+    def normalize_sched(self, sched_log: np.ndarray) -> np.ndarray:
+        return ((sched_log - self.sched_mean.numpy()) / self.sched_std.numpy()).astype(np.float32)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {
+            "pipe_mean": self.pipe_mean,
+            "pipe_std": self.pipe_std,
+            "sched_mean": self.sched_mean,
+            "sched_std": self.sched_std,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Tensor]) -> "FeatureStats":
+        return cls(state["pipe_mean"], state["pipe_std"], state["sched_mean"], state["sched_std"])
+
+
+class ProgramData:
+    r"""One program and a batch of its schedules, as tensors.
+
+    The fixed part (``pf_raw``, ``x_pipe``, ``edge_index``, ``edge_attr``) is stored
+    once; the per-schedule part (``sf_raw``, ``x_sched``, ``runtime``) has a leading
+    schedule axis of size ``S``.
+
+    Args:
+        program_id (str): The program.
+        split (str): Its split (``train``/``val``/``test``/``zoo``).
+        pf_raw (torch.Tensor): Raw pipeline features, ``[n, 287]``.
+        x_pipe (torch.Tensor): Normalized log pipeline features, ``[n, 287]``.
+        edge_index (torch.Tensor): Producer -> consumer node ids, ``[2, E]``.
+        edge_attr (torch.Tensor): Edge features, ``[E, EDGE_DIM]``.
+        schedule_ids (Sequence[str]): The ``S`` schedules, in tensor order.
+        sf_raw (torch.Tensor): Raw schedule features, ``[S, n, 39]``.
+        x_sched (torch.Tensor): Normalized log schedule features, ``[S, n, 39]``.
+        runtime (torch.Tensor): Measured run time in seconds, ``[S]`` (NaN when unknown).
+    """
+
+    def __init__(
+        self,
+        program_id: str,
+        split: str,
+        pf_raw: Tensor,
+        x_pipe: Tensor,
+        edge_index: Tensor,
+        edge_attr: Tensor,
+        schedule_ids: Sequence[str],
+        sf_raw: Tensor,
+        x_sched: Tensor,
+        runtime: Tensor,
+    ) -> None:
+        self.program_id = program_id
+        self.split = split
+        self.pf_raw = pf_raw
+        self.x_pipe = x_pipe
+        self.edge_index = edge_index
+        self.edge_attr = edge_attr
+        self.schedule_ids = list(schedule_ids)
+        self.sf_raw = sf_raw
+        self.x_sched = x_sched
+        self.runtime = runtime
+        n, s = x_pipe.size(0), len(self.schedule_ids)
+        if x_sched.shape[:2] != (s, n) or sf_raw.shape[:2] != (s, n) or runtime.shape != (s,):
+            raise ValueError(f"{program_id}: inconsistent shapes for {s} schedules of {n} nodes")
+
+    @property
+    def num_nodes(self) -> int:
+        return self.x_pipe.size(0)
+
+    @property
+    def num_edges(self) -> int:
+        return self.edge_index.size(1)
+
+    @property
+    def num_schedules(self) -> int:
+        return len(self.schedule_ids)
+
+    @property
+    def y(self) -> Tensor:
+        """Target: log run time in seconds, ``[S]`` float32."""
+        return torch.log(self.runtime).float()
+
+    def select(self, index: Tensor | Sequence[int]) -> "ProgramData":
+        """The same program with a subset (or reordering) of its schedules."""
+        index = torch.as_tensor(index, dtype=torch.long)
+        return ProgramData(
+            self.program_id,
+            self.split,
+            self.pf_raw,
+            self.x_pipe,
+            self.edge_index,
+            self.edge_attr,
+            [self.schedule_ids[i] for i in index.tolist()],
+            self.sf_raw[index],
+            self.x_sched[index],
+            self.runtime[index],
+        )
+
+    def with_schedules(
+        self,
+        sf_raw: Tensor,
+        stats: FeatureStats,
+        schedule_ids: Sequence[str] | None = None,
+    ) -> "ProgramData":
+        """The same program with new schedules given by their raw features ``[S, n, 39]``
+        (as a schedule search produces them), normalized with ``stats`` in torch."""
+        s = sf_raw.size(0)
+        x = torch.sign(sf_raw) * torch.log1p(sf_raw.abs())
+        x_sched = (x - stats.sched_mean.to(sf_raw.device)) / stats.sched_std.to(sf_raw.device)
+        ids = list(schedule_ids) if schedule_ids is not None else [str(i) for i in range(s)]
+        runtime = torch.full((s,), float("nan"), dtype=torch.float64, device=sf_raw.device)
+        return ProgramData(
+            self.program_id, self.split, self.pf_raw, self.x_pipe, self.edge_index, self.edge_attr,
+            ids, sf_raw, x_sched, runtime,
+        )
+
+    def to(self, device: torch.device | str) -> "ProgramData":
+        out = ProgramData.__new__(ProgramData)
+        out.__dict__.update(
+            {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in self.__dict__.items()}
+        )
+        return out
+
+    def to_data_list(self) -> list[Data]:
+        """One PyG graph per schedule: ``x = [x_pipe | x_sched[s]]`` (``[n, 287 + 39]``),
+        ``edge_index``, ``edge_attr``, ``y = [log run time]``, ``program_id``, ``schedule_id``."""
+        y = self.y
+        return [
+            Data(
+                x=torch.cat([self.x_pipe, self.x_sched[s]], dim=1),
+                edge_index=self.edge_index,
+                edge_attr=self.edge_attr,
+                y=y[s : s + 1],
+                program_id=self.program_id,
+                schedule_id=sid,
+                num_nodes=self.num_nodes,
+            )
+            for s, sid in enumerate(self.schedule_ids)
+        ]
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}({self.program_id!r}, split={self.split!r}, "
+            f"num_nodes={self.num_nodes}, num_edges={self.num_edges}, num_schedules={self.num_schedules})"
+        )
+
+
+@dataclass
+class GraphDataset:
+    """All programs of a dataset that a model reads, with the statistics used to normalize them."""
+
+    programs: list[ProgramData]
+    stats: FeatureStats
+    machine_id: str
+    num_cores: int
+    dropped: dict[str, int]
+
+    def split(self, *names: str) -> list[ProgramData]:
+        return [p for p in self.programs if p.split in names]
+
+    def __repr__(self) -> str:
+        counts = {}
+        for p in self.programs:
+            counts[p.split] = counts.get(p.split, 0) + 1
+        n_sched = sum(p.num_schedules for p in self.programs)
+        return f"GraphDataset(programs={counts}, schedules={n_sched}, machine={self.machine_id!r})"
+
+
+def dataset_hash(dataset_dir: str | os.PathLike, tables: Iterable[str] = MODEL_INPUT_TABLES) -> str:
+    """SHA-256 of the content of the dataset's table files (16 hex digits)."""
+    h = hashlib.sha256()
+    for name in sorted(tables):
+        path = schema.table_path(dataset_dir, name)
+        h.update(name.encode() + b"\0")
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def split_hash(path: str | os.PathLike) -> str:
+    """SHA-256 of a split table's content (sorted ``program_id,split`` lines; 16 hex digits)."""
+    split = schema.read_table(path, "split").sort("program_id")
+    text = "\n".join(f"{p},{s}" for p, s in split.select("program_id", "split").iter_rows())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_model_tables(dataset_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
+    """Read the tables the models need, through the schema reader (version-checked)."""
+    return schema.read_dataset(dataset_dir, MODEL_INPUT_TABLES)
+
+
+def choose_machine(measurements: pl.DataFrame, machine_id: str | None = None) -> str:
+    """The machine whose timings are the labels: ``machine_id`` or the one with most ok rows."""
+    ok = measurements.filter((pl.col("timing_pass") == 1) & (pl.col("status") == "ok"))
+    machines = ok.group_by("machine_id").len().sort(["len", "machine_id"], descending=[True, False])
+    if machines.height == 0:
+        raise ValueError("no pass-1 measurement with status 'ok' in this dataset")
+    if machine_id is None:
+        if machines.height > 1:
+            log.warning("measurements from %d machines; using %s", machines.height, machines["machine_id"][0])
+        return machines["machine_id"][0]
+    if machine_id not in machines["machine_id"].to_list():
+        raise ValueError(f"machine {machine_id!r} has no ok measurement")
+    return machine_id
+
+
+def labels(measurements: pl.DataFrame, machine_id: str) -> pl.DataFrame:
+    """``(program_id, schedule_id, runtime_s)``: the pass-1 median of ok measurements
+    (the median over repeated rows, should a schedule have been timed twice in pass 1)."""
+    return (
+        measurements.lazy()
+        .filter(
+            (pl.col("machine_id") == machine_id)
+            & (pl.col("timing_pass") == 1)
+            & (pl.col("status") == "ok")
+            & (pl.col("runtime_median_s") > 0)
+        )
+        .group_by(["program_id", "schedule_id"])
+        .agg(pl.col("runtime_median_s").median().alias("runtime_s"))
+        .collect()
+    )
+
+
+def machine_cores(machines: pl.DataFrame, machine_id: str) -> int:
+    """Cores the timed code ran on (``timing_threads``, else ``n_cores``, else 1)."""
+    row = machines.filter(pl.col("machine_id") == machine_id)
+    if row.height == 0:
+        return 1
+    for col in ("timing_threads", "n_cores"):
+        v = row[col][0]
+        if v is not None and v > 0:
+            return int(v)
+    return 1
+
+
+def _offsets(keys: pl.Series) -> dict[str, tuple[int, int]]:
+    """Start and length of each run of equal keys in a sorted column."""
+    runs = keys.to_frame("k").group_by("k", maintain_order=True).len()
+    starts = np.concatenate([[0], np.cumsum(runs["len"].to_numpy())[:-1]])
+    return {k: (int(s), int(n)) for k, s, n in zip(runs["k"].to_list(), starts, runs["len"].to_list())}
+
+
+def edge_features(edges: pl.DataFrame) -> np.ndarray:
+    """``[E, EDGE_DIM]`` float32: one-hot ``kind``, then ``log1p`` of the numeric columns."""
+    unknown = set(edges["kind"].unique().to_list()) - set(EDGE_KINDS)
+    if unknown:
+        raise ValueError(f"unknown edge kinds {sorted(unknown)}")
+    feats = edges.select(
+        [(pl.col("kind") == k).cast(pl.Float32).alias(f"kind_{k}") for k in EDGE_KINDS]
+        + [pl.col(c).cast(pl.Float64).fill_null(0.0).alias(c) for c in EDGE_NUMERIC_COLUMNS]
+    ).to_numpy()
+    out = np.empty((len(edges), EDGE_DIM), dtype=np.float32)
+    k = len(EDGE_KINDS)
+    out[:, :k] = feats[:, :k]
+    out[:, k:] = log_transform(feats[:, k:])
+    return out
+
+
+def load_dataset(
+    dataset_dir: str | os.PathLike | None = None,
+    split: pl.DataFrame | None = None,
+    *,
+    tables: dict[str, pl.DataFrame] | None = None,
+    stats: FeatureStats | None = None,
+    splits: Sequence[str] | None = None,
+    machine_id: str | None = None,
+    labeled_only: bool = True,
+) -> GraphDataset:
+    """Build :class:`ProgramData` for every program of the split.
+
+    Args:
+        dataset_dir (str, optional): Dataset directory (or pass ``tables``).
+        split (pl.DataFrame): The ``split`` table. Programs missing from it are skipped.
+        tables (dict, optional): Already-read tables (see :func:`read_model_tables`).
+        stats (FeatureStats, optional): Normalization statistics; fitted on the ``train``
+            split when not given. Pass the checkpoint's at evaluation time.
+        splits (Sequence[str], optional): Keep only programs of these splits.
+        machine_id (str, optional): Whose timings are the labels (default: the machine
+            with most ok measurements).
+        labeled_only (bool, optional): Drop schedules without a label; otherwise they are
+            kept with a NaN run time (for inference). (default: :obj:`True`)
+    """
+    if split is None:
+        raise ValueError("a split table is required (python -m models split)")
+    if tables is None:
+        if dataset_dir is None:
+            raise ValueError("give dataset_dir or tables")
+        tables = read_model_tables(dataset_dir)
+    machine = choose_machine(tables["measurements"], machine_id)
+    num_cores = machine_cores(tables["machines"], machine)
+    dropped: dict[str, int] = {}
+
+    split_of = split.select("program_id", "split")
+    keep = split_of if splits is None else split_of.filter(pl.col("split").is_in(list(splits)))
+    if stats is None:
+        # Statistics always come from the train split, whatever is being built.
+        needed = keep.vstack(split_of.filter(pl.col("split") == "train")).unique("program_id")
+    else:
+        needed = keep
+
+    # --- nodes, checked to be 0..n-1 per program -----------------------------------------
+    nodes = (
+        tables["nodes"].lazy()
+        .join(needed.lazy(), on="program_id", how="inner")
+        .sort(["program_id", "node_id"])
+        .with_columns(pl.int_range(pl.len()).over("program_id").alias("_expect"))
+        .collect()
+    )
+    bad = nodes.filter(pl.col("node_id") != pl.col("_expect"))["program_id"].unique()
+    if len(bad):
+        raise ValueError(f"node ids are not 0..n-1 for programs {bad.to_list()[:5]}")
+    n_nodes = nodes.group_by("program_id").len().rename({"len": "n_nodes"})
+
+    # --- labeled, featurized schedules ---------------------------------------------------
+    sched = tables["schedules"].lazy().filter(pl.col("has_featurization")).select("program_id", "schedule_id")
+    lab = labels(tables["measurements"], machine).lazy()
+    sched = sched.join(lab, on=["program_id", "schedule_id"], how="inner" if labeled_only else "left")
+    nsf = (
+        tables["node_schedule_features"].lazy()
+        .join(sched, on=["program_id", "schedule_id"], how="inner")
+        .join(needed.lazy(), on="program_id", how="inner")
+        .join(n_nodes.lazy(), on="program_id", how="inner")
+        .sort(["program_id", "schedule_id", "node_id"])
+        .with_columns(
+            pl.int_range(pl.len()).over(["program_id", "schedule_id"]).alias("_expect"),
+            pl.len().over(["program_id", "schedule_id"]).alias("_count"),
+        )
+        .collect()
+    )
+    # A schedule must have exactly one feature row per node, for nodes 0..n-1.
+    incomplete = (
+        nsf.filter((pl.col("_count") != pl.col("n_nodes")) | (pl.col("node_id") != pl.col("_expect")))
+        .select("program_id", "schedule_id")
+        .unique()
+    )
+    if incomplete.height:
+        dropped["incomplete_featurization"] = incomplete.height
+        log.warning("dropping %d schedules whose featurization does not cover every node", incomplete.height)
+        nsf = nsf.join(incomplete, on=["program_id", "schedule_id"], how="anti")
+
+    # --- whole-table feature arrays --------------------------------------------------------
+    pf_raw_all = nodes.select(PIPELINE_COLUMNS).to_numpy().astype(np.float32)
+    sf_raw_all = nsf.select(SCHEDULE_COLUMNS).to_numpy().astype(np.float32)
+    pf_log_all = log_transform(pf_raw_all)
+    sf_log_all = log_transform(sf_raw_all)
+    if stats is None:
+        train_nodes = (nodes["split"] == "train").to_numpy()
+        train_rows = (nsf["split"] == "train").to_numpy()
+        stats = FeatureStats.fit(pf_log_all[train_nodes], sf_log_all[train_rows])
+    x_pipe_all = stats.normalize_pipe(pf_log_all)
+    x_sched_all = stats.normalize_sched(sf_log_all)
+    runtime_all = nsf["runtime_s"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+
+    edges = tables["edges"].join(needed, on="program_id", how="inner").sort(["program_id", "src", "dst"])
+    edge_attr_all = edge_features(edges)
+    edge_index_all = edges.select("src", "dst").to_numpy().astype(np.int64)
+
+    node_off = _offsets(nodes["program_id"])
+    edge_off = _offsets(edges["program_id"])
+    nsf_off = _offsets(nsf["program_id"])
+    sched_ids_all = nsf["schedule_id"].to_numpy()
+
+    programs: list[ProgramData] = []
+    keep_ids = set(keep["program_id"].to_list())
+    split_map = dict(zip(split_of["program_id"].to_list(), split_of["split"].to_list()))
+    for pid in sorted(keep_ids):
+        if pid not in node_off:
+            dropped["program_without_nodes"] = dropped.get("program_without_nodes", 0) + 1
+            continue
+        if pid not in nsf_off:
+            dropped["program_without_schedules"] = dropped.get("program_without_schedules", 0) + 1
+            continue
+        a, n = node_off[pid]
+        c, m = nsf_off[pid]
+        s = m // n
+        e0, ne = edge_off.get(pid, (0, 0))
+        ei = edge_index_all[e0 : e0 + ne].T.copy()
+        if ne and (ei.min() < 0 or ei.max() >= n):
+            raise ValueError(f"{pid}: edge endpoints outside 0..{n - 1}")
+        programs.append(
+            ProgramData(
+                program_id=pid,
+                split=split_map[pid],
+                pf_raw=torch.from_numpy(pf_raw_all[a : a + n]),
+                x_pipe=torch.from_numpy(x_pipe_all[a : a + n]),
+                edge_index=torch.from_numpy(ei).reshape(2, ne),
+                edge_attr=torch.from_numpy(edge_attr_all[e0 : e0 + ne]).reshape(ne, EDGE_DIM),
+                schedule_ids=sched_ids_all[c : c + m : n].tolist(),
+                sf_raw=torch.from_numpy(sf_raw_all[c : c + m].reshape(s, n, -1)),
+                x_sched=torch.from_numpy(x_sched_all[c : c + m].reshape(s, n, -1)),
+                runtime=torch.from_numpy(runtime_all[c : c + m : n].copy()),
+            )
+        )
+    return GraphDataset(programs=programs, stats=stats, machine_id=machine, num_cores=num_cores, dropped=dropped)

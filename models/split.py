@@ -1,0 +1,99 @@
+"""Split a dataset by program, deterministically from the program ids.
+
+Every model reads the same ``split`` table, so a held-out program has no schedule in
+any model's training data. Rules:
+
+* ``origin == "zoo"``  -> ``"zoo"`` (the out-of-distribution test set);
+* ``origin == "user"`` -> ``"test"`` (never trained on);
+* ``origin == "random"`` -> ``"train"`` / ``"val"`` / ``"test"``: the programs are
+  ordered by a SHA-256 hash of ``salt + program_id`` and cut at the requested
+  fractions. With at least three random programs, ``val`` and ``test`` get at least
+  one program each, so the tiny default dataset still has something to stop on and
+  something to test on.
+
+The order depends only on the ids, never on a random generator or on the order of
+rows. Adding programs to a dataset can move a program across a cut, so compare
+models only on one split table, never on splits of two dataset versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import polars as pl
+
+from featurize import schema
+
+ORIGIN_TO_SPLIT = {"zoo": "zoo", "user": "test"}
+
+
+def program_hash(program_id: str, salt: str = "") -> int:
+    """A stable 64-bit hash of a program id."""
+    return int.from_bytes(hashlib.sha256((salt + program_id).encode()).digest()[:8], "big")
+
+
+def assign_splits(
+    programs: pl.DataFrame,
+    train: float = 0.7,
+    val: float = 0.15,
+    salt: str = "",
+) -> pl.DataFrame:
+    """Assign each program to train / val / test / zoo.
+
+    Args:
+        programs (pl.DataFrame): The ``programs`` table (``program_id``, ``origin``).
+        train (float, optional): Fraction of random programs to train on. (default: :obj:`0.7`)
+        val (float, optional): Fraction of random programs for validation (early stopping);
+            the rest is ``test``. (default: :obj:`0.15`)
+        salt (str, optional): Prefix of the hashed ids, to draw another split. (default: :obj:`""`)
+
+    Returns:
+        pl.DataFrame: ``(program_id, split)``, sorted by ``program_id``.
+    """
+    if not (0 < train <= 1 and 0 <= val < 1 and train + val <= 1 + 1e-9):
+        raise ValueError(f"bad split fractions: train={train}, val={val} (test is the rest)")
+    test = max(0.0, 1.0 - train - val)
+    origins = set(programs["origin"].unique().to_list())
+    unknown = origins - {"random", "zoo", "user"}
+    if unknown:
+        raise ValueError(f"unknown program origins {sorted(unknown)}; expected random, zoo or user")
+    if programs["program_id"].n_unique() != programs.height:
+        raise ValueError("programs table has duplicate program_id values")
+
+    rand = sorted(
+        programs.filter(pl.col("origin") == "random")["program_id"].to_list(),
+        key=lambda p: (program_hash(p, salt), p),
+    )
+    n = len(rand)
+    n_val, n_test = round(val * n), round(test * n)
+    if n >= 3:
+        n_val = max(n_val, 1) if val > 0 else 0
+        n_test = max(n_test, 1) if test > 0 else 0
+    n_train = max(n - n_val - n_test, 0)
+    labels = ["train"] * n_train + ["val"] * n_val + ["test"] * (n - n_train - n_val)
+    assigned = dict(zip(rand, labels))
+    rows = [
+        {"program_id": pid, "split": assigned.get(pid) or ORIGIN_TO_SPLIT[origin]}
+        for pid, origin in zip(programs["program_id"].to_list(), programs["origin"].to_list())
+    ]
+    return pl.DataFrame(rows, schema={"program_id": pl.String, "split": pl.String}).sort("program_id")
+
+
+def write_split(
+    dataset_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    train: float = 0.7,
+    val: float = 0.15,
+    salt: str = "",
+) -> pl.DataFrame:
+    """Split the programs of ``dataset_dir`` and write the ``split`` table to ``out``."""
+    programs = schema.read_table(schema.table_path(dataset_dir, "programs"), "programs")
+    split = assign_splits(programs, train=train, val=val, salt=salt)
+    schema.write_table("split", split, out)
+    return split
+
+
+def read_split(path: str | os.PathLike) -> pl.DataFrame:
+    """Read a ``split`` table."""
+    return schema.read_table(path, "split")
