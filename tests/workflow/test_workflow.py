@@ -27,8 +27,23 @@ def test_dataset_has_every_table(tiny_run) -> None:
     assert data["node_schedule_features"].height == sum(n_nodes[p] for p in feat["program_id"])
 
 
+def test_every_model_is_trained_evaluated_and_reported(tiny_run) -> None:
+    import json
+
+    summary = json.loads((tiny_run / "results/models/summary.json").read_text())
+    for model in ("gcn", "gine", "gatv2", "adams2019", "tvm_xgb", "pooled_xgb"):
+        metrics = json.loads((tiny_run / f"results/models/{model}/metrics.json").read_text())
+        assert "zoo" in metrics, model
+        preds = schema.read_table(tiny_run / f"results/models/{model}/predictions.parquet", "predictions")
+        assert preds.height > 0 and (preds["y_pred"] > 0).all(), model
+    assert set(summary["models"]) >= {"gcn", "adams2019", "tvm_xgb"}
+    html = (tiny_run / "results/report/index.html").read_text()
+    assert 'id="headline"' in html and "data:image/png;base64," in html
+    assert (tiny_run / "results/report/summary.md").read_text().startswith("# perfgraph")
+
+
 def test_rerun_does_nothing_and_one_stage_reruns_alone(tiny_run) -> None:
-    again = snakemake(tiny_run, "featurize", "--dry-run")
+    again = snakemake(tiny_run, "--dry-run")
     assert "Nothing to be done" in again.stdout + again.stderr
     forced = snakemake(tiny_run, "featurize", "--forcerun", "featurize", "--dry-run")
     assert job_counts(forced.stdout + forced.stderr) == {"featurize": 1, "total": 1}

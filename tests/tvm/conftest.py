@@ -1,0 +1,57 @@
+"""Fixtures of the TVM tests: one tiny program sampled, timed and featurized once per session.
+
+Skipped as a whole when TVM (``apache-tvm``) is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("tvm", reason="apache-tvm is not installed")
+
+#: Small enough to sample, compile and time in a few seconds.
+TINY_SAMPLING = {"replay_trace": 4, "evolutionary": 2, "max_attempts": 3, "rounds": 1, "population_size": 16, "genetic_num_iters": 1}
+TINY_TIMING = {
+    "warmup_s": 0.005,
+    "min_sample_s": 0.0002,
+    "min_samples": 3,
+    "max_samples": 5,
+    "min_time_s": 0.005,
+    "max_time_s": 0.05,
+    "target_rel_precision": 0.2,
+}
+#: A dense layer with bias and relu: three blocks, two pointwise edges.
+DENSE_SPEC = {"kind": "dense", "params": {"n": 16, "m": 32, "k": 64, "bias": True, "act": "relu"}}
+SOFTMAX_SPEC = {"kind": "softmax", "params": {"m": 8, "n": 32}}
+
+
+def _entry(path: Path, program_id: str, spec: dict, origin: str = "random") -> Path:
+    entry = {"program_id": program_id, "origin": origin, "source": "tests", "seed": 0 if origin == "random" else None,
+             "params": {}, "spec": spec}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entry))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tvm_work(tmp_path_factory) -> dict:
+    """Two programs through sample -> bench -> featurize: ``{"work": [dirs], "data": dataset dir}``."""
+    from featurize.tvm_graph import featurize_dataset
+    from pipelines.tvm_bench import bench_program
+    from pipelines.tvm_sample import sample_program
+
+    os.environ.setdefault("TVM_NUM_THREADS", "1")
+    base = tmp_path_factory.mktemp("tvm")
+    dirs = []
+    for pid, spec, origin in (("t00000", DENSE_SPEC, "random"), ("tzoo_softmax", SOFTMAX_SPEC, "zoo")):
+        wd = base / "work" / pid
+        entry = _entry(wd / "entry.json", pid, spec, origin)
+        sample_program(entry, wd, TINY_SAMPLING, cores=1, threads=1)
+        bench_program(wd, wd / "measurements.parquet", wd / "machine.json", dict(TINY_TIMING), timeout_s=30, threads=1)
+        dirs.append(wd)
+    counts = featurize_dataset(dirs, None, base / "data")
+    return {"work": dirs, "data": base / "data", "counts": counts}

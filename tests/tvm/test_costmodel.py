@@ -1,0 +1,87 @@
+"""TVM's XGBModel and the GNN adapter on a tiny TVM dataset, scored by models.metrics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from featurize import schema
+from featurize import tvm_graph as tg
+from models import split as split_mod
+from models import tvm_costmodel as tc
+
+
+@pytest.fixture(scope="module")
+def tvm_split(tvm_work):
+    path = tvm_work["data"] / "split.parquet"
+    split_mod.write_split(tvm_work["data"], path)
+    return path
+
+
+def test_split_puts_zoo_apart(tvm_split) -> None:
+    split = schema.read_table(tvm_split, "split")
+    assert dict(split.select("program_id", "split").rows()) == {"t00000": "train", "tzoo_softmax": "zoo"}
+
+
+def test_xgbmodel_offline_equals_tvm_update(tvm_work, tvm_split) -> None:
+    """Training from the tables is what XGBModel.update() does with the same candidates."""
+    from tvm import s_tir
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+
+    from pipelines import tvm_programs as tp
+    from pipelines.tvm_sample import light_intrinsics, make_target
+
+    light_intrinsics()
+    tables = tc.read_tables(tvm_work["data"])
+    split = schema.read_table(tvm_split, "split")
+    progs, _, _ = tc.load_programs(tables, split)
+    train = [p for p in progs if p.split == "train"]
+    base = tc.XGBModelBaseline(threads=1).fit(train)
+    scores = base.predict_scores(train)[0]
+    assert np.all(np.isfinite(scores)) and scores.shape == (train[0].num_schedules,)
+
+    prog = json.loads((tvm_work["work"][0] / "program.json").read_text())
+    mod = tp.workload_module(tp.build_workload(prog["spec"], prog["program_id"]))
+    ctx = ms.TuneContext(mod=mod, target=make_target(1), space_generator="post-order-apply",
+                         search_strategy="replay-trace", num_threads=1)  # fmt: skip
+    cands = tg.read_tvm_table(tvm_work["work"][0] / "candidates.parquet", "tvm_candidates")
+    by_id = {r["schedule_id"]: r for r in cands.iter_rows(named=True)}
+    mcs, results = [], []
+    for sid, t in zip(train[0].schedule_ids, train[0].runtime):
+        sch = s_tir.Schedule(mod)
+        s_tir.Trace.apply_json_to_schedule(json.loads(by_id[sid]["trace_json"]), sch)
+        mcs.append(ms.MeasureCandidate(sch, ArgInfo.from_prim_func(mod["main"])))
+        results.append(ms.runner.RunnerResult([float(t)], None))
+    online = tc.make_xgbmodel(threads=1)
+    online.update(ctx, mcs, results)
+    np.testing.assert_allclose(online.predict(ctx, mcs), scores, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["tvm_xgb", "gcn"])
+def test_train_and_evaluate(tvm_work, tvm_split, tmp_path, name) -> None:
+    out = tmp_path / name
+    meta = tc.train(name, tvm_work["data"], tvm_split, out, epochs=3, threads=1)
+    assert meta["n_train_programs"] == 1
+    metrics = tc.evaluate(tvm_work["data"], tvm_split, out)
+    assert metrics["test"] is None and metrics["zoo"]["n_programs"] == 1
+    assert set(metrics["zoo"]) >= {"mape", "rmse_log", "kendall_tau", "pairwise_acc", "top1", "top5"}
+    pred = schema.read_table(out / "predictions.parquet", "predictions")
+    assert pred.height == metrics["zoo"]["n_schedules"] and (pred["y_pred"] > 0).all()
+    summary = tc.summarize(tmp_path, tvm_work["data"], tvm_split, tmp_path / "summary.json")
+    assert name in summary["models"] and (tmp_path / "summary.md").read_text().startswith("### TVM")
+
+
+def test_gnn_features_have_the_adapter_widths(tvm_work, tvm_split) -> None:
+    tables = tc.read_tables(tvm_work["data"])
+    progs, _, _ = tc.load_programs(tables, schema.read_table(tvm_split, "split"))
+    stats = tc.TVMStats.fit(progs)
+    data = tc.to_program_data(progs[0], stats)
+    assert data.x_pipe.shape == (progs[0].num_nodes, tc.NODE_DIM)
+    assert data.x_sched.shape == (progs[0].num_schedules, progs[0].num_nodes, tc.SCHED_DIM)
+    model = tc.build_gnn("gine", {**__import__("models.registry", fromlist=["x"]).DEFAULT_CONFIGS["gine"]})
+    out = model.forward_program(data)
+    assert out.shape == (progs[0].num_schedules,) and bool(out.isfinite().all())
