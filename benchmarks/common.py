@@ -25,18 +25,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from featurize.schema import write_json  # noqa: E402
+from pipelines.bench import cpu_model  # noqa: E402,F401  (re-exported for the benchmarks)
 
 BENCH_DIR = ROOT / "results/bench"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def git_commit() -> str:

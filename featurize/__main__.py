@@ -29,16 +29,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def run(argv=None) -> int:
-    """``main`` with the errors a user can cause reported in one line, not a traceback."""
-    from featurize.errors import USER_ERRORS
-
-    try:
-        return main(argv)
-    except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
 if __name__ == "__main__":
-    sys.exit(run())
+    from featurize.errors import run_reporting_user_errors
+
+    sys.exit(run_reporting_user_errors(main))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from featurize.build import FeaturizeError
 from featurize.halide_graph import DagDumpError
 from featurize.schema import SchemaError
@@ -9,3 +11,12 @@ from pipelines.programs import UserProgramError
 from pipelines.stages import SpecError
 
 USER_ERRORS = (SchemaError, FeaturizeError, DagDumpError, UserProgramError, SpecError, OSError)
+
+
+def run_reporting_user_errors(main, argv=None) -> int:
+    """Run a CLI ``main``; an error a user can cause is one line on stderr and exit code 2."""
+    try:
+        return main(argv)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
