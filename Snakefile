@@ -16,10 +16,12 @@ include: "workflow/rules/compile.smk"
 include: "workflow/rules/bench.smk"
 include: "workflow/rules/featurize.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/tvm.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         get_final_output(),
+        get_tvm_final_output(),
     default_target: True

@@ -93,6 +93,7 @@ SECTION_IDS = (
     "kendall",
     "top-k",
     "training",
+    "tvm",
     "dataset",
     "machine",
     "config",
@@ -626,6 +627,64 @@ def section_config(ctx: _Ctx) -> str:
     return "\n".join(parts)
 
 
+def tvm_summary_path(inp: Inputs) -> Path:
+    """The TVM models' summary for this dataset: ``<models>/tvm_<dataset>/summary.json``."""
+    return Path(inp.models_dir) / f"tvm_{Path(inp.dataset_dir).name}" / "summary.json"
+
+
+def section_tvm(ctx: _Ctx) -> str:
+    """GNNs against TVM's own XGBModel on TVM programs (MetaSchedule candidates)."""
+    path = tvm_summary_path(ctx.inp)
+    if not path.exists():
+        return nodata(f"no TVM results ({path} not found; set tvm.enabled in the config)")
+    summary = json.loads(path.read_text())
+    parts = [
+        note(
+            "TVM tensor programs (random and real-network layers), MetaSchedule candidates (ReplayTrace and "
+            "evolutionary search) timed on this machine, in the same graph tables (compiler = tvm). "
+            "tvm_xgb is TVM's own XGBModel trained on the training programs; it outputs relative scores, so "
+            "its MAPE and RMSE use one scale fitted on training programs: compare it on the rank columns. "
+            f"Dataset <code>{esc(summary.get('dataset', ''))}</code>."
+        )
+    ]
+    md = []
+    for split in EVAL_SPLITS:
+        rows = []
+        for name, by_split in sorted((summary.get("models") or {}).items()):
+            m = by_split.get(split)
+            if m:
+                rows.append({"model": name, **{h: m.get(k) for k, h in METRIC_HEADERS.items()},
+                             "programs": m.get("n_programs"), "schedules": m.get("n_schedules")})  # fmt: skip
+        nf = (summary.get("noise_floor") or {}).get(split)
+        if nf:
+            rows.append({"model": NOISE_NAME, **{h: nf.get(k) for k, h in METRIC_HEADERS.items()},
+                         "programs": nf.get("n_programs"), "schedules": nf.get("n_schedules")})  # fmt: skip
+        parts.append(f"<h3>{split} programs</h3>")
+        if not rows:
+            parts.append(nodata(f"no TVM predictions on {split} programs"))
+            continue
+        frame = pl.DataFrame(
+            rows,
+            schema={"model": pl.String, **{h: pl.Float64 for h in METRIC_HEADERS.values()},
+                    "programs": pl.Int64, "schedules": pl.Int64},
+        )
+        t = Table(frame, formats={**METRIC_FORMATS, "programs": fmt_num(), "schedules": fmt_num()},
+                  row_class={frame.height - 1: "noise"} if nf else {})
+        parts.append(t.html())
+        md.append(f"### TVM, {split} programs\n\n{t.markdown()}\n")
+    ratios = summary.get("ratios") or {}
+    items = [
+        f"{esc(split)}: XGBModel MAPE / best GNN ({esc(r.get('best_gnn'))}) MAPE = "
+        f"<b>{fmt_ratio(r.get('mape_ratio_xgbmodel_vs_best_gnn'))}</b> "
+        f"(paper: {fmt_ratio(summary.get('paper_ratio_tvm'))}; above 1 the GNN is better)"
+        for split, r in ratios.items()
+    ]
+    if items:
+        parts.append("<h3>Error ratio</h3>" + ul(items))
+    ctx.markdown["tvm"] = "\n".join(md)
+    return "\n".join(parts)
+
+
 SECTIONS: list[tuple[str, str, Callable[[_Ctx], str]]] = [
     ("overview", "Overview", section_overview),
     ("headline", "Headline: models × metrics", section_headline),
@@ -635,6 +694,7 @@ SECTIONS: list[tuple[str, str, Callable[[_Ctx], str]]] = [
     ("kendall", "Ranking within a program: Kendall τ", section_kendall),
     ("top-k", "Top-k: finding the best schedule", section_topk),
     ("training", "Training", section_training),
+    ("tvm", "TVM programs: GNN vs TVM's XGBModel", section_tvm),
     ("dataset", "Dataset", section_dataset),
     ("machine", "Machine and library versions", section_machine),
     ("config", "Configuration used", section_config),
@@ -752,6 +812,7 @@ def build_report(
         "",
         ctx.markdown.get("ratios", "no data"),
         "",
+        ctx.markdown.get("tvm", ""),
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     schema.atomic_write_bytes(result.index_html, lambda tmp: Path(tmp).write_text(html_text, encoding="utf-8"))

@@ -14,7 +14,14 @@ import pytest
 pytest.importorskip("tvm", reason="apache-tvm is not installed")
 
 #: Small enough to sample, compile and time in a few seconds.
-TINY_SAMPLING = {"replay_trace": 4, "evolutionary": 2, "max_attempts": 3, "rounds": 1, "population_size": 16, "genetic_num_iters": 1}
+TINY_SAMPLING = {
+    "replay_trace": 4,
+    "evolutionary": 2,
+    "max_attempts": 3,
+    "rounds": 1,
+    "population_size": 16,
+    "genetic_num_iters": 1,
+}
 TINY_TIMING = {
     "warmup_s": 0.005,
     "min_sample_s": 0.0002,

@@ -11,8 +11,7 @@ import pytest
 from featurize import schema
 from featurize import tvm_graph as tg
 from pipelines import tvm_programs as tp
-
-from tests.tvm.conftest import DENSE_SPEC, SOFTMAX_SPEC
+from tests.tvm.conftest import SOFTMAX_SPEC
 
 
 def _graph(spec: dict, pid: str = "p"):
@@ -32,7 +31,10 @@ def test_softmax_graph_is_known() -> None:
 
 
 def test_conv_graph_and_kinds() -> None:
-    spec = {"kind": "conv2d", "params": {"ci": 4, "co": 8, "size": 8, "k": 3, "stride": 2, "pad": 1, "bias": True, "act": "relu"}}
+    spec = {
+        "kind": "conv2d",
+        "params": {"ci": 4, "co": 8, "size": 8, "k": 3, "stride": 2, "pad": 1, "bias": True, "act": "relu"},
+    }
     w, _, g = _graph(spec)
     assert [(n["name"], n["op_kind"]) for n in g["nodes"]] == [
         ("pad", "boundary"), ("conv2d", "conv2d"), ("bias", "bias"), ("act", "unary")

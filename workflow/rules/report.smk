@@ -15,6 +15,7 @@ rule report:
     input:
         dataset_tables(),
         summary=rules.summarize.output,
+        tvm=[p for p in get_tvm_final_output() if p.endswith("summary.json")],
         config=rules.config_used.output,
     output:
         html=report("results/report/index.html", caption="../report/report.rst", category="Report"),

@@ -147,7 +147,8 @@ rule tvm_split:
     log:
         "results/logs/tvm_split.log",
     shell:
-        "python -m models split --dataset {TVM_DATA} --out {output} --train {params.train} --val {params.val} > {log} 2>&1"
+        "python -m models split --dataset {TVM_DATA} --out {output} "
+        "--train {params.train} --val {params.val} > {log} 2>&1"
 
 
 rule tvm_train:
@@ -164,8 +165,9 @@ rule tvm_train:
     log:
         "results/logs/tvm_train/{tmodel}.log",
     shell:
-        "python -m models.tvm_costmodel train --dataset {TVM_DATA} --split {input.split} --model {wildcards.tmodel} "
-        "--out {TVM_MODELS}/{wildcards.tmodel} --epochs {params.epochs} --seed {params.seed} --threads {threads} > {log} 2>&1"
+        "python -m models.tvm_costmodel train --dataset {TVM_DATA} --split {input.split} "
+        "--model {wildcards.tmodel} --out {TVM_MODELS}/{wildcards.tmodel} --epochs {params.epochs} "
+        "--seed {params.seed} --threads {threads} > {log} 2>&1"
 
 
 rule tvm_evaluate:

@@ -1,0 +1,664 @@
+"""TVM programs and MetaSchedule schedules as perfgraph graph tables.
+
+The graph of a TVM program is read off its TIR (``te.create_prim_func`` of the
+workload, before any scheduling):
+
+* **nodes** are the workload's blocks (one per ``te.compute``), in program order;
+  inputs (placeholders) are not nodes, as Halide's input images are not stages. The
+  ``pf_*`` columns of ``nodes`` are Halide's pipeline features and stay null for TVM.
+* **edges** join the block that writes a buffer to every block that loads it. The
+  access pattern (``kind``) comes from the load indices, solved as linear forms of
+  the consumer's block iterators (:func:`classify_loads`): a load that walks one of
+  the consumer's reduction iterators is a ``reduction``; a coefficient above 1 a
+  ``downsample``; a consumer iterator the producer lacks a ``broadcast``; a
+  permutation a ``transpose``; several loads at constant offsets a ``stencil``; a
+  non-linear index a ``gather`` (``upsample`` when it divides by a constant).
+* **store features**: TVM's own ``PerStoreFeature`` (164 values per stored buffer,
+  :data:`STORE_FEATURE_NAMES`) of every candidate schedule, exactly as MetaSchedule's
+  ``XGBModel`` sees them. A schedule adds and removes buffers (``cache_write`` adds
+  ``conv2d_global``, ``rfactor`` adds ``*_rf``, inlining removes ``pad``), so each
+  feature row is tied to the buffer it stores and, by name, to the workload block it
+  derives from (:func:`map_buffers_to_nodes`).
+
+Two tables go beside the seven of :mod:`featurize.schema` (proposed for it; until
+then this module owns their schemas, writer and reader, with the same metadata):
+
+* ``tvm_store_features``: one row per (schedule, stored buffer) with ``psf_*``;
+* ``tvm_node_features``: one row per node: iteration extents, output bytes, and the
+  ``psf_*`` of the block in the *unscheduled* workload (the TVM analogue of Halide's
+  schedule-independent pipeline features).
+
+TVM is imported only by the functions that read TIR; building the dataset tables
+from the work files needs polars and pyarrow alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from featurize import schema
+
+# --------------------------------------------------------------------------------------
+# PerStoreFeature layout (src/s_tir/meta_schedule/feature_extractor/per_store_feature.cc,
+# default arguments: buffers_per_store=5, arith_intensity_curve_num_samples=10)
+# --------------------------------------------------------------------------------------
+
+BUFFERS_PER_STORE = 5
+ARITH_INTENSITY_SAMPLES = 10
+STORE_PREFIX = "psf_"
+
+_ARITH = [
+    ("float_mad", "float multiply-add ops"),
+    ("float_addsub", "float add and subtract ops"),
+    ("float_mul", "float multiply ops"),
+    ("float_divmod", "float divide and modulo ops"),
+    ("float_cmp", "float comparisons (and min/max)"),
+    ("float_mathfunc", "pure float math calls (exp, tanh, ...)"),
+    ("float_otherfunc", "other float calls"),
+    ("int_mad", "integer multiply-add ops"),
+    ("int_addsub", "integer add and subtract ops"),
+    ("int_mul", "integer multiply ops"),
+    ("int_divmod", "integer divide and modulo ops"),
+    ("int_cmp", "integer comparisons (and min/max)"),
+    ("int_mathfunc", "pure integer math calls"),
+    ("int_otherfunc", "other integer calls"),
+    ("bool_op", "boolean and/or/not ops"),
+    ("select_op", "select ops"),
+]
+_POS = [
+    ("none", "no loop has the annotation"),
+    ("inner_spatial", "the annotated loop is the innermost spatial loop"),
+    ("middle_spatial", "the annotated loop is a middle spatial loop"),
+    ("outer_spatial", "the annotated loop is the outermost spatial loop"),
+    ("inner_reduce", "the annotated loop is the innermost reduction loop"),
+    ("middle_reduce", "the annotated loop is a middle reduction loop"),
+    ("outer_reduce", "the annotated loop is the outermost reduction loop"),
+    ("mixed", "mixed or unknown position"),
+]
+_BUFFER = [
+    ("acc_read", "flag: the buffer is only read"),
+    ("acc_write", "flag: the buffer is only written"),
+    ("acc_readwrite", "flag: the buffer is read and written"),
+    ("bytes", "bytes touched"),
+    ("unique_bytes", "unique bytes touched"),
+    ("lines", "cache lines touched"),
+    ("unique_lines", "unique cache lines touched"),
+    ("reuse_loop_multiple_read", "flag: reuse because a loop reads it on every iteration"),
+    ("reuse_serial_multiple_read_write", "flag: reuse because it is accessed serially"),
+    ("reuse_none", "flag: no reuse"),
+    ("reuse_dis_iter", "reuse distance in loop iterations"),
+    ("reuse_dis_bytes", "reuse distance in bytes"),
+    ("reuse_ct", "reuse count"),
+    ("bytes_d_reuse_ct", "bytes / reuse count"),
+    ("unique_bytes_d_reuse_ct", "unique bytes / reuse count"),
+    ("lines_d_reuse_ct", "lines / reuse count"),
+    ("unique_lines_d_reuse_ct", "unique lines / reuse count"),
+    ("stride", "stride of the access"),
+]
+
+
+def _store_feature_layout() -> list[tuple[str, str]]:
+    out = list(_ARITH)
+    for kind, what in (("vec", "vectorized"), ("unroll", "unrolled"), ("parallel", "parallel")):
+        out += [
+            (f"{kind}_num", f"number of {what} loops"),
+            (f"{kind}_prod", f"product of the extents of {what} loops"),
+            (f"{kind}_len", f"extent of the innermost {what} loop"),
+        ]
+        out += [(f"{kind}_pos_{p}", f"flag ({what}): {d}") for p, d in _POS]
+    out += [("is_gpu", "flag: GPU target")]
+    for t in ("blockidx_x", "blockidx_y", "blockidx_z", "threadidx_x", "threadidx_y", "threadidx_z", "vthread"):
+        out.append((f"{t}_len", f"extent of {t} (GPU only)"))
+    for b in range(BUFFERS_PER_STORE):
+        rank = "largest" if b == 0 else f"{b + 1}-th largest"
+        out += [
+            (f"b{b}_{n}", f"{d}; of the {rank} buffer this store touches (by lines, then bytes)") for n, d in _BUFFER
+        ]
+    out += [
+        (
+            f"arith_intensity_{i}",
+            f"arithmetic intensity (flops / unique bytes) at {(i + 1) * 10}% of the loop nest's flops",
+        )
+        for i in range(ARITH_INTENSITY_SAMPLES)
+    ]
+    out += [
+        ("alloc_size", "bytes of the stored buffer's allocation"),
+        ("alloc_prod", "allocation elements times the product of the loops around the allocation"),
+        ("alloc_outer_prod", "product of the loops around the allocation"),
+        ("alloc_inner_prod", "product of the loops around the store / those around the allocation"),
+        ("outer_prod", "product of the extents of the loops around the store"),
+        ("num_loops", "number of loops around the store"),
+        ("auto_unroll_max_step", "pragma auto_unroll_max_step of the innermost annotated loop"),
+    ]
+    return out
+
+
+_LAYOUT = _store_feature_layout()
+STORE_FEATURE_NAMES: tuple[str, ...] = tuple(n for n, _ in _LAYOUT)
+NUM_STORE_FEATURES = len(STORE_FEATURE_NAMES)
+assert NUM_STORE_FEATURES == 164, NUM_STORE_FEATURES
+STORE_COLUMNS: tuple[str, ...] = tuple(STORE_PREFIX + n for n in STORE_FEATURE_NAMES)
+_SCALE_NOTE = " (TVM exports counts and sizes as log2(1 + x); flags are 0/1)"
+STORE_FEATURE_DOCS: dict[str, str] = {
+    STORE_PREFIX + n: d + ("" if d.startswith("flag") else _SCALE_NOTE) for n, d in _LAYOUT
+}
+
+# --------------------------------------------------------------------------------------
+# Extra tables (proposed for featurize.schema)
+# --------------------------------------------------------------------------------------
+
+_STR, _I32, _I64, _F32, _F64 = pa.string(), pa.int32(), pa.int64(), pa.float32(), pa.float64()
+
+TVM_TABLES: dict[str, pa.Schema] = {
+    "tvm_store_features": pa.schema(
+        [
+            ("program_id", _STR),
+            ("schedule_id", _STR),
+            ("store_index", _I32),  # row order of PerStoreFeature for this schedule (0..)
+            ("buffer", _STR),  # the stored buffer's name in the scheduled TIR
+            ("node_id", _I32),  # the workload block the buffer derives from; null if none
+        ]
+        + [(c, _F32) for c in STORE_COLUMNS]
+    ),
+    "tvm_node_features": pa.schema(
+        [
+            ("program_id", _STR),
+            ("node_id", _I32),
+            ("buffer", _STR),  # the buffer the block writes
+            ("spatial_extent", _I64),  # product of the block's spatial iterator extents
+            ("reduction_extent", _I64),  # product of its reduction iterator extents (1 if none)
+            ("output_bytes", _I64),
+            ("n_reads", _I32),  # distinct buffers the block loads
+        ]
+        + [(c, _F32) for c in STORE_COLUMNS]  # PerStoreFeature of the unscheduled block; null if no row
+    ),
+}
+TVM_TABLE_NAMES = tuple(TVM_TABLES)
+
+#: Intermediate table of a run: one row per distinct candidate of a program, after compilation.
+TVM_WORK_TABLES: dict[str, pa.Schema] = {
+    "tvm_candidates": pa.schema(
+        [f for f in schema.TABLES["schedules"]]
+        + [
+            ("trace_json", _STR),  # Trace.as_json(), to re-apply the schedule
+            ("sample_time_s", _F64),
+            ("compile_status", _STR),
+            ("compile_error", _STR),
+            ("compile_time_s", _F64),
+            ("library", _STR),  # shared library, relative to the candidates file
+            ("store_buffers", _STR),  # JSON list: the buffer of each PerStoreFeature row
+            ("store_nodes", _STR),  # JSON list: node id of each row (null: no workload block)
+            ("store_features", pa.binary()),  # float32 [rows, 164], row-major
+        ]
+    ),
+}
+_ALL = {**TVM_TABLES, **TVM_WORK_TABLES}
+TVM_FEATURE_DOCS = {"tvm_store_features": STORE_FEATURE_DOCS, "tvm_node_features": STORE_FEATURE_DOCS}
+META_FEATURE_LAYOUT = b"perfgraph.tvm_feature_layout"
+
+
+def _with_metadata(name: str) -> pa.Schema:
+    meta = {
+        schema.META_VERSION: str(schema.SCHEMA_VERSION).encode(),
+        schema.META_TABLE: name.encode(),
+        META_FEATURE_LAYOUT: json.dumps(
+            {
+                "extractor": "PerStoreFeature",
+                "buffers_per_store": BUFFERS_PER_STORE,
+                "arith_intensity_curve_num_samples": ARITH_INTENSITY_SAMPLES,
+                "cache_line_bytes": 64,
+            }
+        ).encode(),  # fmt: skip
+    }
+    if name in TVM_FEATURE_DOCS:
+        meta[schema.META_DOCS] = json.dumps(TVM_FEATURE_DOCS[name]).encode()
+    return _ALL[name].with_metadata(meta)
+
+
+def tvm_from_rows(name: str, rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=_with_metadata(name))
+
+
+def tvm_to_arrow(name: str, frame: pl.DataFrame | pa.Table) -> pa.Table:
+    sch = _with_metadata(name)
+    table = frame.to_arrow() if isinstance(frame, pl.DataFrame) else frame
+    missing = [n for n in sch.names if n not in table.column_names]
+    extra = [n for n in table.column_names if n not in sch.names]
+    if missing or extra:
+        raise schema.SchemaError(f"table {name!r}: missing columns {missing[:5]}, unexpected columns {extra[:5]}")
+    return table.select(sch.names).cast(sch)
+
+
+def write_tvm_table(name: str, frame: pl.DataFrame | pa.Table, path: str | os.PathLike) -> None:
+    """Write one TVM table atomically, with the same metadata as :func:`featurize.schema.write_table`."""
+    table = tvm_to_arrow(name, frame)
+    schema.atomic_write_bytes(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def read_tvm_table(path: str | os.PathLike, name: str) -> pl.DataFrame:
+    """Read a TVM table, checking the schema version, table name and columns."""
+    path = Path(path)
+    if not path.exists():
+        raise schema.SchemaError(f"{path}: file not found")
+    try:
+        sch = pq.read_schema(path)
+    except Exception as exc:
+        raise schema.SchemaError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+    meta = sch.metadata or {}
+    version = meta.get(schema.META_VERSION, b"").decode()
+    if version != str(schema.SCHEMA_VERSION):
+        raise schema.SchemaError(
+            f"{path}: schema version {version or 'missing'}, but this perfgraph reads version {schema.SCHEMA_VERSION}"
+        )
+    found = meta.get(schema.META_TABLE, b"").decode()
+    if found != name:
+        raise schema.SchemaError(f"{path}: holds table {found!r}, expected {name!r}")
+    if list(sch.names) != list(_ALL[name].names):
+        raise schema.SchemaError(f"{path}: columns do not match table {name!r}")
+    return pl.from_arrow(pq.read_table(path))
+
+
+def read_tvm_dataset(dataset_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
+    """The seven perfgraph tables of a TVM dataset plus the two TVM tables."""
+    data = schema.read_dataset(dataset_dir)
+    for name in TVM_TABLE_NAMES:
+        data[name] = read_tvm_table(schema.table_path(dataset_dir, name), name)
+    return data
+
+
+# --------------------------------------------------------------------------------------
+# Reading TIR
+# --------------------------------------------------------------------------------------
+
+_CHILD_FIELDS = (
+    "seq", "block", "init", "body", "then_case", "else_case", "value",
+    "a", "b", "args", "condition", "true_value", "false_value", "indices",
+)  # fmt: skip
+
+
+def _children(node) -> list:
+    out = []
+    for name in _CHILD_FIELDS:
+        try:
+            v = getattr(node, name)
+        except Exception:
+            continue
+        if v is None or isinstance(v, (str, int, float)):
+            continue
+        if isinstance(v, (list, tuple)) or type(v).__name__ in ("Array", "List"):
+            out.extend(x for x in v if hasattr(x, "same_as"))
+        elif hasattr(v, "same_as"):
+            out.append(v)
+    return out
+
+
+def walk(node) -> Iterable:
+    """Every statement and expression under ``node``, in program order (pre-order)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(_children(n)))
+
+
+def _kind(node) -> str:
+    return type(node).__name__
+
+
+def _is_const(expr) -> bool:
+    return _kind(expr) in ("IntImm", "FloatImm")
+
+
+def _buffer_name(buf) -> str:
+    return str(buf.name)
+
+
+def store_buffers(mod) -> list[str]:
+    """Buffers in the order of ``PerStoreFeature``'s rows: each buffer once, at its first
+    store of a non-constant value (constant stores, e.g. reduction inits, are skipped)."""
+    seen: list[str] = []
+    for fn in mod.functions.values():
+        body = getattr(fn, "body", None)
+        if body is None:
+            continue
+        for n in walk(body):
+            if _kind(n) == "BufferStore" and not _is_const(n.value):
+                name = _buffer_name(n.buffer)
+                if name not in seen:
+                    seen.append(name)
+    return seen
+
+
+def map_buffers_to_nodes(buffers: Sequence[str], node_buffers: Sequence[str]) -> list[int | None]:
+    """Node of each scheduled buffer: the workload buffer it is named after.
+
+    MetaSchedule derives names by suffixes (``conv2d_global``, ``dense_rf``): the
+    longest workload buffer name that equals the name or prefixes it before ``_``,
+    ``.`` or ``:`` wins; ``None`` if there is none."""
+    out: list[int | None] = []
+    for b in buffers:
+        best, best_len = None, -1
+        for i, nb in enumerate(node_buffers):
+            if (b == nb or (b.startswith(nb) and b[len(nb)] in "_.:")) and len(nb) > best_len:
+                best, best_len = i, len(nb)
+        out.append(best)
+    return out
+
+
+def _blocks(mod) -> list:
+    """The workload's blocks (children of the root block), in program order."""
+    from tvm import s_tir
+
+    sch = s_tir.Schedule(mod)
+    root = sch.get_sblock("root")
+    return [sch.get(rv) for rv in sch.get_child_blocks(root)]
+
+
+def _dtype_bytes(dtype) -> int:
+    import tvm
+
+    try:
+        return max(1, tvm.DataType(str(dtype)).bits // 8)
+    except Exception:
+        return 4
+
+
+def _int(x) -> int | None:
+    try:
+        return int(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def _linear(expr, ivars) -> tuple[list[int], int] | None:
+    """``expr`` as ``sum c_i v_i + c`` over the block iterators, or None if not linear."""
+    import tvm.sym
+
+    coeffs = tvm.sym.detect_linear_equation(expr, ivars)
+    if len(coeffs) != len(ivars) + 1:
+        return None
+    vals = [_int(c) for c in coeffs]
+    if any(v is None for v in vals):
+        return None
+    return vals[:-1], vals[-1]
+
+
+def classify_loads(loads: list[list], ivars: list, reduce_mask: list[bool]) -> dict[str, Any]:
+    """Edge attributes from the index expressions of every load of the producer.
+
+    Args:
+        loads: per load, the list of index expressions.
+        ivars: the consumer block's iterator variables.
+        reduce_mask: per iterator, whether it is a reduction iterator.
+    """
+    jacobians, consts, nonlinear, divides = [], [], False, False
+    for idx in loads:
+        rows, cs = [], []
+        for e in idx:
+            lin = _linear(e, ivars)
+            if lin is None:
+                nonlinear = True
+                divides |= any(_kind(n) in ("FloorDiv", "Div") for n in walk(e))
+                rows.append(None)
+                cs.append(0)
+            else:
+                rows.append(tuple(lin[0]))
+                cs.append(lin[1])
+        jacobians.append(tuple(rows))
+        consts.append(cs)
+    n_dims = len(loads[0]) if loads else 0
+    lin_rows = [r for j in jacobians for r in j if r is not None]
+    max_stride = float(max((abs(c) for r in lin_rows for c in r), default=0))
+    halo = 0
+    for d in range(n_dims):
+        vals = [c[d] for c in consts]
+        halo += max(vals) - min(vals) if vals else 0
+    used = [any(r is not None and r[v] != 0 for j in jacobians for r in j) for v in range(len(ivars))]
+    if nonlinear:
+        kind = "upsample" if divides else "gather"
+    elif any(u and red for u, red in zip(used, reduce_mask)):
+        kind = "reduction"
+    elif max_stride > 1:
+        kind = "downsample"
+    elif any(not u and not red for u, red in zip(used, reduce_mask)):
+        kind = "broadcast"
+    else:
+        perm_ok = all(sum(1 for c in r if c != 0) == 1 for r in lin_rows)
+        order = [next(i for i, c in enumerate(r) if c != 0) for r in lin_rows] if perm_ok else []
+        if perm_ok and order != sorted(order):
+            kind = "transpose"
+        elif len({tuple(c) for c in consts}) > 1:
+            kind = "stencil"
+        else:
+            kind = "pointwise"
+    return {
+        "kind": kind,
+        "n_loads": len(loads),
+        "n_jacobians": len(set(jacobians)),
+        "max_stride": max_stride,
+        "footprint_halo": int(halo),
+    }
+
+
+def workload_graph(mod, op_kinds: dict[str, str], program_id: str) -> dict[str, list[dict]]:
+    """Rows of ``nodes``, ``edges`` and (without ``psf_*``) ``tvm_node_features`` of a workload."""
+    blocks = _blocks(mod)
+    fn = mod["main"]
+    outputs = {_buffer_name(p) for p in list(fn.params)[-1:]}
+    writer: dict[str, int] = {}
+    node_rows, feat_rows, edge_rows = [], [], []
+    infos = []
+    for i, blk in enumerate(blocks):
+        buf = blk.writes[0].source
+        bname = _buffer_name(buf)
+        writer[bname] = i
+        spatial = [iv for iv in blk.iter_vars if int(iv.iter_type) == 0]
+        reduce_ = [iv for iv in blk.iter_vars if int(iv.iter_type) != 0]
+        sp_ext = math.prod(_int(iv.dom.extent) or 1 for iv in spatial)
+        red_ext = math.prod(_int(iv.dom.extent) or 1 for iv in reduce_)
+        numel = math.prod(_int(s) or 1 for s in buf.shape)
+        loads: dict[str, list] = {}
+        for n in walk(blk.body):
+            if _kind(n) == "TensorLoad":
+                loads.setdefault(_buffer_name(n.source), []).append(list(n.indices))
+        infos.append((blk, loads))
+        node_rows.append(
+            {
+                "program_id": program_id,
+                "node_id": i,
+                "name": str(blk.name_hint),
+                "func": bname,
+                "stage_index": 0,
+                "op_kind": op_kinds.get(str(blk.name_hint), "other"),
+                "is_output": bname in outputs,
+                "n_loop_dims": len(spatial),
+                "n_reduction_dims": len(reduce_),
+            }
+        )
+        feat_rows.append(
+            {
+                "program_id": program_id,
+                "node_id": i,
+                "buffer": bname,
+                "spatial_extent": sp_ext,
+                "reduction_extent": red_ext,
+                "output_bytes": numel * _dtype_bytes(buf.dtype),
+                "n_reads": len(loads),
+            }
+        )
+    for dst, (blk, loads) in enumerate(infos):
+        ivars = [iv.var for iv in blk.iter_vars]
+        reduce_mask = [int(iv.iter_type) != 0 for iv in blk.iter_vars]
+        for bname, idx_list in loads.items():
+            src = writer.get(bname)
+            if src is None or src == dst:
+                continue  # an input, or the block's own accumulator
+            attrs = classify_loads(idx_list, ivars, reduce_mask)
+            edge_rows.append(
+                {
+                    "program_id": program_id,
+                    "src": src,
+                    "dst": dst,
+                    **attrs,
+                    "producer_dims": len(idx_list[0]),
+                    "consumer_loop_dims": len(ivars),
+                }
+            )
+    edge_rows.sort(key=lambda r: (r["src"], r["dst"]))
+    return {"nodes": node_rows, "edges": edge_rows, "node_features": feat_rows}
+
+
+# --------------------------------------------------------------------------------------
+# Features of schedules
+# --------------------------------------------------------------------------------------
+
+
+def extract_store_features(context, schedules: Sequence) -> list[np.ndarray]:
+    """``PerStoreFeature`` (default arguments) of each schedule: float32 ``[rows, 164]``."""
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+
+    extractor = ms.feature_extractor.PerStoreFeature(
+        buffers_per_store=BUFFERS_PER_STORE, arith_intensity_curve_num_samples=ARITH_INTENSITY_SAMPLES
+    )
+    cands = [
+        ms.MeasureCandidate(sch, ArgInfo.from_prim_func(sch.mod["main"])) if not hasattr(sch, "args_info") else sch
+        for sch in schedules
+    ]
+    return [
+        t.numpy().astype(np.float32).reshape(-1, NUM_STORE_FEATURES) for t in extractor.extract_from(context, cands)
+    ]
+
+
+def store_rows(
+    program_id: str, schedule_id: str, feats: np.ndarray, buffers: Sequence[str], nodes: Sequence[int | None]
+) -> pl.DataFrame:
+    """``tvm_store_features`` rows of one schedule."""
+    n = feats.shape[0]
+    base = pl.DataFrame(
+        {
+            "program_id": [program_id] * n,
+            "schedule_id": [schedule_id] * n,
+            "store_index": list(range(n)),
+            "buffer": list(buffers),
+            "node_id": list(nodes),
+        },
+        schema={
+            "program_id": pl.String,
+            "schedule_id": pl.String,
+            "store_index": pl.Int32,
+            "buffer": pl.String,
+            "node_id": pl.Int32,
+        },
+    )
+    vals = pl.DataFrame(
+        feats.reshape(n, NUM_STORE_FEATURES), schema={c: pl.Float32 for c in STORE_COLUMNS}, orient="row"
+    )
+    return pl.concat([base, vals], how="horizontal")
+
+
+# --------------------------------------------------------------------------------------
+# Dataset build (from the work directories of `python -m pipelines.tvm_cli sample/bench`)
+# --------------------------------------------------------------------------------------
+
+
+def _decode(blob: bytes, rows: int) -> np.ndarray:
+    arr = np.frombuffer(blob or b"", dtype=np.float32)
+    if arr.size != rows * NUM_STORE_FEATURES:
+        raise schema.SchemaError(f"store features hold {arr.size} values, expected {rows} x {NUM_STORE_FEATURES}")
+    return arr.reshape(rows, NUM_STORE_FEATURES)
+
+
+def featurize_program(work_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
+    """All table rows of one program's work directory (without measurements)."""
+    work_dir = Path(work_dir)
+    prog = json.loads((work_dir / "program.json").read_text())
+    pid = prog["program_id"]
+    graph = prog["graph"]
+    cands = read_tvm_table(work_dir / "candidates.parquet", "tvm_candidates")
+    programs = schema.from_rows(
+        "programs",
+        [
+            {
+                "program_id": pid,
+                "compiler": "tvm",
+                "origin": prog["origin"],
+                "generator_seed": prog["seed"],
+                "generator_params": json.dumps({"spec": prog["spec"], "params": prog["params"]}, sort_keys=True),
+                "source": prog["source"],
+                "description": prog["description"],
+                "n_nodes": len(graph["nodes"]),
+                "n_edges": len(graph["edges"]),
+                "n_inputs": prog["n_inputs"],
+                "output_shape": json.dumps(prog["output_shape"]),
+            }
+        ],
+    )
+    pnull = {c: None for c in schema.PIPELINE_COLUMNS}
+    nodes = schema.from_rows("nodes", [{**r, **pnull} for r in graph["nodes"]])
+    edges = schema.from_rows("edges", graph["edges"])
+    wf = prog["workload_features"]
+    nf_rows = []
+    for r in graph["node_features"]:
+        row = wf.get(str(r["node_id"]))
+        nf_rows.append({**r, **({c: None for c in STORE_COLUMNS} if row is None else dict(zip(STORE_COLUMNS, row)))})
+    node_features = tvm_from_rows("tvm_node_features", nf_rows)
+    sched = pl.from_arrow(cands.select(schema.TABLES["schedules"].names).to_arrow())
+    frames = []
+    for c in cands.filter(pl.col("has_featurization")).iter_rows(named=True):
+        bufs = json.loads(c["store_buffers"])
+        feats = _decode(c["store_features"], len(bufs))
+        frames.append(store_rows(pid, c["schedule_id"], feats, bufs, json.loads(c["store_nodes"])))
+    empty = pl.from_arrow(tvm_from_rows("tvm_store_features", []))
+    store = pl.concat([empty] + [f.select(empty.columns).cast(empty.schema) for f in frames]) if frames else empty
+    return {
+        "programs": pl.from_arrow(programs),
+        "nodes": pl.from_arrow(nodes),
+        "edges": pl.from_arrow(edges),
+        "schedules": sched,
+        "tvm_node_features": pl.from_arrow(node_features),
+        "tvm_store_features": store,
+    }
+
+
+def featurize_dataset(
+    work_dirs: Sequence[str | os.PathLike], retime_path: str | os.PathLike | None, out_dir: str | os.PathLike
+) -> dict[str, int]:
+    """Write the nine tables of a TVM dataset (the seven of :mod:`featurize.schema` plus
+    ``tvm_store_features`` and ``tvm_node_features``) to ``out_dir``."""
+    parts: dict[str, list[pl.DataFrame]] = {}
+    meas, machines = [], {}
+    for wd in work_dirs:
+        wd = Path(wd)
+        for name, frame in featurize_program(wd).items():
+            parts.setdefault(name, []).append(frame)
+        meas.append(schema.read_table(wd / "measurements.parquet", "measurements"))
+        m = json.loads((wd / "machine.json").read_text())
+        machines[m["machine_id"]] = m
+    if retime_path is not None and Path(retime_path).exists():
+        meas.append(schema.read_table(retime_path, "measurements"))
+    out_dir = Path(out_dir)
+    tables = {name: pl.concat(frames, how="vertical_relaxed") for name, frames in parts.items()}
+    tables["measurements"] = pl.concat(meas) if meas else pl.from_arrow(schema.from_rows("measurements", []))
+    tables["node_schedule_features"] = pl.from_arrow(schema.from_rows("node_schedule_features", []))
+    mcols = schema.TABLES["machines"].names
+    tables["machines"] = pl.from_arrow(
+        schema.from_rows("machines", [{k: m.get(k) for k in mcols} for m in machines.values()])
+    )
+    counts = {}
+    for name in schema.TABLE_NAMES:
+        schema.write_table(name, tables[name], schema.table_path(out_dir, name))
+        counts[name] = tables[name].height
+    for name in TVM_TABLE_NAMES:
+        write_tvm_table(name, tables[name], schema.table_path(out_dir, name))
+        counts[name] = tables[name].height
+    return counts

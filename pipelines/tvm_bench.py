@@ -1,0 +1,237 @@
+"""Time compiled TVM candidates, one at a time, each in a forked child process.
+
+The discipline is the Halide side's (:mod:`pipelines.bench`): the bench job holds
+every core and the ``bench_slot`` resource; each candidate's library is loaded and
+run in a child forked from this process (which has imported TVM once, so a child
+costs a fork, not a 3-30 s import); a segfault or a hang kills the child, not the
+job, and becomes a row with status ``crash`` or ``timeout``. Inside the child the
+timing loop is :func:`pipelines.harness.time_pipeline` (warm-up, samples of several
+runs, repeat until the 95% confidence half-width of the mean is within the target
+precision, or a cap), so both compilers' run times mean the same thing.
+
+Inputs are seeded uniform noise in [-1, 1) from the argument shapes in
+``program.json``; the output is compared with the output of the *unscheduled*
+workload (``reference.npy``, written when sampling): a schedule that computes a
+different result is a ``runtime_error`` row ("wrong result"), not a timing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import faulthandler
+import json
+import multiprocessing as mp
+import os
+import signal
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from featurize import schema
+from featurize.tvm_graph import read_tvm_table
+from pipelines.harness import time_pipeline
+
+_CTX = mp.get_context("fork")
+INPUT_SEED = 20240601
+#: Relative tolerance of the result check: max |out - ref| <= RTOL * (max |ref| + 1).
+RTOL = 1e-3
+
+
+def make_inputs(args: list[dict], seed: int = INPUT_SEED) -> list[np.ndarray]:
+    """Seeded inputs (and zeroed outputs) for ``args`` = ``[{"shape", "dtype", "output"}]``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for a in args:
+        if a["output"]:
+            out.append(np.zeros(a["shape"], dtype=a["dtype"]))
+        else:
+            out.append(rng.uniform(-1.0, 1.0, size=a["shape"]).astype(a["dtype"]))
+    return out
+
+
+class LoadedTVMProgram:
+    """A compiled candidate with its argument tensors: ``run()``, ``output()``, ``checksum()``
+    (the interface :func:`pipelines.harness.time_pipeline` times)."""
+
+    def __init__(self, lib_path: str | os.PathLike, args: list[dict], seed: int = INPUT_SEED) -> None:
+        import tvm
+
+        self.module = tvm.runtime.load_module(str(lib_path))
+        self.func = self.module[self.module.entry_name or "main"]
+        dev = tvm.cpu(0)
+        self.args = [tvm.runtime.tensor(a, dev) for a in make_inputs(args, seed)]
+        self.out_index = [i for i, a in enumerate(args) if a["output"]]
+
+    def run(self) -> None:
+        self.func(*self.args)
+
+    def output(self) -> np.ndarray:
+        return self.args[self.out_index[-1]].numpy()
+
+    def checksum(self) -> float:
+        return float(sum(np.sum(self.args[i].numpy(), dtype=np.float64) for i in self.out_index))
+
+
+def check_result(out: np.ndarray, ref: np.ndarray) -> str | None:
+    """None if ``out`` matches ``ref``, else the reason."""
+    if out.shape != ref.shape:
+        return f"wrong result: shape {out.shape}, expected {ref.shape}"
+    if not np.all(np.isfinite(out) == np.isfinite(ref)):
+        return "wrong result: non-finite values where the reference has none (or vice versa)"
+    fin = np.isfinite(ref)
+    err = float(np.max(np.abs(out[fin].astype(np.float64) - ref[fin]), initial=0.0))
+    tol = RTOL * (float(np.max(np.abs(ref[fin]), initial=0.0)) + 1.0)
+    return None if err <= tol else f"wrong result: max abs error {err:.3g} > tolerance {tol:.3g}"
+
+
+def _child(
+    conn, lib_path: str, args: list[dict], timing: dict, ref_path: str | None, err_path: str, threads: int
+) -> None:
+    faulthandler.disable()
+    os.environ["TVM_NUM_THREADS"] = str(threads)
+    fd = os.open(err_path, os.O_WRONLY | os.O_TRUNC)
+    os.dup2(fd, 2)
+    try:
+        prog = LoadedTVMProgram(lib_path, args)
+        if ref_path:
+            prog.run()
+            why = check_result(prog.output(), np.load(ref_path))
+            if why:
+                conn.send(("runtime_error", why))
+                return
+        conn.send(("ok", time_pipeline(prog, **timing)))
+    except BaseException as exc:  # TVMError, MemoryError, ...
+        conn.send(
+            ("runtime_error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}")
+        )
+    finally:
+        conn.close()
+        os._exit(0)
+
+
+def time_library(
+    lib_path: str | os.PathLike,
+    args: list[dict],
+    timing: dict,
+    timeout_s: float,
+    threads: int,
+    ref_path: str | os.PathLike | None = None,
+) -> dict:
+    """Time one library in a forked child; a partial measurement row (status, error, stats)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".err") as err:
+        parent, child = _CTX.Pipe()
+        p = _CTX.Process(
+            target=_child,
+            args=(child, str(lib_path), args, timing, str(ref_path) if ref_path else None, err.name, threads),
+        )
+        p.start()
+        child.close()
+        try:
+            if not parent.poll(timeout_s):
+                p.kill()
+                return {"status": "timeout", "error": f"no result within {timeout_s} s"}
+            status, payload = parent.recv()
+        except EOFError:
+            p.join(5)
+            code = p.exitcode
+            name = signal.Signals(-code).name if code is not None and code < 0 else f"exit {code}"
+            detail = err.read().strip()[-500:]
+            return {"status": "crash", "error": f"killed by {name}" + (f": {detail}" if detail else "")}
+        finally:
+            if p.is_alive():
+                p.kill()
+            p.join()
+            parent.close()
+        if status == "ok":
+            return {"status": "ok", "error": "", **payload}
+        return {"status": status, "error": payload}
+
+
+def machine_info(threads: int) -> dict:
+    """The machine (same ``machine_id`` as the Halide side's), with TVM's versions and target."""
+    from pipelines.bench import machine_info as halide_machine_info
+
+    info = halide_machine_info(threads)
+    versions = json.loads(info["versions"])
+    for pkg in ("apache-tvm", "apache-tvm-ffi", "xgboost-cpu", "xgboost"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    versions["tvm_target"] = json.dumps({"kind": "llvm", "num-cores": threads})
+    info["versions"] = json.dumps(versions, sort_keys=True)
+    return info
+
+
+def bench_candidates(
+    candidates: pl.DataFrame,
+    work_dir: str | os.PathLike,
+    timing: dict,
+    timeout_s: float,
+    machine: dict,
+    threads: int,
+    timing_pass: int = 1,
+) -> pl.DataFrame:
+    """Measurement rows for every candidate of one program (failed compiles become rows too)."""
+    work_dir = Path(work_dir)
+    prog = json.loads((work_dir / "program.json").read_text())
+    ref = work_dir / "reference.npy"
+    rows = []
+    for cand in candidates.iter_rows(named=True):
+        row = {
+            "program_id": cand["program_id"],
+            "schedule_id": cand["schedule_id"],
+            "machine_id": machine["machine_id"],
+            "timing_pass": timing_pass,
+            "compile_time_s": cand["compile_time_s"],
+            "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        if cand["compile_status"] != "ok":
+            row.update(status=cand["compile_status"], error=cand["compile_error"])
+        else:
+            row.update(
+                time_library(
+                    work_dir / cand["library"], prog["args"], timing, timeout_s, threads, ref if ref.exists() else None
+                )
+            )
+        rows.append(row)
+        ms_txt = f" {row['runtime_median_s'] * 1e3:.3f} ms" if row["status"] == "ok" else f" ({row['error'][:200]})"
+        print(f"{row['program_id']} {row['schedule_id']} pass {timing_pass}: {row['status']}{ms_txt}", file=sys.stderr)
+    return pl.from_arrow(schema.from_rows("measurements", rows))
+
+
+def bench_program(work_dir, out_path, machine_path, timing: dict, timeout_s: float, threads: int) -> None:
+    """Time every candidate of one program (pass 1); write measurements and the machine."""
+    os.environ["TVM_NUM_THREADS"] = str(threads)
+    import tvm  # noqa: F401  (imported once here; every forked child inherits it)
+
+    cands = read_tvm_table(Path(work_dir) / "candidates.parquet", "tvm_candidates")
+    machine = machine_info(threads)
+    frame = bench_candidates(cands, work_dir, timing, timeout_s, machine, threads)
+    schema.write_table("measurements", frame, out_path)
+    schema.write_json(machine, machine_path)
+
+
+def retime(work_dirs, out_path, timing: dict, timeout_s: float, fraction: float, threads: int) -> None:
+    """The noise-floor pass: re-time a fixed fraction of the schedules (timing pass 2)."""
+    from pipelines.bench import selected_for_retime
+
+    os.environ["TVM_NUM_THREADS"] = str(threads)
+    import tvm  # noqa: F401
+
+    machine = machine_info(threads)
+    frames = [pl.from_arrow(schema.from_rows("measurements", []))]
+    for wd in work_dirs:
+        cands = read_tvm_table(Path(wd) / "candidates.parquet", "tvm_candidates")
+        keep = [selected_for_retime(s, fraction) for s in cands["schedule_id"].to_list()]
+        cands = (
+            cands.with_columns(pl.Series("_retime", keep, dtype=pl.Boolean))
+            .filter(pl.col("_retime") & (pl.col("compile_status") == "ok"))
+            .drop("_retime")
+        )
+        frames.append(bench_candidates(cands, wd, timing, timeout_s, machine, threads, timing_pass=2))
+    schema.write_table("measurements", pl.concat(frames), out_path)

@@ -1,0 +1,94 @@
+"""Command line of the TVM dataset stages (what ``workflow/rules/tvm.smk`` calls).
+
+python -m pipelines.tvm_cli generate  --program-id ID (--seed N [--params JSON] | --zoo NAME) --out F
+python -m pipelines.tvm_cli sample    --entry F --out-dir D [--sampling JSON] [--cores N] [--threads T]
+python -m pipelines.tvm_cli bench     --work-dir D --out F --machine F --timing JSON [--threads N]
+python -m pipelines.tvm_cli retime    --out F --timing JSON --fraction X [--threads N] WORK_DIR...
+python -m pipelines.tvm_cli featurize --out DATASET_DIR [--retime F] WORK_DIR...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pipelines.tvm_cli", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    g = sub.add_parser("generate", help="write one TVM program entry (JSON)")
+    g.add_argument("--program-id", required=True)
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--seed", type=int)
+    src.add_argument("--zoo")
+    g.add_argument("--params", default="{}", help="random generator parameters (JSON)")
+    g.add_argument("--out", required=True)
+
+    s = sub.add_parser("sample", help="sample, compile and featurize MetaSchedule schedules of one program")
+    s.add_argument("--entry", required=True)
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--sampling", default="{}", help="sampling config (JSON)")
+    s.add_argument("--cores", type=int, default=0, help="cores the schedules target (0: this machine's)")
+    s.add_argument("--threads", type=int, default=1, help="threads of feature extraction and XGBoost while sampling")
+
+    b = sub.add_parser("bench", help="time the compiled candidates of one program")
+    b.add_argument("--work-dir", required=True)
+    b.add_argument("--out", required=True)
+    b.add_argument("--machine", required=True)
+    b.add_argument("--timing", required=True, help="timing config (JSON), as the Halide side's")
+    b.add_argument("--threads", type=int, default=0)
+
+    r = sub.add_parser("retime", help="noise-floor pass: re-time a fraction of all candidates")
+    r.add_argument("--out", required=True)
+    r.add_argument("--timing", required=True)
+    r.add_argument("--fraction", type=float, required=True)
+    r.add_argument("--threads", type=int, default=0)
+    r.add_argument("work_dirs", nargs="+")
+
+    f = sub.add_parser("featurize", help="write the dataset tables from the work directories")
+    f.add_argument("--out", required=True)
+    f.add_argument("--retime", default=None)
+    f.add_argument("work_dirs", nargs="+")
+
+    args = ap.parse_args(argv)
+    cores = os.cpu_count() or 1
+    try:
+        if args.cmd == "generate":
+            from featurize.schema import write_json
+            from pipelines.tvm_programs import program_entry
+
+            if args.seed is not None:
+                entry = program_entry(args.program_id, seed=args.seed, params=json.loads(args.params))
+            else:
+                entry = program_entry(args.program_id, zoo=args.zoo)
+            write_json(entry, args.out)
+        elif args.cmd == "sample":
+            from pipelines.tvm_sample import sample_program
+
+            sample_program(args.entry, args.out_dir, json.loads(args.sampling), args.cores or cores, args.threads)
+        elif args.cmd in ("bench", "retime"):
+            from pipelines import tvm_bench
+
+            timing = json.loads(args.timing)
+            timeout_s = timing.pop("timeout_s", 60)
+            threads = args.threads or cores
+            if args.cmd == "bench":
+                tvm_bench.bench_program(args.work_dir, args.out, args.machine, timing, timeout_s, threads)
+            else:
+                tvm_bench.retime(args.work_dirs, args.out, timing, timeout_s, args.fraction, threads)
+        elif args.cmd == "featurize":
+            from featurize.tvm_graph import featurize_dataset
+
+            counts = featurize_dataset(args.work_dirs, args.retime, args.out)
+            print(json.dumps(counts))
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
