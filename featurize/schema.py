@@ -261,6 +261,10 @@ def from_rows(table_name: str, rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=_with_metadata(table_name))
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: str | os.PathLike, write) -> None:
     """Call ``write(tmp_path)``, fsync, then rename over ``path``; clean up on failure."""
     path = Path(path)
@@ -272,6 +276,8 @@ def atomic_write_bytes(path: str | os.PathLike, write) -> None:
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); a shared dataset is as readable as any new file.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except OSError as exc:
         raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc

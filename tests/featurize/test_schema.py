@@ -27,6 +27,7 @@ def test_round_trip_with_polars_pyarrow_and_duckdb(tmp_path) -> None:
     schema.write_table("machines", machines(), path)
     assert_frame_equal(schema.read_table(path, "machines"), machines())
     assert pq.read_table(path).num_rows == 2
+    assert path.stat().st_mode & 0o044, "a shared table must be readable by others"
     assert duckdb.sql(f"select count(*) from '{path}'").fetchall() == [(2,)]
 
 
