@@ -63,29 +63,33 @@ def machine_info(timing_threads: int) -> dict:
     return info
 
 
-def _child_time(conn, lib_path: str, timing: dict, err_path: str) -> None:
+def _child(conn, measure, err_path: str) -> None:
     # A crash here is a result, not a bug of ours: no Python traceback dump for it.
     faulthandler.disable()
     # Anything the library prints on stderr is kept for the row.
     fd = os.open(err_path, os.O_WRONLY | os.O_TRUNC)
     os.dup2(fd, 2)
     try:
-        pipeline = LoadedPipeline(lib_path)
-        conn.send(("ok", time_pipeline(pipeline, **timing)))
+        conn.send(("ok", measure()))
     except PipelineRunError as exc:
         conn.send(("runtime_error", str(exc)))
-    except BaseException as exc:
-        conn.send(("runtime_error", f"{type(exc).__name__}: {exc}"))
+    except BaseException as exc:  # HalideError, TVMError, MemoryError, ...
+        lines = str(exc).strip().splitlines()  # TVM's errors end with the message after a traceback
+        conn.send(("runtime_error", f"{type(exc).__name__}: {lines[-1] if lines else ''}"))
     finally:
         conn.close()
         os._exit(0)
 
 
-def time_library(lib_path: str | os.PathLike, timing: dict, timeout_s: float) -> dict:
-    """Time one library in a child; return a partial measurement row (status, error, stats)."""
+def measure_in_child(measure, timeout_s: float) -> dict:
+    """Run ``measure()`` in a forked child; a partial measurement row (status, error, stats).
+
+    ``measure`` returns the timing statistics; a segfault becomes ``crash``, no
+    answer in ``timeout_s`` becomes ``timeout``, an exception ``runtime_error``.
+    """
     with tempfile.NamedTemporaryFile("r", suffix=".err") as err:
         parent, child = _CTX.Pipe()
-        p = _CTX.Process(target=_child_time, args=(child, str(lib_path), timing, err.name))
+        p = _CTX.Process(target=_child, args=(child, measure, err.name))
         p.start()
         child.close()
         try:
@@ -108,6 +112,11 @@ def time_library(lib_path: str | os.PathLike, timing: dict, timeout_s: float) ->
             return {"status": "ok", "error": "", **payload}
         detail = err.read().strip()[-1000:]
         return {"status": status, "error": payload + (f": {detail}" if detail else "")}
+
+
+def time_library(lib_path: str | os.PathLike, timing: dict, timeout_s: float) -> dict:
+    """Time one compiled Halide pipeline in a child; a partial measurement row."""
+    return measure_in_child(lambda: time_pipeline(LoadedPipeline(str(lib_path)), **timing), timeout_s)
 
 
 def bench_candidates(

@@ -18,13 +18,9 @@ different result is a ``runtime_error`` row ("wrong result"), not a timing.
 from __future__ import annotations
 
 import datetime as dt
-import faulthandler
 import json
-import multiprocessing as mp
 import os
-import signal
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -33,6 +29,7 @@ import polars as pl
 
 from featurize import schema
 from featurize.tvm_graph import read_tvm_table
+from pipelines.bench import measure_in_child
 from pipelines.harness import time_pipeline
 
 _CTX = mp.get_context("fork")
@@ -88,29 +85,8 @@ def check_result(out: np.ndarray, ref: np.ndarray) -> str | None:
     return None if err <= tol else f"wrong result: max abs error {err:.3g} > tolerance {tol:.3g}"
 
 
-def _child(
-    conn, lib_path: str, args: list[dict], timing: dict, ref_path: str | None, err_path: str, threads: int
-) -> None:
-    faulthandler.disable()
-    os.environ["TVM_NUM_THREADS"] = str(threads)
-    fd = os.open(err_path, os.O_WRONLY | os.O_TRUNC)
-    os.dup2(fd, 2)
-    try:
-        prog = LoadedTVMProgram(lib_path, args)
-        if ref_path:
-            prog.run()
-            why = check_result(prog.output(), np.load(ref_path))
-            if why:
-                conn.send(("runtime_error", why))
-                return
-        conn.send(("ok", time_pipeline(prog, **timing)))
-    except BaseException as exc:  # TVMError, MemoryError, ...
-        conn.send(
-            ("runtime_error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}")
-        )
-    finally:
-        conn.close()
-        os._exit(0)
+class WrongResultError(RuntimeError):
+    """The scheduled program's output differs from the unscheduled program's."""
 
 
 def time_library(
@@ -122,33 +98,18 @@ def time_library(
     ref_path: str | os.PathLike | None = None,
 ) -> dict:
     """Time one library in a forked child; a partial measurement row (status, error, stats)."""
-    with tempfile.NamedTemporaryFile("r", suffix=".err") as err:
-        parent, child = _CTX.Pipe()
-        p = _CTX.Process(
-            target=_child,
-            args=(child, str(lib_path), args, timing, str(ref_path) if ref_path else None, err.name, threads),
-        )
-        p.start()
-        child.close()
-        try:
-            if not parent.poll(timeout_s):
-                p.kill()
-                return {"status": "timeout", "error": f"no result within {timeout_s} s"}
-            status, payload = parent.recv()
-        except EOFError:
-            p.join(5)
-            code = p.exitcode
-            name = signal.Signals(-code).name if code is not None and code < 0 else f"exit {code}"
-            detail = err.read().strip()[-500:]
-            return {"status": "crash", "error": f"killed by {name}" + (f": {detail}" if detail else "")}
-        finally:
-            if p.is_alive():
-                p.kill()
-            p.join()
-            parent.close()
-        if status == "ok":
-            return {"status": "ok", "error": "", **payload}
-        return {"status": status, "error": payload}
+
+    def measure() -> dict:
+        os.environ["TVM_NUM_THREADS"] = str(threads)
+        prog = LoadedTVMProgram(lib_path, args)
+        if ref_path:
+            prog.run()
+            why = check_result(prog.output(), np.load(ref_path))
+            if why:
+                raise WrongResultError(why)
+        return time_pipeline(prog, **timing)
+
+    return measure_in_child(measure, timeout_s)
 
 
 def machine_info(threads: int) -> dict:
