@@ -32,7 +32,6 @@ from featurize.tvm_graph import read_tvm_table
 from pipelines.bench import measure_in_child
 from pipelines.harness import time_pipeline
 
-_CTX = mp.get_context("fork")
 INPUT_SEED = 20240601
 #: Relative tolerance of the result check: max |out - ref| <= RTOL * (max |ref| + 1).
 RTOL = 1e-3
