@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -26,14 +27,16 @@ def test_kill_during_timing_then_rerun(tmp_path, tiny_run) -> None:
     proc = snakemake(work, "featurize", start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     progs = work / "results/_work/tiny"
     deadline = time.monotonic() + 300
-    # Wait until timing has started and at least one program is fully timed.
-    while not list(progs.glob("*/measurements.parquet")):
+    # Wait until timing has started and at least one program is fully timed (its bench job
+    # writes machine.json last), give Snakemake a moment to record that, then kill.
+    while not list(progs.glob("*/machine.json")):
         assert proc.poll() is None, "the run ended before timing started"
         assert time.monotonic() < deadline
         time.sleep(0.2)
+    time.sleep(2)
+    assert proc.poll() is None, "the run ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the workflow and every job it started
     proc.wait()
-    done_before = {p: p.stat().st_mtime_ns for p in progs.glob("*/measurements.parquet")}
     assert not (work / "results/tiny/measurements.parquet").exists()
 
     # Nothing that looks finished is half-written.
@@ -42,6 +45,13 @@ def test_kill_during_timing_then_rerun(tmp_path, tiny_run) -> None:
 
     unlock = snakemake(work, "--unlock")
     assert unlock.returncode == 0, unlock.stderr[-2000:]
+    # The jobs cut off by the kill are rerun; every bench job that had finished is kept.
+    plan = snakemake(work, "featurize", "--rerun-incomplete", "--dry-run")
+    rerun_progs = set(re.findall(r"rule bench:(?:(?!\nrule ).)*?wildcards: prog=(\w+)", plan.stdout, re.S))
+    finished = {p.parent.name for p in progs.glob("*/machine.json")} - rerun_progs
+    assert finished, "no bench job had finished before the kill"
+    done_before = {progs / p / "measurements.parquet": (progs / p / "measurements.parquet").stat().st_mtime_ns
+                   for p in finished}  # fmt: skip
     rerun = snakemake(work, "featurize", "--rerun-incomplete")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
 
