@@ -126,8 +126,18 @@ def bench_candidates(
     timeout_s: float,
     machine: dict,
     timing_pass: int = 1,
+    time_one=None,
 ) -> pl.DataFrame:
-    """Measurement rows for every candidate (failed compiles become rows too)."""
+    """Measurement rows for every candidate (failed compiles become rows too).
+
+    ``time_one(candidate_row)`` times one compiled candidate (default: a Halide
+    library under ``base_dir``); the TVM side passes its own.
+    """
+    if time_one is None:
+
+        def time_one(cand: dict) -> dict:
+            return time_library(Path(base_dir) / cand["library"], timing, timeout_s)
+
     rows = []
     for cand in candidates.iter_rows(named=True):
         row = {
@@ -141,7 +151,7 @@ def bench_candidates(
         if cand["compile_status"] != "ok":
             row.update(status=cand["compile_status"], error=cand["compile_error"])
         else:
-            row.update(time_library(Path(base_dir) / cand["library"], timing, timeout_s))
+            row.update(time_one(cand))
         rows.append(row)
         print(
             f"{row['program_id']} {row['schedule_id']} pass {timing_pass}: {row['status']}"

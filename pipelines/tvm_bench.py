@@ -17,10 +17,8 @@ different result is a ``runtime_error`` row ("wrong result"), not a timing.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import polars as pl
 
 from featurize import schema
 from featurize.tvm_graph import read_tvm_table
+from pipelines import bench as halide_bench
 from pipelines.bench import measure_in_child
 from pipelines.harness import time_pipeline
 
@@ -140,28 +139,15 @@ def bench_candidates(
     work_dir = Path(work_dir)
     prog = json.loads((work_dir / "program.json").read_text())
     ref = work_dir / "reference.npy"
-    rows = []
-    for cand in candidates.iter_rows(named=True):
-        row = {
-            "program_id": cand["program_id"],
-            "schedule_id": cand["schedule_id"],
-            "machine_id": machine["machine_id"],
-            "timing_pass": timing_pass,
-            "compile_time_s": cand["compile_time_s"],
-            "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-        if cand["compile_status"] != "ok":
-            row.update(status=cand["compile_status"], error=cand["compile_error"])
-        else:
-            row.update(
-                time_library(
-                    work_dir / cand["library"], prog["args"], timing, timeout_s, threads, ref if ref.exists() else None
-                )
-            )
-        rows.append(row)
-        ms_txt = f" {row['runtime_median_s'] * 1e3:.3f} ms" if row["status"] == "ok" else f" ({row['error'][:200]})"
-        print(f"{row['program_id']} {row['schedule_id']} pass {timing_pass}: {row['status']}{ms_txt}", file=sys.stderr)
-    return pl.from_arrow(schema.from_rows("measurements", rows))
+
+    def time_one(cand: dict) -> dict:
+        return time_library(
+            work_dir / cand["library"], prog["args"], timing, timeout_s, threads, ref if ref.exists() else None
+        )
+
+    return halide_bench.bench_candidates(
+        candidates, work_dir, timing, timeout_s, machine, timing_pass=timing_pass, time_one=time_one
+    )
 
 
 def bench_program(work_dir, out_path, machine_path, timing: dict, timeout_s: float, threads: int) -> None:
