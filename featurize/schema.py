@@ -26,6 +26,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from featurize import tvm_features
 from featurize.adams2019_features import (
     PIPELINE_FEATURE_DOCS,
     PIPELINE_FEATURE_NAMES,
@@ -39,12 +40,15 @@ SCHEMA_VERSION = 2
 META_VERSION = b"perfgraph.schema_version"
 META_TABLE = b"perfgraph.table"
 META_DOCS = b"perfgraph.feature_docs"
+META_TVM_LAYOUT = b"perfgraph.tvm_feature_layout"
 
 #: Column prefixes of the Adams2019 feature columns.
 PIPELINE_PREFIX = "pf_"
 SCHEDULE_PREFIX = "sf_"
 PIPELINE_COLUMNS = tuple(PIPELINE_PREFIX + n for n in PIPELINE_FEATURE_NAMES)
 SCHEDULE_COLUMNS = tuple(SCHEDULE_PREFIX + n for n in SCHEDULE_FEATURE_NAMES)
+#: TVM's PerStoreFeature columns (``psf_*``, 164 of them).
+STORE_COLUMNS = tvm_features.STORE_COLUMNS
 
 #: Access-pattern kinds of an edge, derived from the autoscheduler's load Jacobians.
 EDGE_KINDS = (
@@ -74,6 +78,8 @@ def _docs(prefix: str, names, docs: Mapping[str, str]) -> dict[str, str]:
 FEATURE_DOCS: dict[str, dict[str, str]] = {
     "nodes": _docs(PIPELINE_PREFIX, PIPELINE_FEATURE_NAMES, PIPELINE_FEATURE_DOCS),
     "node_schedule_features": _docs(SCHEDULE_PREFIX, SCHEDULE_FEATURE_NAMES, SCHEDULE_FEATURE_DOCS),
+    "tvm_store_features": tvm_features.STORE_FEATURE_DOCS,
+    "tvm_node_features": tvm_features.STORE_FEATURE_DOCS,
 }
 
 _STR = pa.string()
@@ -185,6 +191,37 @@ TABLES: dict[str, pa.Schema] = {
 
 TABLE_NAMES = tuple(TABLES)
 
+#: The two extra tables of a TVM dataset (``compiler == "tvm"``), beside the seven above.
+#: Halide's ``pf_*``/``sf_*`` columns stay null there; TVM's own features live here:
+TVM_TABLES: dict[str, pa.Schema] = {
+    # One row per (schedule, stored buffer): PerStoreFeature, as MetaSchedule's XGBModel sees it.
+    "tvm_store_features": pa.schema(
+        [
+            ("program_id", _STR),
+            ("schedule_id", _STR),
+            ("store_index", _I32),  # row order of PerStoreFeature for this schedule (0..)
+            ("buffer", _STR),  # the stored buffer's name in the scheduled TIR
+            ("node_id", _I32),  # the workload block the buffer derives from; null if none
+        ]
+        + [(c, _F32) for c in STORE_COLUMNS]
+    ),
+    # One row per node: iteration extents and the PerStoreFeature of the unscheduled block
+    # (the TVM analogue of Halide's schedule-independent pipeline features).
+    "tvm_node_features": pa.schema(
+        [
+            ("program_id", _STR),
+            ("node_id", _I32),
+            ("buffer", _STR),  # the buffer the block writes
+            ("spatial_extent", _I64),  # product of the block's spatial iterator extents
+            ("reduction_extent", _I64),  # product of its reduction iterator extents (1 if none)
+            ("output_bytes", _I64),
+            ("n_reads", _I32),  # distinct buffers the block loads
+        ]
+        + [(c, _F32) for c in STORE_COLUMNS]  # null if the block has no feature row
+    ),
+}
+TVM_TABLE_NAMES = tuple(TVM_TABLES)
+
 #: Tables that models read and write, next to a dataset (results/<dataset>/split.parquet,
 #: results/models/<model>/predictions.parquet).
 MODEL_TABLES: dict[str, pa.Schema] = {
@@ -217,8 +254,23 @@ WORK_TABLES: dict[str, pa.Schema] = {
             ("featurization", pa.binary()),  # Adams2019 float32 records, empty if none
         ]
     ),
+    # The same for TVM: MetaSchedule trace and PerStoreFeature rows of each candidate.
+    "tvm_candidates": pa.schema(
+        [f for f in TABLES["schedules"]]
+        + [
+            ("trace_json", _STR),  # Trace.as_json(), to re-apply the schedule
+            ("sample_time_s", _F64),
+            ("compile_status", _STR),
+            ("compile_error", _STR),
+            ("compile_time_s", _F64),
+            ("library", _STR),  # shared library, relative to the candidates file
+            ("store_buffers", _STR),  # JSON list: the buffer of each PerStoreFeature row
+            ("store_nodes", _STR),  # JSON list: node id of each row (null: no workload block)
+            ("store_features", pa.binary()),  # float32 [rows, 164], row-major
+        ]
+    ),
 }
-TABLES_ALL = {**TABLES, **MODEL_TABLES, **WORK_TABLES}
+TABLES_ALL = {**TABLES, **TVM_TABLES, **MODEL_TABLES, **WORK_TABLES}
 
 
 class WriteError(OSError):
@@ -239,6 +291,8 @@ def _with_metadata(table_name: str) -> pa.Schema:
     }
     if table_name in FEATURE_DOCS:
         meta[META_DOCS] = json.dumps(FEATURE_DOCS[table_name]).encode()
+    if table_name.startswith("tvm_"):
+        meta[META_TVM_LAYOUT] = json.dumps(tvm_features.LAYOUT_PARAMS).encode()
     return TABLES_ALL[table_name].with_metadata(meta)
 
 

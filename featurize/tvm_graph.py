@@ -20,8 +20,8 @@ workload, before any scheduling):
   feature row is tied to the buffer it stores and, by name, to the workload block it
   derives from (:func:`map_buffers_to_nodes`).
 
-Two tables go beside the seven of :mod:`featurize.schema` (proposed for it; until
-then this module owns their schemas, writer and reader, with the same metadata):
+Two tables go beside the seven (their schemas are in :mod:`featurize.schema`, the
+feature layout in :mod:`featurize.tvm_features`):
 
 * ``tvm_store_features``: one row per (schedule, stored buffer) with ``psf_*``;
 * ``tvm_node_features``: one row per node: iteration extents, output bytes, and the
@@ -42,238 +42,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from featurize import schema
-
-# --------------------------------------------------------------------------------------
-# PerStoreFeature layout (src/s_tir/meta_schedule/feature_extractor/per_store_feature.cc,
-# default arguments: buffers_per_store=5, arith_intensity_curve_num_samples=10)
-# --------------------------------------------------------------------------------------
-
-BUFFERS_PER_STORE = 5
-ARITH_INTENSITY_SAMPLES = 10
-STORE_PREFIX = "psf_"
-
-_ARITH = [
-    ("float_mad", "float multiply-add ops"),
-    ("float_addsub", "float add and subtract ops"),
-    ("float_mul", "float multiply ops"),
-    ("float_divmod", "float divide and modulo ops"),
-    ("float_cmp", "float comparisons (and min/max)"),
-    ("float_mathfunc", "pure float math calls (exp, tanh, ...)"),
-    ("float_otherfunc", "other float calls"),
-    ("int_mad", "integer multiply-add ops"),
-    ("int_addsub", "integer add and subtract ops"),
-    ("int_mul", "integer multiply ops"),
-    ("int_divmod", "integer divide and modulo ops"),
-    ("int_cmp", "integer comparisons (and min/max)"),
-    ("int_mathfunc", "pure integer math calls"),
-    ("int_otherfunc", "other integer calls"),
-    ("bool_op", "boolean and/or/not ops"),
-    ("select_op", "select ops"),
-]
-_POS = [
-    ("none", "no loop has the annotation"),
-    ("inner_spatial", "the annotated loop is the innermost spatial loop"),
-    ("middle_spatial", "the annotated loop is a middle spatial loop"),
-    ("outer_spatial", "the annotated loop is the outermost spatial loop"),
-    ("inner_reduce", "the annotated loop is the innermost reduction loop"),
-    ("middle_reduce", "the annotated loop is a middle reduction loop"),
-    ("outer_reduce", "the annotated loop is the outermost reduction loop"),
-    ("mixed", "mixed or unknown position"),
-]
-_BUFFER = [
-    ("acc_read", "flag: the buffer is only read"),
-    ("acc_write", "flag: the buffer is only written"),
-    ("acc_readwrite", "flag: the buffer is read and written"),
-    ("bytes", "bytes touched"),
-    ("unique_bytes", "unique bytes touched"),
-    ("lines", "cache lines touched"),
-    ("unique_lines", "unique cache lines touched"),
-    ("reuse_loop_multiple_read", "flag: reuse because a loop reads it on every iteration"),
-    ("reuse_serial_multiple_read_write", "flag: reuse because it is accessed serially"),
-    ("reuse_none", "flag: no reuse"),
-    ("reuse_dis_iter", "reuse distance in loop iterations"),
-    ("reuse_dis_bytes", "reuse distance in bytes"),
-    ("reuse_ct", "reuse count"),
-    ("bytes_d_reuse_ct", "bytes / reuse count"),
-    ("unique_bytes_d_reuse_ct", "unique bytes / reuse count"),
-    ("lines_d_reuse_ct", "lines / reuse count"),
-    ("unique_lines_d_reuse_ct", "unique lines / reuse count"),
-    ("stride", "stride of the access"),
-]
-
-
-def _store_feature_layout() -> list[tuple[str, str]]:
-    out = list(_ARITH)
-    for kind, what in (("vec", "vectorized"), ("unroll", "unrolled"), ("parallel", "parallel")):
-        out += [
-            (f"{kind}_num", f"number of {what} loops"),
-            (f"{kind}_prod", f"product of the extents of {what} loops"),
-            (f"{kind}_len", f"extent of the innermost {what} loop"),
-        ]
-        out += [(f"{kind}_pos_{p}", f"flag ({what}): {d}") for p, d in _POS]
-    out += [("is_gpu", "flag: GPU target")]
-    for t in ("blockidx_x", "blockidx_y", "blockidx_z", "threadidx_x", "threadidx_y", "threadidx_z", "vthread"):
-        out.append((f"{t}_len", f"extent of {t} (GPU only)"))
-    for b in range(BUFFERS_PER_STORE):
-        rank = "largest" if b == 0 else f"{b + 1}-th largest"
-        out += [
-            (f"b{b}_{n}", f"{d}; of the {rank} buffer this store touches (by lines, then bytes)") for n, d in _BUFFER
-        ]
-    out += [
-        (
-            f"arith_intensity_{i}",
-            f"arithmetic intensity (flops / unique bytes) at {(i + 1) * 10}% of the loop nest's flops",
-        )
-        for i in range(ARITH_INTENSITY_SAMPLES)
-    ]
-    out += [
-        ("alloc_size", "bytes of the stored buffer's allocation"),
-        ("alloc_prod", "allocation elements times the product of the loops around the allocation"),
-        ("alloc_outer_prod", "product of the loops around the allocation"),
-        ("alloc_inner_prod", "product of the loops around the store / those around the allocation"),
-        ("outer_prod", "product of the extents of the loops around the store"),
-        ("num_loops", "number of loops around the store"),
-        ("auto_unroll_max_step", "pragma auto_unroll_max_step of the innermost annotated loop"),
-    ]
-    return out
-
-
-_LAYOUT = _store_feature_layout()
-STORE_FEATURE_NAMES: tuple[str, ...] = tuple(n for n, _ in _LAYOUT)
-NUM_STORE_FEATURES = len(STORE_FEATURE_NAMES)
-assert NUM_STORE_FEATURES == 164, NUM_STORE_FEATURES
-STORE_COLUMNS: tuple[str, ...] = tuple(STORE_PREFIX + n for n in STORE_FEATURE_NAMES)
-_SCALE_NOTE = " (TVM exports counts and sizes as log2(1 + x); flags are 0/1)"
-STORE_FEATURE_DOCS: dict[str, str] = {
-    STORE_PREFIX + n: d + ("" if d.startswith("flag") else _SCALE_NOTE) for n, d in _LAYOUT
-}
-
-# --------------------------------------------------------------------------------------
-# Extra tables (proposed for featurize.schema)
-# --------------------------------------------------------------------------------------
-
-_STR, _I32, _I64, _F32, _F64 = pa.string(), pa.int32(), pa.int64(), pa.float32(), pa.float64()
-
-TVM_TABLES: dict[str, pa.Schema] = {
-    "tvm_store_features": pa.schema(
-        [
-            ("program_id", _STR),
-            ("schedule_id", _STR),
-            ("store_index", _I32),  # row order of PerStoreFeature for this schedule (0..)
-            ("buffer", _STR),  # the stored buffer's name in the scheduled TIR
-            ("node_id", _I32),  # the workload block the buffer derives from; null if none
-        ]
-        + [(c, _F32) for c in STORE_COLUMNS]
-    ),
-    "tvm_node_features": pa.schema(
-        [
-            ("program_id", _STR),
-            ("node_id", _I32),
-            ("buffer", _STR),  # the buffer the block writes
-            ("spatial_extent", _I64),  # product of the block's spatial iterator extents
-            ("reduction_extent", _I64),  # product of its reduction iterator extents (1 if none)
-            ("output_bytes", _I64),
-            ("n_reads", _I32),  # distinct buffers the block loads
-        ]
-        + [(c, _F32) for c in STORE_COLUMNS]  # PerStoreFeature of the unscheduled block; null if no row
-    ),
-}
-TVM_TABLE_NAMES = tuple(TVM_TABLES)
-
-#: Intermediate table of a run: one row per distinct candidate of a program, after compilation.
-TVM_WORK_TABLES: dict[str, pa.Schema] = {
-    "tvm_candidates": pa.schema(
-        [f for f in schema.TABLES["schedules"]]
-        + [
-            ("trace_json", _STR),  # Trace.as_json(), to re-apply the schedule
-            ("sample_time_s", _F64),
-            ("compile_status", _STR),
-            ("compile_error", _STR),
-            ("compile_time_s", _F64),
-            ("library", _STR),  # shared library, relative to the candidates file
-            ("store_buffers", _STR),  # JSON list: the buffer of each PerStoreFeature row
-            ("store_nodes", _STR),  # JSON list: node id of each row (null: no workload block)
-            ("store_features", pa.binary()),  # float32 [rows, 164], row-major
-        ]
-    ),
-}
-_ALL = {**TVM_TABLES, **TVM_WORK_TABLES}
-TVM_FEATURE_DOCS = {"tvm_store_features": STORE_FEATURE_DOCS, "tvm_node_features": STORE_FEATURE_DOCS}
-META_FEATURE_LAYOUT = b"perfgraph.tvm_feature_layout"
-
-
-def _with_metadata(name: str) -> pa.Schema:
-    meta = {
-        schema.META_VERSION: str(schema.SCHEMA_VERSION).encode(),
-        schema.META_TABLE: name.encode(),
-        META_FEATURE_LAYOUT: json.dumps(
-            {
-                "extractor": "PerStoreFeature",
-                "buffers_per_store": BUFFERS_PER_STORE,
-                "arith_intensity_curve_num_samples": ARITH_INTENSITY_SAMPLES,
-                "cache_line_bytes": 64,
-            }
-        ).encode(),  # fmt: skip
-    }
-    if name in TVM_FEATURE_DOCS:
-        meta[schema.META_DOCS] = json.dumps(TVM_FEATURE_DOCS[name]).encode()
-    return _ALL[name].with_metadata(meta)
-
-
-def tvm_from_rows(name: str, rows: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=_with_metadata(name))
-
-
-def tvm_to_arrow(name: str, frame: pl.DataFrame | pa.Table) -> pa.Table:
-    sch = _with_metadata(name)
-    table = frame.to_arrow() if isinstance(frame, pl.DataFrame) else frame
-    missing = [n for n in sch.names if n not in table.column_names]
-    extra = [n for n in table.column_names if n not in sch.names]
-    if missing or extra:
-        raise schema.SchemaError(f"table {name!r}: missing columns {missing[:5]}, unexpected columns {extra[:5]}")
-    return table.select(sch.names).cast(sch)
-
-
-def write_tvm_table(name: str, frame: pl.DataFrame | pa.Table, path: str | os.PathLike) -> None:
-    """Write one TVM table atomically, with the same metadata as :func:`featurize.schema.write_table`."""
-    table = tvm_to_arrow(name, frame)
-    schema.atomic_write_bytes(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-
-
-def read_tvm_table(path: str | os.PathLike, name: str) -> pl.DataFrame:
-    """Read a TVM table, checking the schema version, table name and columns."""
-    path = Path(path)
-    if not path.exists():
-        raise schema.SchemaError(f"{path}: file not found")
-    try:
-        sch = pq.read_schema(path)
-    except Exception as exc:
-        raise schema.SchemaError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
-    meta = sch.metadata or {}
-    version = meta.get(schema.META_VERSION, b"").decode()
-    if version != str(schema.SCHEMA_VERSION):
-        raise schema.SchemaError(
-            f"{path}: schema version {version or 'missing'}, but this perfgraph reads version {schema.SCHEMA_VERSION}"
-        )
-    found = meta.get(schema.META_TABLE, b"").decode()
-    if found != name:
-        raise schema.SchemaError(f"{path}: holds table {found!r}, expected {name!r}")
-    if list(sch.names) != list(_ALL[name].names):
-        raise schema.SchemaError(f"{path}: columns do not match table {name!r}")
-    return pl.from_arrow(pq.read_table(path))
-
-
-def read_tvm_dataset(dataset_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
-    """The seven perfgraph tables of a TVM dataset plus the two TVM tables."""
-    data = schema.read_dataset(dataset_dir)
-    for name in TVM_TABLE_NAMES:
-        data[name] = read_tvm_table(schema.table_path(dataset_dir, name), name)
-    return data
-
+from featurize.tvm_features import ARITH_INTENSITY_SAMPLES, BUFFERS_PER_STORE, NUM_STORE_FEATURES, STORE_COLUMNS
 
 # --------------------------------------------------------------------------------------
 # Reading TIR
@@ -584,7 +355,7 @@ def featurize_program(work_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
     prog = json.loads((work_dir / "program.json").read_text())
     pid = prog["program_id"]
     graph = prog["graph"]
-    cands = read_tvm_table(work_dir / "candidates.parquet", "tvm_candidates")
+    cands = schema.read_table(work_dir / "candidates.parquet", "tvm_candidates")
     programs = schema.from_rows(
         "programs",
         [
@@ -611,14 +382,14 @@ def featurize_program(work_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
     for r in graph["node_features"]:
         row = wf.get(str(r["node_id"]))
         nf_rows.append({**r, **({c: None for c in STORE_COLUMNS} if row is None else dict(zip(STORE_COLUMNS, row)))})
-    node_features = tvm_from_rows("tvm_node_features", nf_rows)
+    node_features = schema.from_rows("tvm_node_features", nf_rows)
     sched = pl.from_arrow(cands.select(schema.TABLES["schedules"].names).to_arrow())
     frames = []
     for c in cands.filter(pl.col("has_featurization")).iter_rows(named=True):
         bufs = json.loads(c["store_buffers"])
         feats = _decode(c["store_features"], len(bufs))
         frames.append(store_rows(pid, c["schedule_id"], feats, bufs, json.loads(c["store_nodes"])))
-    empty = pl.from_arrow(tvm_from_rows("tvm_store_features", []))
+    empty = pl.from_arrow(schema.from_rows("tvm_store_features", []))
     store = pl.concat([empty] + [f.select(empty.columns).cast(empty.schema) for f in frames]) if frames else empty
     return {
         "programs": pl.from_arrow(programs),
@@ -658,7 +429,7 @@ def featurize_dataset(
     for name in schema.TABLE_NAMES:
         schema.write_table(name, tables[name], schema.table_path(out_dir, name))
         counts[name] = tables[name].height
-    for name in TVM_TABLE_NAMES:
-        write_tvm_table(name, tables[name], schema.table_path(out_dir, name))
+    for name in schema.TVM_TABLE_NAMES:
+        schema.write_table(name, tables[name], schema.table_path(out_dir, name))
         counts[name] = tables[name].height
     return counts

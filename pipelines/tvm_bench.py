@@ -26,7 +26,6 @@ import numpy as np
 import polars as pl
 
 from featurize import schema
-from featurize.tvm_graph import read_tvm_table
 from pipelines import bench as halide_bench
 from pipelines.bench import measure_in_child
 from pipelines.harness import time_pipeline
@@ -155,7 +154,7 @@ def bench_program(work_dir, out_path, machine_path, timing: dict, timeout_s: flo
     os.environ["TVM_NUM_THREADS"] = str(threads)
     import tvm  # noqa: F401  (imported once here; every forked child inherits it)
 
-    cands = read_tvm_table(Path(work_dir) / "candidates.parquet", "tvm_candidates")
+    cands = schema.read_table(Path(work_dir) / "candidates.parquet", "tvm_candidates")
     machine = machine_info(threads)
     frame = bench_candidates(cands, work_dir, timing, timeout_s, machine, threads)
     schema.write_table("measurements", frame, out_path)
@@ -172,7 +171,7 @@ def retime(work_dirs, out_path, timing: dict, timeout_s: float, fraction: float,
     machine = machine_info(threads)
     frames = [pl.from_arrow(schema.from_rows("measurements", []))]
     for wd in work_dirs:
-        cands = read_tvm_table(Path(wd) / "candidates.parquet", "tvm_candidates")
+        cands = schema.read_table(Path(wd) / "candidates.parquet", "tvm_candidates")
         keep = [selected_for_retime(s, fraction) for s in cands["schedule_id"].to_list()]
         cands = (
             cands.with_columns(pl.Series("_retime", keep, dtype=pl.Boolean))

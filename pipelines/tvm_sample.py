@@ -401,8 +401,8 @@ def sample_program(
     s.reference()
     s.replay()
     s.evolutionary()
-    frame = pl.from_arrow(tg.tvm_from_rows("tvm_candidates", [s.rows[sid] for sid in s.order]))
-    tg.write_tvm_table("tvm_candidates", frame, out_dir / "candidates.parquet")
+    frame = pl.from_arrow(schema.from_rows("tvm_candidates", [s.rows[sid] for sid in s.order]))
+    schema.write_table("tvm_candidates", frame, out_dir / "candidates.parquet")
     schema.write_json(
         {
             **{k: entry[k] for k in ("program_id", "origin", "source", "seed", "params", "spec")},

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from featurize import schema
-from featurize import tvm_graph as tg
 from models import split as split_mod
 from models import tvm_costmodel as tc
 
@@ -47,7 +46,7 @@ def test_xgbmodel_offline_equals_tvm_update(tvm_work, tvm_split) -> None:
     mod = tp.workload_module(tp.build_workload(prog["spec"], prog["program_id"]))
     ctx = ms.TuneContext(mod=mod, target=make_target(1), space_generator="post-order-apply",
                          search_strategy="replay-trace", num_threads=1)  # fmt: skip
-    cands = tg.read_tvm_table(tvm_work["work"][0] / "candidates.parquet", "tvm_candidates")
+    cands = schema.read_table(tvm_work["work"][0] / "candidates.parquet", "tvm_candidates")
     by_id = {r["schedule_id"]: r for r in cands.iter_rows(named=True)}
     mcs, results = [], []
     for sid, t in zip(train[0].schedule_ids, train[0].runtime):

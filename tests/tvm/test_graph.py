@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from featurize import schema
+from featurize import tvm_features as tf
 from featurize import tvm_graph as tg
 from pipelines import tvm_programs as tp
 from tests.tvm.conftest import SOFTMAX_SPEC
@@ -66,9 +67,9 @@ def test_buffer_to_node_mapping() -> None:
 
 
 def test_store_feature_layout() -> None:
-    assert len(tg.STORE_COLUMNS) == 164 == tg.NUM_STORE_FEATURES
-    assert len(set(tg.STORE_COLUMNS)) == 164
-    assert set(tg.STORE_FEATURE_DOCS) == set(tg.STORE_COLUMNS) and all(tg.STORE_FEATURE_DOCS.values())
+    assert len(tf.STORE_COLUMNS) == 164 == tf.NUM_STORE_FEATURES
+    assert len(set(tf.STORE_COLUMNS)) == 164
+    assert set(tf.STORE_FEATURE_DOCS) == set(tf.STORE_COLUMNS) and all(tf.STORE_FEATURE_DOCS.values())
 
 
 def test_store_rows_match_per_store_feature(tvm_work) -> None:
@@ -79,7 +80,7 @@ def test_store_rows_match_per_store_feature(tvm_work) -> None:
     from pipelines.tvm_sample import light_intrinsics, make_target, schedule_id
 
     light_intrinsics()
-    cands = tg.read_tvm_table(tvm_work["work"][0] / "candidates.parquet", "tvm_candidates")
+    cands = schema.read_table(tvm_work["work"][0] / "candidates.parquet", "tvm_candidates")
     prog = json.loads((tvm_work["work"][0] / "program.json").read_text())
     w = tp.build_workload(prog["spec"], prog["program_id"])
     mod = tp.workload_module(w)
@@ -97,7 +98,7 @@ def test_store_rows_match_per_store_feature(tvm_work) -> None:
 
 
 def test_dataset_tables(tvm_work) -> None:
-    data = tg.read_tvm_dataset(tvm_work["data"])
+    data = schema.read_dataset(tvm_work["data"], schema.TABLE_NAMES + schema.TVM_TABLE_NAMES)
     assert set(data["programs"]["compiler"]) == {"tvm"}
     assert sorted(data["programs"]["origin"]) == ["random", "zoo"]
     nodes = data["nodes"]
@@ -132,9 +133,9 @@ def test_tvm_table_reader_refuses_other_versions(tvm_work, tmp_path) -> None:
     meta[schema.META_VERSION] = b"999"
     pq.write_table(t.replace_schema_metadata(meta), tmp_path / "bad.parquet")
     with pytest.raises(schema.SchemaError, match="schema version 999"):
-        tg.read_tvm_table(tmp_path / "bad.parquet", "tvm_node_features")
+        schema.read_table(tmp_path / "bad.parquet", "tvm_node_features")
     with pytest.raises(schema.SchemaError, match="expected 'tvm_store_features'"):
-        tg.read_tvm_table(src, "tvm_store_features")
+        schema.read_table(src, "tvm_store_features")
 
 
 def test_failures_become_rows(tmp_path) -> None:
