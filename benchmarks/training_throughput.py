@@ -81,7 +81,6 @@ def bench_torch(name: str, ds, epochs: int, device: torch.device) -> dict:
         t0 = time.perf_counter()
         steps += epoch(e)
         times.append(time.perf_counter() - t0)
-    total = sum(times)
     med = statistics.median(times)
     return {
         "kind": "torch",

@@ -64,4 +64,6 @@ TVM_MAX_ROUNDS = 10000
 
 #: Held-out sets that models are evaluated on.
 EVAL_SPLITS = ("test", "zoo")
+#: Where the "best GNN" of the headline ratios is chosen (never on a held-out split).
+SELECTION_SPLIT = "val"
 SPLITS = ("train", "val", "test", "zoo")

@@ -25,11 +25,13 @@ averages (``n_programs_ranked`` says how many counted). Undefined values are
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import polars as pl
 from scipy.stats import kendalltau
+
+from models.constants import BASELINES, EVAL_SPLITS, GNN_MODELS, SELECTION_SPLIT
 
 METRICS = ("mape", "rmse_log", "kendall_tau", "pairwise_acc", "top1", "top5")
 #: For each metric, whether higher is better.
@@ -175,3 +177,60 @@ def noise_floor(
         out.update(n_programs=0, n_programs_ranked=0, n_schedules=0)
         return out
     return compute_metrics(pairs.select("program_id", "y_true", "y_pred"))
+
+
+# --- Headline ratios -------------------------------------------------------------------
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    if num is None or den is None or den <= 0:
+        return None
+    return num / den
+
+
+def _mape(results: dict[str, Any], name: str, split_name: str) -> float | None:
+    m = (results.get(name) or {}).get(split_name)
+    return m.get("mape") if isinstance(m, dict) else None
+
+
+def select_best_gnn(results: dict[str, Any], names: tuple[str, ...] = GNN_MODELS) -> tuple[str | None, str]:
+    """The GNN with the lowest validation MAPE, and the split it was chosen on.
+
+    Choosing on the test or zoo split itself would flatter the ratios reported there;
+    if no GNN has validation metrics (models evaluated by an older version), returns
+    ``(None, "")`` and callers fall back to per-split choice, which they label.
+    """
+    val = {g: _mape(results, g, SELECTION_SPLIT) for g in names}
+    val = {g: v for g, v in val.items() if v is not None}
+    if not val:
+        return None, ""
+    return min(val, key=val.get), SELECTION_SPLIT
+
+
+def headline_ratios(results: dict[str, Any]) -> dict[str, Any]:
+    """``{split: {"best_gnn", "selected_on", baseline: {..._ratio_vs_best_gnn, mape_ratio_vs_gcn}}}``.
+
+    ``results`` is ``{model: {split: metrics}}``. Each baseline's MAPE (and log RMSE)
+    is divided by the best GNN's on the same held-out programs; above 1 the GNN wins.
+    """
+    ratios: dict[str, Any] = {}
+    best, selected_on = select_best_gnn(results)
+    for split_name in EVAL_SPLITS:
+        gnns = {g: _mape(results, g, split_name) for g in GNN_MODELS}
+        gnns = {g: v for g, v in gnns.items() if v is not None}
+        if not gnns:
+            continue
+        chosen = best if best in gnns else min(gnns, key=gnns.get)
+        entry: dict[str, Any] = {"best_gnn": chosen, "selected_on": selected_on if best in gnns else split_name}
+        for base in BASELINES:
+            if base not in results or not results[base].get(split_name):
+                continue
+            bm = results[base][split_name]
+            entry[base] = {
+                "mape_ratio_vs_best_gnn": _ratio(bm.get("mape"), gnns[chosen]),
+                "rmse_log_ratio_vs_best_gnn": _ratio(bm.get("rmse_log"), results[chosen][split_name].get("rmse_log")),
+            }
+            if "gcn" in gnns:
+                entry[base]["mape_ratio_vs_gcn"] = _ratio(bm.get("mape"), gnns["gcn"])
+        ratios[split_name] = entry
+    return ratios

@@ -25,7 +25,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import polars as pl
@@ -117,8 +117,12 @@ def _eval_loss(model, name: str, batches: list[ProgramData], device: torch.devic
     return total / max(count, 1)
 
 
-def predictions_frame(name: str, progs: list[ProgramData], preds: list[np.ndarray]) -> pl.DataFrame:
-    """The ``predictions`` table for ``progs`` (run times in seconds)."""
+def predictions_frame(name: str, progs: Sequence, preds: Sequence[np.ndarray]) -> pl.DataFrame:
+    """The ``predictions`` table for ``progs`` (run times in seconds).
+
+    ``progs`` are :class:`ProgramData` (Halide) or ``TVMProgram``: anything with
+    ``program_id``, ``split``, ``schedule_ids``, ``num_schedules`` and ``runtime``.
+    """
     rows = {
         "model": [],
         "program_id": [],
@@ -131,9 +135,9 @@ def predictions_frame(name: str, progs: list[ProgramData], preds: list[np.ndarra
         s = p.num_schedules
         rows["model"] += [name] * s
         rows["program_id"] += [p.program_id] * s
-        rows["schedule_id"] += p.schedule_ids
+        rows["schedule_id"] += list(p.schedule_ids)
         rows["split"] += [p.split] * s
-        rows["y_true"] += p.runtime.tolist()
+        rows["y_true"] += np.asarray(p.runtime, dtype=np.float64).tolist()
         rows["y_pred"] += np.asarray(y, dtype=np.float64).tolist()
     return pl.DataFrame(
         rows,

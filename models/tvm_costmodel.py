@@ -65,9 +65,10 @@ import polars as pl
 import torch
 
 from featurize import schema
-from featurize import tvm_graph as tg
+from featurize import tvm_features as tf
 from models import metrics as metrics_mod
 from models.data import ProgramData, choose_machine, edge_features, labels, machine_cores
+from models.train import predictions_frame
 from models.tvm_xgb import MIN_FLOOR, positive
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ OP_KINDS = (
     "conv2d", "depthwise_conv2d", "max_pool", "avg_pool", "fully_connected", "matmul",
     "unary", "binary", "bias", "affine_norm", "softmax", "boundary", "other",
 )  # fmt: skip
-F = tg.NUM_STORE_FEATURES
+F = tf.NUM_STORE_FEATURES
 NODE_DIM = len(OP_KINDS) + 7 + F + 1
 SCHED_DIM = 2 * F + 2
 #: Group-1 arithmetic columns (float and int op counts) that pick a block's main store row.
@@ -118,10 +119,7 @@ class TVMProgram:
 
 
 def read_tables(dataset_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
-    data = schema.read_dataset(dataset_dir, TABLES)
-    for name in tg.TVM_TABLE_NAMES:
-        data[name] = tg.read_tvm_table(schema.table_path(dataset_dir, name), name)
-    return data
+    return schema.read_dataset(dataset_dir, TABLES + schema.TVM_TABLE_NAMES)
 
 
 def _log2p(x) -> np.ndarray:
@@ -145,7 +143,7 @@ def node_features(nodes: pl.DataFrame, nf: pl.DataFrame) -> np.ndarray:
     out[:, j + 4] = _log2p(nf["reduction_extent"].to_numpy())
     out[:, j + 5] = _log2p(nf["output_bytes"].to_numpy())
     out[:, j + 6] = nf["n_reads"].to_numpy()
-    wf = nf.select(tg.STORE_COLUMNS).to_numpy().astype(np.float64)
+    wf = nf.select(tf.STORE_COLUMNS).to_numpy().astype(np.float64)
     has = np.isfinite(wf).all(axis=1)
     out[:, j + 7 : j + 7 + F] = np.nan_to_num(wf, nan=0.0)
     out[:, -1] = has
@@ -200,7 +198,7 @@ def load_programs(
                 feats.append(np.zeros((0, F), np.float32))
                 nodes_of.append(np.zeros(0, np.int64))
             else:
-                feats.append(rows.select(tg.STORE_COLUMNS).to_numpy().astype(np.float32))
+                feats.append(rows.select(tf.STORE_COLUMNS).to_numpy().astype(np.float32))
                 nodes_of.append(rows["node_id"].fill_null(-1).to_numpy().astype(np.int64))
         nodes = nodes_by[pid]
         edges = edges_by.get(pid)
@@ -440,19 +438,6 @@ def gnn_seconds(model, progs: list[ProgramData]) -> list[np.ndarray]:
 # --------------------------------------------------------------------------------------
 
 
-def _predictions(name: str, progs, preds) -> pl.DataFrame:
-    rows = {"model": [], "program_id": [], "schedule_id": [], "split": [], "y_true": [], "y_pred": []}
-    for p, y in zip(progs, preds):
-        s = p.num_schedules
-        rows["model"] += [name] * s
-        rows["program_id"] += [p.program_id] * s
-        rows["schedule_id"] += list(p.schedule_ids)
-        rows["split"] += [p.split] * s
-        rows["y_true"] += (p.runtime.numpy() if isinstance(p.runtime, torch.Tensor) else p.runtime).tolist()
-        rows["y_pred"] += np.asarray(y, dtype=np.float64).tolist()
-    return pl.from_arrow(schema.from_rows("predictions", [dict(zip(rows, v)) for v in zip(*rows.values())]))
-
-
 def train(
     model_name: str,
     dataset_dir: str | os.PathLike,
@@ -527,7 +512,7 @@ def train(
                     epochs_run=len(history), best_epoch=res["best_epoch"],
                     best_val_loss=res["best_val_loss"])  # fmt: skip
         val_pred = gnn_seconds(model, va)
-    meta["metrics"] = {"val": metrics_mod.compute_metrics(_predictions(model_name, val_p, val_pred)) if val_p else None}
+    meta["metrics"] = {"val": metrics_mod.compute_metrics(predictions_frame(model_name, val_p, val_pred)) if val_p else None}
     schema.write_json(history, out_dir / "history.json")
     schema.write_json(meta, out_dir / "meta.json")
     return meta
@@ -558,12 +543,14 @@ def evaluate(dataset_dir, split_path, model_dir, threads: int = 1) -> dict[str, 
     for s in EVAL_SPLITS:
         ps = [p for p in progs if p.split == s]
         t0 = time.perf_counter()
-        frame = _predictions(model_dir.name, ps, predict(ps))
+        frame = predictions_frame(model_dir.name, ps, predict(ps))
         frames.append(frame)
         out[s] = metrics_mod.compute_metrics(frame) if frame.height else None
         if out[s]:
             out[s]["predict_wall_s"] = time.perf_counter() - t0
     schema.write_table("predictions", pl.concat(frames), model_dir / "predictions.parquet")
+    # Validation metrics come from training; the summary chooses the best GNN on them.
+    out["val"] = (meta.get("metrics") or {}).get("val")
     schema.write_json(out, model_dir / "metrics.json")
     return out
 
@@ -594,16 +581,18 @@ def summarize(models_dir, dataset_dir, split_path, out=None) -> dict[str, Any]:
     for s in sorted(set(split["split"].to_list())):
         noise[s] = metrics_mod.noise_floor(meas, programs=split.filter(pl.col("split") == s)["program_id"].to_list())
     ratios = {}
+    chosen, selected_on = metrics_mod.select_best_gnn(results, GNNS)
     for s in EVAL_SPLITS:
         gnns = {
             g: results[g][s]["mape"] for g in GNNS if g in results and (results[g].get(s) or {}).get("mape") is not None
         }
         if not gnns or not (results.get("tvm_xgb") or {}).get(s):
             continue
-        best = min(gnns, key=gnns.get)
+        best = chosen if chosen in gnns else min(gnns, key=gnns.get)
         xm = results["tvm_xgb"][s]
         ratios[s] = {
             "best_gnn": best,
+            "selected_on": selected_on if chosen in gnns else s,
             "mape_ratio_xgbmodel_vs_best_gnn": xm["mape"] / gnns[best] if gnns[best] else None,
             "rmse_log_ratio_xgbmodel_vs_best_gnn": (xm["rmse_log"] / results[best][s]["rmse_log"])
             if results[best][s]["rmse_log"]

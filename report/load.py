@@ -27,7 +27,8 @@ from typing import Any
 import polars as pl
 
 from featurize import schema
-from models.constants import BASELINES, EVAL_SPLITS, GNN_MODELS, MODEL_NAMES
+from models import metrics as metrics_mod
+from models.constants import EVAL_SPLITS, GNN_MODELS, MODEL_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -315,39 +316,11 @@ def noise_pairs(inp: Inputs) -> pl.DataFrame:
 
 def ratios(inp: Inputs, headline: dict[str, dict[str, dict[str, Any] | None]]) -> dict[str, dict[str, Any]]:
     """``{split: {"best_gnn": name, baseline: {...ratios}}}``: the summary's, else computed
-    the same way (baseline MAPE / best GNN MAPE, best = lowest MAPE)."""
+    the same way from the held-out metrics (:func:`models.metrics.headline_ratios`)."""
     r = (inp.summary or {}).get("ratios")
     if isinstance(r, dict) and r:
         return r
-    out: dict[str, dict[str, Any]] = {}
-    for split in EVAL_SPLITS:
-        gnns = {
-            g: headline[g][split]["mape"]
-            for g in GNN_MODELS
-            if g in headline and headline[g].get(split) and headline[g][split].get("mape") is not None
-        }
-        if not gnns:
-            continue
-        best = min(gnns, key=gnns.get)
-        entry: dict[str, Any] = {"best_gnn": best}
-        for base in BASELINES:
-            bm = (headline.get(base) or {}).get(split)
-            if not bm:
-                continue
-            entry[base] = {
-                "mape_ratio_vs_best_gnn": _ratio(bm.get("mape"), gnns[best]),
-                "rmse_log_ratio_vs_best_gnn": _ratio(bm.get("rmse_log"), headline[best][split].get("rmse_log")),
-            }
-            if "gcn" in gnns:
-                entry[base]["mape_ratio_vs_gcn"] = _ratio(bm.get("mape"), gnns["gcn"])
-        out[split] = entry
-    return out
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b <= 0:
-        return None
-    return a / b
+    return metrics_mod.headline_ratios(headline)
 
 
 def paper_ratios(inp: Inputs) -> dict[str, float]:

@@ -85,3 +85,28 @@ def test_noise_floor_pass2_vs_pass1() -> None:
     assert out["pairwise_acc"] == pytest.approx(1.0)
     empty = metrics.noise_floor(meas.filter(pl.col("timing_pass") == 1))
     assert empty["n_schedules"] == 0 and empty["mape"] is None
+
+
+def test_best_gnn_is_chosen_on_validation_not_on_the_reported_split() -> None:
+    # gine is best on val, gcn on test: the ratio must divide by gine's test MAPE.
+    results = {
+        "gcn": {"val": {"mape": 50.0}, "test": {"mape": 10.0, "rmse_log": 0.1}},
+        "gine": {"val": {"mape": 20.0}, "test": {"mape": 40.0, "rmse_log": 0.4}},
+        "adams2019": {"test": {"mape": 80.0, "rmse_log": 0.8}},
+    }
+    r = metrics.headline_ratios(results)["test"]
+    assert (r["best_gnn"], r["selected_on"]) == ("gine", "val")
+    assert r["adams2019"]["mape_ratio_vs_best_gnn"] == pytest.approx(2.0)
+    assert r["adams2019"]["rmse_log_ratio_vs_best_gnn"] == pytest.approx(2.0)
+    assert r["adams2019"]["mape_ratio_vs_gcn"] == pytest.approx(8.0)
+
+
+def test_best_gnn_without_validation_metrics_says_where_it_was_chosen() -> None:
+    results = {
+        "gcn": {"test": {"mape": 10.0, "rmse_log": 0.1}},
+        "gine": {"test": {"mape": 40.0, "rmse_log": 0.4}},
+        "tvm_xgb": {"test": {"mape": 30.0, "rmse_log": 0.3}},
+    }
+    r = metrics.headline_ratios(results)["test"]
+    assert (r["best_gnn"], r["selected_on"]) == ("gcn", "test")
+    assert r["tvm_xgb"]["mape_ratio_vs_best_gnn"] == pytest.approx(3.0)

@@ -9,7 +9,7 @@ import torch
 
 from featurize import schema
 from models.__main__ import main
-from models.evaluate import evaluate, summarize
+from models.evaluate import evaluate
 from models.registry import CHECKPOINT, TrainedModel, load_checkpoint
 from models.train import train
 
@@ -71,7 +71,7 @@ def test_evaluate_and_summarize_end_to_end(fake_dataset, fake_split, tmp_path) -
     assert set(preds["split"]) == {"test", "zoo"}
     assert preds.height == 12 and (preds["y_pred"] > 0).all()
     metrics = json.loads((models / "tvm_xgb" / "metrics.json").read_text())
-    assert set(metrics) == {"test", "zoo"} and metrics["test"]["n_programs"] == 1
+    assert set(metrics) == {"val", "test", "zoo"} and metrics["test"]["n_programs"] == 1
     meta = json.loads((models / "adams2019" / "meta.json").read_text())
     assert set(meta["metrics"]) == {"val", "test", "zoo"}
 
@@ -82,7 +82,7 @@ def test_evaluate_and_summarize_end_to_end(fake_dataset, fake_split, tmp_path) -
     assert s["noise_floor"]["all"]["n_schedules"] == 3 * 6
     assert set(s["noise_floor"]) == {"all", "train", "val", "test", "zoo"}
     r = s["ratios"]["test"]
-    assert r["best_gnn"] == "gcn"
+    assert r["best_gnn"] == "gcn" and r["selected_on"] == "val"
     assert r["adams2019"]["mape_ratio_vs_best_gnn"] == pytest.approx(
         s["models"]["adams2019"]["test"]["mape"] / s["models"]["gcn"]["test"]["mape"]
     )

@@ -142,21 +142,7 @@ def make_models(models_dir: Path, dataset: Path, names: dict[str, float] = FAKE_
         noise = {"all": metrics_mod.noise_floor(meas)}
         for s in sorted(set(split["split"].to_list())):
             noise[s] = metrics_mod.noise_floor(meas, programs=split.filter(pl.col("split") == s)["program_id"])
-        ratios = {}
-        for s in ("test", "zoo"):
-            gnns = {g: results[g][s]["mape"] for g in ("gcn", "gine", "gatv2") if g in results and results[g][s]}
-            if not gnns:
-                continue
-            best = min(gnns, key=gnns.get)
-            ratios[s] = {"best_gnn": best}
-            for b in ("adams2019", "tvm_xgb"):
-                if b in results and results[b][s]:
-                    ratios[s][b] = {
-                        "mape_ratio_vs_best_gnn": results[b][s]["mape"] / gnns[best],
-                        "rmse_log_ratio_vs_best_gnn": results[b][s]["rmse_log"] / results[best][s]["rmse_log"],
-                    }
-                    if "gcn" in gnns:
-                        ratios[s][b]["mape_ratio_vs_gcn"] = results[b][s]["mape"] / gnns["gcn"]
+        ratios = metrics_mod.headline_ratios(results)
         schema.write_json({
             "dataset": str(dataset), "dataset_hash": "fakehash", "machine_id": "m0", "models": results,
             "training": {}, "noise_floor": noise, "ratios": ratios, "paper_ratios": {"adams2019": 7.75, "tvm_xgb": 12.0},
