@@ -1,6 +1,6 @@
 """Command line of the models stage.
 
-    python -m models split     --dataset D --out F [--train 0.7 --val 0.15 --salt S]
+    python -m models split     --dataset D --out F [--train 0.7 --val 0.15 --salt S --seed S]
     python -m models train     --dataset D --split F --model NAME --out DIR [--epochs N --threads T --seed S]
     python -m models evaluate  --dataset D --split F --model-dir DIR [--threads T]
     python -m models summarize --models-dir DIR --dataset D --out F [--split F]
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train", type=float, default=0.7)
     p.add_argument("--val", type=float, default=0.15, help="test gets the rest")
     p.add_argument("--salt", default="")
+    p.add_argument("--seed", type=int, default=0, help="models.seed; 0 keeps the split of earlier versions")
 
     p = sub.add_parser("train", help="train one model")
     p.add_argument("--dataset", required=True)
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "split":
         from models.split import write_split
 
-        split = write_split(args.dataset, args.out, train=args.train, val=args.val, salt=args.salt)
+        split = write_split(args.dataset, args.out, train=args.train, val=args.val, salt=args.salt, seed=args.seed)
         counts = split.group_by("split").len().sort("split")
         print(json.dumps(dict(zip(counts["split"].to_list(), counts["len"].to_list()))))
     elif args.cmd == "train":

@@ -7,9 +7,11 @@ any model's training data. Rules:
 * ``origin == "user"`` -> ``"test"`` (never trained on);
 * ``origin == "random"`` -> ``"train"`` / ``"val"`` / ``"test"``: the programs are
   ordered by a SHA-256 hash of ``salt + program_id`` and cut at the requested
-  fractions. With at least three random programs, ``val`` and ``test`` get at least
-  one program each, so the tiny default dataset still has something to stop on and
-  something to test on.
+  fractions. A non-zero ``seed`` (the config's ``models.seed``) prefixes the salt
+  with ``"<seed>\\0"`` to draw another split; seed 0 leaves the salt as it is, so
+  the default split is the one of earlier versions. With at least three random
+  programs, ``val`` and ``test`` get at least one program each, so the tiny default
+  dataset still has something to stop on and something to test on.
 
 The order depends only on the ids, never on a random generator or on the order of
 rows. Adding programs to a dataset can move a program across a cut, so compare
@@ -28,9 +30,15 @@ from featurize import schema
 ORIGIN_TO_SPLIT = {"zoo": "zoo", "user": "test"}
 
 
-def program_hash(program_id: str, salt: str = "") -> int:
-    """A stable 64-bit hash of a program id."""
-    return int.from_bytes(hashlib.sha256((salt + program_id).encode()).digest()[:8], "big")
+def program_hash(program_id: str, salt: str = "", seed: int = 0) -> int:
+    """A stable 64-bit hash of a program id, salted by ``salt`` and ``seed``.
+
+    Seed 0 hashes ``salt + program_id`` (the hash of earlier versions); another seed
+    hashes ``f"{seed}\\0{salt}{program_id}"`` (a NUL cannot come from a command line
+    salt, so no salt imitates a seed).
+    """
+    prefix = salt if seed == 0 else f"{seed}\0{salt}"
+    return int.from_bytes(hashlib.sha256((prefix + program_id).encode()).digest()[:8], "big")
 
 
 def assign_splits(
@@ -38,6 +46,7 @@ def assign_splits(
     train: float = 0.7,
     val: float = 0.15,
     salt: str = "",
+    seed: int = 0,
 ) -> pl.DataFrame:
     """Assign each program to train / val / test / zoo.
 
@@ -47,6 +56,8 @@ def assign_splits(
         val (float, optional): Fraction of random programs for validation (early stopping);
             the rest is ``test``. (default: :obj:`0.15`)
         salt (str, optional): Prefix of the hashed ids, to draw another split. (default: :obj:`""`)
+        seed (int, optional): Seed of the split (``models.seed``); 0 keeps the split of
+            earlier versions. (default: :obj:`0`)
 
     Returns:
         pl.DataFrame: ``(program_id, split)``, sorted by ``program_id``.
@@ -63,7 +74,7 @@ def assign_splits(
 
     rand = sorted(
         programs.filter(pl.col("origin") == "random")["program_id"].to_list(),
-        key=lambda p: (program_hash(p, salt), p),
+        key=lambda p: (program_hash(p, salt, seed), p),
     )
     n = len(rand)
     n_val, n_test = round(val * n), round(test * n)
@@ -86,10 +97,11 @@ def write_split(
     train: float = 0.7,
     val: float = 0.15,
     salt: str = "",
+    seed: int = 0,
 ) -> pl.DataFrame:
     """Split the programs of ``dataset_dir`` and write the ``split`` table to ``out``."""
     programs = schema.read_table(schema.table_path(dataset_dir, "programs"), "programs")
-    split = assign_splits(programs, train=train, val=val, salt=salt)
+    split = assign_splits(programs, train=train, val=val, salt=salt, seed=seed)
     schema.write_table("split", split, out)
     return split
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import hashlib
+
 import polars as pl
 import pytest
 
 from featurize import schema
-from models.split import assign_splits, read_split, write_split
+from models.__main__ import main
+from models.split import assign_splits, program_hash, read_split, write_split
 
 
 def _programs(n_random: int, n_zoo: int = 0, n_user: int = 0) -> pl.DataFrame:
@@ -43,6 +46,33 @@ def test_split_is_deterministic_and_order_free() -> None:
     assert not a.equals(c)
 
 
+def test_split_seed_zero_is_the_split_of_earlier_versions() -> None:
+    # Computed with the code before the seed existed: seed 0 must not move any program.
+    split = assign_splits(_programs(10), seed=0)
+    assert split["split"].to_list() == ["train"] * 6 + ["test", "val", "test", "val"]
+    assert split.equals(assign_splits(_programs(10)))
+    digest = hashlib.sha256(b"saltp00001").digest()[:8]
+    assert program_hash("p00001", "salt", seed=0) == int.from_bytes(digest, "big")
+
+
+def test_split_seed_draws_another_split() -> None:
+    progs = _programs(40, 3, 2)
+    a, b = assign_splits(progs, seed=7), assign_splits(progs.reverse(), seed=7)
+    assert a.equals(b)  # same seed, same split
+    assert not a.equals(assign_splits(progs, seed=8))
+    assert not a.equals(assign_splits(progs))
+    base = assign_splits(progs)
+    assert dict(a.group_by("split").len().iter_rows()) == dict(base.group_by("split").len().iter_rows())
+    fixed = pl.col("program_id").is_in([f"p{i:05d}" for i in range(40, 45)])  # zoo and user programs
+    assert a.filter(fixed).equals(base.filter(fixed))  # only random programs move
+
+
+def test_split_seed_is_not_a_salt() -> None:
+    progs = _programs(40)
+    assert not assign_splits(progs, seed=1).equals(assign_splits(progs, salt="1"))
+    assert not assign_splits(progs, seed=1, salt="x").equals(assign_splits(progs, seed=1))
+
+
 def test_split_small_dataset_keeps_val_and_test() -> None:
     counts = dict(assign_splits(_programs(3)).group_by("split").len().iter_rows())
     assert counts == {"train": 1, "val": 1, "test": 1}
@@ -63,3 +93,11 @@ def test_write_split_roundtrip(fake_dataset, tmp_path) -> None:
     assert read_split(out).equals(split)
     programs = schema.read_table(schema.table_path(fake_dataset, "programs"), "programs")
     assert set(split["program_id"]) == set(programs["program_id"])
+
+
+@pytest.mark.write_disk
+def test_split_command_passes_the_seed(fake_dataset, tmp_path, capsys) -> None:
+    out = tmp_path / "split.parquet"
+    assert main(["split", "--dataset", str(fake_dataset), "--out", str(out), "--seed", "3"]) == 0
+    capsys.readouterr()
+    assert read_split(out).equals(write_split(fake_dataset, tmp_path / "expected.parquet", seed=3))

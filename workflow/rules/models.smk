@@ -7,11 +7,12 @@ rule split:
     params:
         train=config["models"]["split"]["train"],
         val=config["models"]["split"]["val"],
+        seed=config["models"]["seed"],
     log:
         "results/logs/split.log",
     shell:
         "python -m models split --dataset {DATA} --out {output} "
-        "--train {params.train} --val {params.val} > {log} 2>&1"
+        "--train {params.train} --val {params.val} --seed {params.seed} > {log} 2>&1"
 
 
 rule train:
