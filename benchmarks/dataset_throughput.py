@@ -5,7 +5,7 @@ Reads what a run left behind, runs nothing:
 * the dataset's ``measurements`` table: schedules sampled and compiled (pass-1 rows),
   schedules labelled (pass-1 rows with ``status == "ok"``), the compiler's own time per
   schedule (``compile_time_s``) and the harness's time spent running pipelines
-  (warm-up + samples x iterations x mean run time);
+  (timed runs x median run time over the ``timing_samples`` windows);
 * Snakemake's log of the run (``.snakemake/log/*.snakemake.log``): the wall time and each
   job's start and end (1 s resolution; under a cluster executor a job's time includes
   its queueing);
@@ -143,10 +143,8 @@ def table_figures(dataset: Path) -> dict:
     n_programs = schema.read_table(schema.table_path(dataset, "programs"), "programs").height
     machines = schema.read_table(schema.table_path(dataset, "machines"), "machines")
     first = meas.filter(pl.col("timing_pass") == 1)
-    ok = meas.filter(pl.col("status") == "ok")
-    measure_s = ok.select(
-        (pl.col("warmup_s") + pl.col("n_samples") * pl.col("iters_per_sample") * pl.col("runtime_mean_s")).sum()
-    ).item()
+    samples = schema.read_table(schema.table_path(dataset, "timing_samples"), "timing_samples")
+    measure_s = samples.select((pl.col("n_runs") * pl.col("window_median_s")).sum()).item()
     return {
         "programs": n_programs,
         # Where the run timed (the environment block below is where this analysis ran).
@@ -154,6 +152,8 @@ def table_figures(dataset: Path) -> dict:
         "schedules_compiled": first.height,
         "schedules_labelled": first.filter(pl.col("status") == "ok").height,
         "retimed": meas.filter(pl.col("timing_pass") == 2).height,
+        "timing_windows": samples.height,
+        "timing_windows_slow": int(samples["slow"].sum()),
         "status_counts": dict(first.group_by("status").len().sort("status").iter_rows()),
         "compiler_time_s": float(first["compile_time_s"].fill_nan(None).fill_null(0).sum()),
         "pipeline_run_time_s": float(measure_s or 0.0),

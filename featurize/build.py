@@ -163,8 +163,14 @@ def featurize_program(work_dir: str | Path) -> dict[str, pl.DataFrame]:
     }
 
 
-def featurize_dataset(work_dirs, retime_path: str | Path | None, out_dir: str | Path) -> None:
-    """Write every table of the dataset into ``out_dir``."""
+def featurize_dataset(
+    work_dirs, retime_path: str | Path | None, out_dir: str | Path, retime_samples_path: str | Path | None = None
+) -> None:
+    """Write every table of the dataset into ``out_dir``.
+
+    Each work directory holds a program's ``measurements`` and ``timing_samples``; the
+    drift re-time's are ``retime_path`` and ``retime_samples_path`` (default: its
+    ``retime_samples.parquet`` sibling)."""
     parts: dict[str, list] = {t: [] for t in schema.TABLE_NAMES}
     machines = {}
     for wd in work_dirs:
@@ -172,10 +178,13 @@ def featurize_dataset(work_dirs, retime_path: str | Path | None, out_dir: str | 
         for name, frame in featurize_program(wd).items():
             parts[name].append(frame)
         parts["measurements"].append(schema.read_table(wd / "measurements.parquet", "measurements"))
+        parts["timing_samples"].append(schema.read_table(wd / "timing_samples.parquet", "timing_samples"))
         machine = json.loads((wd / "machine.json").read_text())
         machines[machine["machine_id"]] = machine
     if retime_path is not None:
         parts["measurements"].append(schema.read_table(retime_path, "measurements"))
+        samples = retime_samples_path or Path(retime_path).with_name("retime_samples.parquet")
+        parts["timing_samples"].append(schema.read_table(samples, "timing_samples"))
     parts["machines"] = [pl.from_arrow(schema.from_rows("machines", list(machines.values())))]
     for name in schema.TABLE_NAMES:
         table = pa.concat_tables([schema.to_arrow(name, f) for f in parts[name]])

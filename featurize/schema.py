@@ -35,7 +35,7 @@ from featurize.adams2019_features import (
 )
 
 #: Bump on any change to a table's columns or their meaning.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 META_VERSION = b"perfgraph.schema_version"
 META_TABLE = b"perfgraph.table"
@@ -158,22 +158,49 @@ TABLES: dict[str, pa.Schema] = {
             ("program_id", _STR),
             ("schedule_id", _STR),
             ("machine_id", _STR),
-            ("timing_pass", _I32),  # 1 = main pass, 2 = noise-floor re-time
+            ("timing_pass", _I32),  # 1 = the label, 2 = the later drift re-time
             ("status", _STR),  # one of STATUSES
             ("error", _STR),
             ("compile_time_s", _F64),
-            ("n_samples", _I32),
-            ("iters_per_sample", _I32),
-            ("warmup_s", _F64),
+            # The label: the protocol's aggregate over the good windows (pipelines.protocol).
+            ("runtime_s", _F64),
+            ("label_method", _STR),  # min | median | calibrated
+            # Over the good windows (one per round, each the window's fastest sample):
             ("runtime_min_s", _F64),
             ("runtime_median_s", _F64),
-            ("runtime_mean_s", _F64),
-            ("runtime_std_s", _F64),
             ("runtime_p10_s", _F64),
             ("runtime_p90_s", _F64),
-            ("precision_reached", pa.bool_()),
+            ("runtime_rel_spread", _F64),  # max / min - 1
+            ("n_windows", _I32),  # windows timed, slow and failed ones included
+            ("n_good_windows", _I32),  # windows the label is made of
+            ("n_slow_windows", _I32),  # flagged by the calibration kernel, then re-measured
+            ("calibration_s", _F64),  # median calibration-kernel time beside the good windows
+            ("input_bytes", _I64),  # inputs as sized by the pipeline's bounds query
             ("output_checksum", _F64),
             ("measured_at", _STR),  # ISO 8601 UTC
+        ]
+    ),
+    # One row per timing window: a candidate timed once in one round, with the calibration
+    # kernel's time right before it (the machine-speed series). Labels can be re-aggregated
+    # from these without re-timing (pipelines.protocol.labels).
+    "timing_samples": pa.schema(
+        [
+            ("program_id", _STR),
+            ("schedule_id", _STR),
+            ("machine_id", _STR),
+            ("timing_pass", _I32),
+            ("round", _I32),  # 1..rounds, then extra rounds that replace slow windows
+            ("position", _I32),  # place in the round's shuffled order
+            ("started_s", _F64),  # seconds since the timing job started
+            ("status", _STR),  # one of STATUSES
+            ("error", _STR),
+            ("window_min_s", _F64),  # fastest sample of the window, seconds per run
+            ("window_median_s", _F64),
+            ("n_runs", _I32),
+            ("calibration_s", _F64),  # calibration kernel, fastest sample, right before
+            ("slow", pa.bool_()),  # calibration > slow_factor x the job's fast calibration
+            ("output_checksum", _F64),
+            ("input_bytes", _I64),
         ]
     ),
     "machines": pa.schema(
@@ -182,7 +209,8 @@ TABLES: dict[str, pa.Schema] = {
             ("hostname", _STR),
             ("cpu_model", _STR),
             ("n_cores", _I32),
-            ("timing_threads", _I32),
+            ("timing_threads", _I32),  # threads of Halide's / TVM's pool while timing
+            ("pinning", _STR),  # cores the timing process may run on ("0-1": all, unpinned)
             ("halide_target", _STR),
             ("versions", _STR),  # JSON {package: version}
         ]

@@ -407,19 +407,22 @@ def featurize_dataset(
     """Write the nine tables of a TVM dataset (the seven of :mod:`featurize.schema` plus
     ``tvm_store_features`` and ``tvm_node_features``) to ``out_dir``."""
     parts: dict[str, list[pl.DataFrame]] = {}
-    meas, machines = [], {}
+    meas, samples, machines = [], [], {}
     for wd in work_dirs:
         wd = Path(wd)
         for name, frame in featurize_program(wd).items():
             parts.setdefault(name, []).append(frame)
         meas.append(schema.read_table(wd / "measurements.parquet", "measurements"))
+        samples.append(schema.read_table(wd / "timing_samples.parquet", "timing_samples"))
         m = json.loads((wd / "machine.json").read_text())
         machines[m["machine_id"]] = m
     if retime_path is not None and Path(retime_path).exists():
         meas.append(schema.read_table(retime_path, "measurements"))
+        samples.append(schema.read_table(Path(retime_path).with_name("retime_samples.parquet"), "timing_samples"))
     out_dir = Path(out_dir)
     tables = {name: pl.concat(frames, how="vertical_relaxed") for name, frames in parts.items()}
     tables["measurements"] = pl.concat(meas) if meas else pl.from_arrow(schema.from_rows("measurements", []))
+    tables["timing_samples"] = pl.concat([pl.from_arrow(schema.from_rows("timing_samples", [])), *samples])
     tables["node_schedule_features"] = pl.from_arrow(schema.from_rows("node_schedule_features", []))
     mcols = schema.TABLES["machines"].names
     tables["machines"] = pl.from_arrow(

@@ -301,18 +301,19 @@ def choose_machine(measurements: pl.DataFrame, machine_id: str | None = None) ->
 
 
 def labels(measurements: pl.DataFrame, machine_id: str) -> pl.DataFrame:
-    """``(program_id, schedule_id, runtime_s)``: the pass-1 median of ok measurements
-    (the median over repeated rows, should a schedule have been timed twice in pass 1)."""
+    """``(program_id, schedule_id, runtime_s)``: the pass-1 label of ok measurements
+    (the timing protocol's ``runtime_s``; the median over repeated rows, should a schedule
+    have been timed twice in pass 1)."""
     return (
         measurements.lazy()
         .filter(
             (pl.col("machine_id") == machine_id)
             & (pl.col("timing_pass") == 1)
             & (pl.col("status") == "ok")
-            & (pl.col("runtime_median_s") > 0)
+            & (pl.col("runtime_s") > 0)
         )
         .group_by(["program_id", "schedule_id"])
-        .agg(pl.col("runtime_median_s").median().alias("runtime_s"))
+        .agg(pl.col("runtime_s").median().alias("runtime_s"))
         .collect()
     )
 

@@ -8,24 +8,62 @@ Per program, with true run times ``t`` and predicted run times ``p`` (seconds):
 
 * ``mape``: mean of ``|p - t| / t``, **in percent**.
 * ``rmse_log``: root mean squared error of ``log p - log t`` (natural log).
-* ``kendall_tau``: Kendall's tau-b between ``p`` and ``t`` (:func:`scipy.stats.kendalltau`).
+* ``kendall_tau``: Kendall's tau-b between ``p`` and ``t`` (:func:`scipy.stats.kendalltau`);
+  0 for a constant prediction (it ranks nothing) of times that are not all equal.
 * ``pairwise_acc``: over pairs of schedules with different true times, the fraction
   the prediction orders the same way (a tied prediction counts one half).
-* ``top1``: ``min(t) / t[argmin p]``: how close the model's pick is to the best (1 = best).
-* ``top5``: ``min(t) / min(t[5 smallest p])``: the best of the model's five picks.
+* ``top1``: ``min(t) / t[first pick]``: how close the model's pick is to the best (1 = best).
+* ``top5``: ``min(t) / min(t[first 5 picks])``: the best of the model's five picks.
+* ``mape_calibrated``: the MAPE left after rescaling the predictions by one measured
+  schedule (below); scale-free, like the rank metrics.
 
-Rank metrics need at least two schedules; programs with fewer are left out of those
-averages (``n_programs_ranked`` says how many counted). Undefined values are
-``None`` in JSON.
+**Picks.** Top-k picks schedules by increasing prediction. Ties in the prediction go
+to the smaller ``schedule_id`` when the frame has one (so the score does not depend
+on the order of rows), else to the earlier row of the program.
 
-:func:`noise_floor` computes the same metrics with the timing pass 2 re-time as the
-"prediction" of pass 1: the error a perfect model would still show.
+**Calibration.** The reference is the schedule of median true time (the lower median
+for an even count; ties broken like picks): a typical schedule, neither the best nor
+the worst, so the calibration is neither flattered nor ruined by an extreme one, and
+the choice depends neither on row order nor on how ids are spelled. With
+``scale = t_ref / p_ref``, ``mape_calibrated`` is the MAPE of ``scale * p`` against
+``t`` over the *other* schedules: what a search that has timed one candidate knows.
+
+**Undefined values** are NaN per program, left out of the averages, and ``None`` in
+JSON; counts say how many programs each average covers:
+
+* τ and pairwise accuracy need two schedules with different true times
+  (``n_programs_ranked``);
+* top-k needs *more* than k schedules, since with k or fewer any k picks contain the
+  best (``n_programs_top1``, ``n_programs_top5``). Beside each, ``top1_random`` /
+  ``top5_random`` is the expected score of k picks drawn uniformly without
+  replacement, over the same programs: with sorted times ``t_1 <= ... <= t_n`` the
+  best of the picks is ``t_i`` with probability ``C(n-i, k-1) / C(n, k)``;
+* ``mape_calibrated`` needs two schedules (``n_programs_calibrated``).
+
+**Failed predictions.** A prediction that is NaN, infinite or not positive is failed
+(``n_failed_predictions``; ``n_programs_failed`` programs have one or more). Such a
+program is not dropped: each metric defined for it takes its worst value.
+
+* ``kendall_tau`` = -1 and ``pairwise_acc`` = 0;
+* top-k = ``min(t) / t_(n-k+1)``, the score of picking the k slowest schedules
+  (top-1: ``min(t) / max(t)``);
+* the errors are unbounded, so they get a cap, with ``R = max(t) / min(t)``:
+  ``mape`` and ``mape_calibrated`` = ``100 * R`` percent, ``rmse_log`` =
+  ``log(1 + R)``: the errors of predicting ``(1 + R) * t`` for every schedule, at
+  least as bad as predicting 0 and worse than any guess in ``[min(t), max(t)]``. If
+  the program's valid predictions alone score worse than the cap, that score stands,
+  so a failure never scores better than the predictions that did not fail.
+
+:func:`noise_floor` computes the same metrics with one half of the timing rounds as the
+"prediction" of the other half (split-half), on the schedules models are scored on, and
+adds the drift of a later re-time (:mod:`pipelines.protocol`). Neither is "the error of a
+perfect model": each bounds how finely a model's error can be told apart from timing noise.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import polars as pl
@@ -33,9 +71,26 @@ from scipy.stats import kendalltau
 
 from models.constants import BASELINES, EVAL_SPLITS, GNN_MODELS, SELECTION_SPLIT
 
-METRICS = ("mape", "rmse_log", "kendall_tau", "pairwise_acc", "top1", "top5")
+METRICS = ("mape", "rmse_log", "kendall_tau", "pairwise_acc", "top1", "top5", "mape_calibrated")
 #: For each metric, whether higher is better.
-HIGHER_IS_BETTER = {"mape": False, "rmse_log": False, "kendall_tau": True, "pairwise_acc": True, "top1": True, "top5": True}
+HIGHER_IS_BETTER = {
+    "mape": False,
+    "rmse_log": False,
+    "kendall_tau": True,
+    "pairwise_acc": True,
+    "top1": True,
+    "top5": True,
+    "mape_calibrated": False,
+}
+#: Averaged beside :data:`METRICS`: the expected top-k score of random picks.
+RANDOM_BASELINES = ("top1_random", "top5_random")
+#: Count of programs where each metric is defined, as reported by :func:`compute_metrics`.
+COUNTS = {
+    "n_programs_ranked": "kendall_tau",
+    "n_programs_top1": "top1",
+    "n_programs_top5": "top5",
+    "n_programs_calibrated": "mape_calibrated",
+}
 
 
 def mape(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -50,12 +105,24 @@ def rmse_log(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.log(y_pred) - np.log(y_true)) ** 2)))
 
 
+def _ranked(y_true: np.ndarray) -> bool:
+    """Whether rank metrics are defined: two or more schedules, not all equally fast."""
+    t = np.asarray(y_true, float)
+    return len(t) >= 2 and bool(np.any(t != t[0]))
+
+
 def kendall_tau(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Kendall's tau-b; NaN when undefined (fewer than 2 schedules or a constant input)."""
-    if len(y_true) < 2:
+    """Kendall's tau-b.
+
+    0 when the prediction is constant (it orders no pair); NaN when undefined (fewer
+    than 2 schedules, or all true times equal).
+    """
+    t, p = np.asarray(y_true, float), np.asarray(y_pred, float)
+    if not _ranked(t):
         return math.nan
-    tau = kendalltau(y_true, y_pred).statistic
-    return float(tau)
+    if np.all(p == p[0]):
+        return 0.0
+    return float(kendalltau(t, p).statistic)
 
 
 def pairwise_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -70,34 +137,143 @@ def pairwise_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(score.mean())
 
 
-def top_k_score(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
+def pick_order(keys: np.ndarray, schedule_ids: Sequence | None = None) -> np.ndarray:
+    """Indices that sort ``keys`` ascending; ties by ``schedule_ids`` if given, else by position."""
+    keys = np.asarray(keys, float)
+    if schedule_ids is None:
+        return np.argsort(keys, kind="stable")
+    return np.lexsort((np.asarray(list(schedule_ids)), keys))
+
+
+def top_k_score(y_true: np.ndarray, y_pred: np.ndarray, k: int, schedule_ids: Sequence | None = None) -> float:
     """``min(t) / min(t of the k schedules with the smallest prediction)``.
 
-    Ties in the prediction are broken by position (stable sort), so the score is
-    deterministic. NaN with fewer than 2 schedules (any pick is then the best)."""
-    t, p = np.asarray(y_true, float), np.asarray(y_pred, float)
-    if len(t) < 2:
+    Ties in the prediction are broken by ``schedule_ids`` when given, else by position
+    (stable sort), so the score is deterministic. NaN unless there are more than ``k``
+    schedules: with ``k`` or fewer, the picks always contain the best.
+    """
+    t = np.asarray(y_true, float)
+    if len(t) <= k:
         return math.nan
-    picks = np.argsort(p, kind="stable")[:k]
+    picks = pick_order(y_pred, schedule_ids)[:k]
     return float(t.min() / t[picks].min())
 
 
-def program_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """All metrics for the schedules of one program (run times in seconds)."""
-    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-    if len(y_true) == 0:
-        raise ValueError("no schedules")
-    if not (np.all(y_true > 0) and np.all(np.isfinite(y_true))):
-        raise ValueError("true run times must be positive and finite")
-    y_pred = np.clip(np.nan_to_num(y_pred, nan=np.inf), 1e-30, None)
+def random_top_k_score(y_true: np.ndarray, k: int) -> float:
+    """Expected :func:`top_k_score` of ``k`` picks drawn uniformly without replacement.
+
+    With sorted times ``t_1 <= ... <= t_n``, the best of the picks is ``t_i`` with
+    probability ``C(n-i, k-1) / C(n, k)``. NaN unless there are more than ``k`` schedules.
+    """
+    t = np.sort(np.asarray(y_true, float))
+    n = len(t)
+    if n <= k:
+        return math.nan
+    probs = np.array([math.comb(n - i, k - 1) for i in range(1, n + 1)], float) / math.comb(n, k)
+    return float(np.sum(probs * t[0] / t))
+
+
+def worst_top_k_score(y_true: np.ndarray, k: int) -> float:
+    """The lowest :func:`top_k_score` possible: picking the ``k`` slowest schedules."""
+    t = np.sort(np.asarray(y_true, float))
+    return math.nan if len(t) <= k else float(t[0] / t[len(t) - k])
+
+
+def calibration_reference(y_true: np.ndarray, schedule_ids: Sequence | None = None) -> int:
+    """Index of the schedule that calibrates :func:`calibrated_mape`: the (lower) median
+    true time, ties broken by ``schedule_ids`` when given, else by position."""
+    order = pick_order(y_true, schedule_ids)
+    return int(order[(len(order) - 1) // 2])
+
+
+def calibrated_mape(y_true: np.ndarray, y_pred: np.ndarray, schedule_ids: Sequence | None = None) -> float:
+    """MAPE, in percent, of the predictions rescaled by one measured schedule.
+
+    The reference is :func:`calibration_reference`; the predictions are multiplied by
+    ``t_ref / p_ref`` and compared with the truth over the other schedules. NaN with
+    fewer than 2 schedules.
+    """
+    t, p = np.asarray(y_true, float), np.asarray(y_pred, float)
+    if len(t) < 2:
+        return math.nan
+    ref = calibration_reference(t, schedule_ids)
+    others = np.arange(len(t)) != ref
+    return mape(t[others], p[others] * (t[ref] / p[ref]))
+
+
+def failed_predictions(y_pred: np.ndarray) -> np.ndarray:
+    """Mask of the failed predictions: NaN, infinite or not positive."""
+    p = np.asarray(y_pred, float)
+    return ~(np.isfinite(p) & (p > 0))
+
+
+def _scores(t: np.ndarray, p: np.ndarray, ids: np.ndarray | None) -> dict[str, float]:
+    """Every metric of :data:`METRICS`, for valid predictions only."""
     return {
-        "mape": mape(y_true, y_pred),
-        "rmse_log": rmse_log(y_true, y_pred),
-        "kendall_tau": kendall_tau(y_true, y_pred),
-        "pairwise_acc": pairwise_accuracy(y_true, y_pred),
-        "top1": top_k_score(y_true, y_pred, 1),
-        "top5": top_k_score(y_true, y_pred, 5),
+        "mape": mape(t, p),
+        "rmse_log": rmse_log(t, p),
+        "kendall_tau": kendall_tau(t, p),
+        "pairwise_acc": pairwise_accuracy(t, p),
+        "top1": top_k_score(t, p, 1, ids),
+        "top5": top_k_score(t, p, 5, ids),
+        "mape_calibrated": calibrated_mape(t, p, ids),
     }
+
+
+def _worst_scores(t: np.ndarray, p: np.ndarray, ids: np.ndarray | None) -> dict[str, float]:
+    """The scores of a program with a failed prediction (see the module docstring)."""
+    ok = ~failed_predictions(p)
+    valid = _scores(t[ok], p[ok], None if ids is None else ids[ok]) if ok.any() else {}
+    r = float(t.max() / t.min())
+
+    def capped(name: str, cap: float) -> float:
+        return float(np.nanmax([cap, valid.get(name, math.nan)]))
+
+    ranked = _ranked(t)
+    return {
+        "mape": capped("mape", 100.0 * r),
+        "rmse_log": capped("rmse_log", math.log1p(r)),
+        "kendall_tau": -1.0 if ranked else math.nan,
+        "pairwise_acc": 0.0 if ranked else math.nan,
+        "top1": worst_top_k_score(t, 1),
+        "top5": worst_top_k_score(t, 5),
+        "mape_calibrated": capped("mape_calibrated", 100.0 * r) if len(t) >= 2 else math.nan,
+    }
+
+
+def program_metrics(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    schedule_ids: Sequence | None = None,
+) -> dict[str, float]:
+    """All metrics for the schedules of one program (run times in seconds).
+
+    Args:
+        y_true (np.ndarray): True run times, positive and finite.
+        y_pred (np.ndarray): Predicted run times; if any is failed (NaN, infinite or not
+            positive), every metric takes its worst value (module docstring).
+        schedule_ids (Sequence, optional): The schedules' ids, to break ties in the
+            picks and in the calibration reference independently of the order of rows.
+            (default: :obj:`None`: by position)
+
+    Returns:
+        dict: Every metric of :data:`METRICS` and :data:`RANDOM_BASELINES` (NaN where
+        undefined), and ``n_failed_predictions``.
+    """
+    t, p = np.asarray(y_true, float), np.asarray(y_pred, float)
+    if len(t) == 0:
+        raise ValueError("no schedules")
+    if len(p) != len(t) or (schedule_ids is not None and len(schedule_ids) != len(t)):
+        raise ValueError("y_true, y_pred and schedule_ids must have one value per schedule")
+    if not (np.all(t > 0) and np.all(np.isfinite(t))):
+        raise ValueError("true run times must be positive and finite")
+    ids = None if schedule_ids is None else np.asarray(list(schedule_ids))
+    n_failed = int(failed_predictions(p).sum())
+    out = _worst_scores(t, p, ids) if n_failed else _scores(t, p, ids)
+    out["top1_random"] = random_top_k_score(t, 1)
+    out["top5_random"] = random_top_k_score(t, 5)
+    out["n_failed_predictions"] = n_failed
+    return out
 
 
 def _clean(v: float) -> float | None:
@@ -105,78 +281,122 @@ def _clean(v: float) -> float | None:
 
 
 def average_metrics(per_program: Iterable[dict[str, float]]) -> dict[str, float | None]:
-    """Mean over programs of each metric, ignoring programs where it is undefined."""
+    """Mean over programs of each metric (and random baseline), ignoring programs where
+    it is undefined."""
     rows = list(per_program)
     out: dict[str, float | None] = {}
-    for m in METRICS:
-        vals = np.array([r[m] for r in rows], dtype=float)
+    for m in METRICS + RANDOM_BASELINES:
+        vals = np.array([r.get(m, math.nan) for r in rows], dtype=float)
         vals = vals[np.isfinite(vals)]
         out[m] = _clean(float(vals.mean())) if len(vals) else None
     return out
 
 
+def _programs(frame: pl.DataFrame) -> Iterator[tuple[str, int, dict[str, float]]]:
+    """``(program_id, n_schedules, program_metrics)`` per program, by ``program_id``.
+
+    Rows are ordered by ``schedule_id`` within a program when the frame has one."""
+    has_ids = "schedule_id" in frame.columns
+    frame = frame.sort(["program_id", "schedule_id"] if has_ids else "program_id", maintain_order=True)
+    for (pid,), g in frame.group_by("program_id", maintain_order=True):
+        ids = g["schedule_id"].to_list() if has_ids else None
+        yield pid, g.height, program_metrics(g["y_true"].to_numpy(), g["y_pred"].to_numpy(), ids)
+
+
 def compute_metrics(frame: pl.DataFrame) -> dict[str, float | int | None]:
-    """Metrics of a predictions frame (``program_id``, ``y_true``, ``y_pred``; seconds),
-    averaged over programs, plus ``n_programs``, ``n_programs_ranked`` and ``n_schedules``."""
-    per_program = []
-    ranked = 0
-    for _, g in frame.sort("program_id").group_by("program_id", maintain_order=True):
-        m = program_metrics(g["y_true"].to_numpy(), g["y_pred"].to_numpy())
-        ranked += g.height >= 2
-        per_program.append(m)
-    out: dict[str, float | int | None] = dict(average_metrics(per_program))
-    out["n_programs"] = len(per_program)
-    out["n_programs_ranked"] = int(ranked)
+    """Metrics of a predictions frame, averaged over programs.
+
+    Args:
+        frame (pl.DataFrame): ``program_id``, ``y_true``, ``y_pred`` (seconds) and
+            optionally ``schedule_id`` (for ties; see the module docstring).
+
+    Returns:
+        dict: The mean of each metric of :data:`METRICS` and :data:`RANDOM_BASELINES`;
+        ``n_programs``; the programs where a metric is defined (``n_programs_ranked``
+        for τ and pairwise accuracy, ``n_programs_top1``, ``n_programs_top5``,
+        ``n_programs_calibrated``); ``n_programs_failed`` and ``n_failed_predictions``;
+        and ``n_schedules``.
+    """
+    rows = [m for _, _, m in _programs(frame)]
+    out: dict[str, float | int | None] = dict(average_metrics(rows))
+    out["n_programs"] = len(rows)
+    for count, metric in COUNTS.items():
+        out[count] = sum(math.isfinite(r[metric]) for r in rows)
+    out["n_programs_failed"] = sum(r["n_failed_predictions"] > 0 for r in rows)
+    out["n_failed_predictions"] = sum(r["n_failed_predictions"] for r in rows)
     out["n_schedules"] = frame.height
     return out
 
 
 def per_program_metrics(frame: pl.DataFrame) -> pl.DataFrame:
     """One row of metrics per program (for plots and debugging)."""
-    rows = []
-    for (pid,), g in frame.sort("program_id").group_by("program_id", maintain_order=True):
-        rows.append({"program_id": pid, "n_schedules": g.height, **program_metrics(g["y_true"], g["y_pred"])})
-    return pl.DataFrame(rows)
+    return pl.DataFrame([{"program_id": pid, "n_schedules": n, **m} for pid, n, m in _programs(frame)])
+
+
+NOISE_TABLES = ("measurements", "timing_samples", "schedules")
+
+
+def _restrict(frame: pl.DataFrame, programs: Iterable[str] | None, machine_id: str | None) -> pl.DataFrame:
+    if machine_id is not None:
+        frame = frame.filter(pl.col("machine_id") == machine_id)
+    if programs is not None:
+        frame = frame.filter(pl.col("program_id").is_in(list(programs)))
+    return frame
+
+
+def noise_pairs(
+    tables: dict[str, pl.DataFrame], programs: Iterable[str] | None = None, machine_id: str | None = None
+) -> pl.DataFrame:
+    """``(program_id, schedule_id, y_true, y_pred)``, seconds: the split-half labels (odd
+    rounds as truth, even rounds as "prediction") of the schedules models are scored on
+    (featurized, labelled), so the noise row ranks whole programs, like the models do.
+
+    ``tables`` holds ``measurements``, ``timing_samples`` and ``schedules``."""
+    from pipelines.protocol import split_half_pairs
+
+    meas = _restrict(tables["measurements"], programs, machine_id)
+    samples = _restrict(tables["timing_samples"], programs, machine_id)
+    methods = meas.filter(pl.col("status") == "ok")["label_method"].unique().to_list()
+    how = methods[0] if len(methods) == 1 else "min"
+    scored = tables["schedules"].filter(pl.col("has_featurization")).select("program_id", "schedule_id")
+    return (
+        split_half_pairs(samples, how)
+        .join(scored, on=["program_id", "schedule_id"])
+        .select("program_id", "schedule_id", y_true="label_a", y_pred="label_b")
+        .sort("program_id", "schedule_id")
+    )
 
 
 def noise_floor(
-    measurements: pl.DataFrame,
-    programs: Iterable[str] | None = None,
-    machine_id: str | None = None,
-) -> dict[str, float | int | None]:
-    """The metrics between timing pass 1 (truth) and the pass 2 re-time (prediction).
+    tables: dict[str, pl.DataFrame], programs: Iterable[str] | None = None, machine_id: str | None = None
+) -> dict[str, Any]:
+    """The timing noise beside the models, on the schedules they are scored on.
 
-    Uses schedules with an ok pass-1 *and* an ok pass-2 median on the same machine;
-    rank metrics cover only the re-timed subset of each program's schedules.
+    The metrics of :func:`noise_pairs` (split-half: one half of the timing rounds
+    "predicting" the other), plus ``split_half`` and ``drift`` agreement figures (MAPE,
+    median ratio, p10/p90 ratio; :func:`pipelines.protocol.agreement`): drift compares
+    the later re-time with the labels.
 
     Args:
-        measurements (pl.DataFrame): The ``measurements`` table.
+        tables (dict): ``measurements``, ``timing_samples`` and ``schedules``.
         programs (Iterable[str], optional): Restrict to these programs (e.g. a split).
         machine_id (str, optional): Restrict to one machine.
     """
-    ok = measurements.filter((pl.col("status") == "ok") & (pl.col("runtime_median_s") > 0))
-    if machine_id is not None:
-        ok = ok.filter(pl.col("machine_id") == machine_id)
-    if programs is not None:
-        ok = ok.filter(pl.col("program_id").is_in(list(programs)))
-    key = ["program_id", "schedule_id", "machine_id"]
+    from pipelines.protocol import agreement, drift_pairs
 
-    def one_pass(k: int, name: str) -> pl.DataFrame:
-        return (
-            ok.filter(pl.col("timing_pass") == k)
-            .group_by(key)
-            .agg(pl.col("runtime_median_s").median().alias(name))
-        )
-
-    pairs = one_pass(1, "y_true").join(one_pass(2, "y_pred"), on=key, how="inner")
-    if machine_id is None and pairs["machine_id"].n_unique() > 1:
-        # Each (program, machine) is its own ranking problem.
-        pairs = pairs.with_columns((pl.col("program_id") + "@" + pl.col("machine_id")).alias("program_id"))
-    if pairs.height == 0:
-        out: dict[str, float | int | None] = {m: None for m in METRICS}
+    pairs = noise_pairs(tables, programs, machine_id)
+    if pairs.height:
+        out: dict[str, Any] = compute_metrics(pairs)
+    else:
+        out = {m: None for m in METRICS}
         out.update(n_programs=0, n_programs_ranked=0, n_schedules=0)
-        return out
-    return compute_metrics(pairs.select("program_id", "y_true", "y_pred"))
+    scored = tables["schedules"].filter(pl.col("has_featurization")).select("program_id", "schedule_id")
+    drift = drift_pairs(_restrict(tables["measurements"], programs, machine_id)).join(
+        scored, on=["program_id", "schedule_id"]
+    )
+    out["split_half"] = agreement(pairs.rename({"y_true": "label_a", "y_pred": "label_b"}))
+    out["drift"] = agreement(drift)
+    return out
 
 
 # --- Headline ratios -------------------------------------------------------------------

@@ -575,11 +575,11 @@ def summarize(models_dir, dataset_dir, split_path, out=None) -> dict[str, Any]:
                     "n_train_schedules",
                 )
             }
-    meas = schema.read_table(schema.table_path(dataset_dir, "measurements"), "measurements")
+    tables = schema.read_dataset(dataset_dir, metrics_mod.NOISE_TABLES)
     split = schema.read_table(split_path, "split")
-    noise = {"all": metrics_mod.noise_floor(meas)}
+    noise = {"all": metrics_mod.noise_floor(tables)}
     for s in sorted(set(split["split"].to_list())):
-        noise[s] = metrics_mod.noise_floor(meas, programs=split.filter(pl.col("split") == s)["program_id"].to_list())
+        noise[s] = metrics_mod.noise_floor(tables, programs=split.filter(pl.col("split") == s)["program_id"].to_list())
     # The Halide summary's ratios, under the names the TVM report reads.
     ratios = {
         s: {
@@ -617,7 +617,7 @@ def summary_markdown(summary: dict) -> str:
     lines = []
     for s in EVAL_SPLITS:
         lines += [f"### TVM, split `{s}`", "", "| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-        rows = [(m, r.get(s)) for m, r in summary["models"].items()] + [("noise floor", summary["noise_floor"].get(s))]
+        rows = [(m, r.get(s)) for m, r in summary["models"].items()] + [("timing noise (split-half)", summary["noise_floor"].get(s))]
         for m, r in rows:
             if not r:
                 continue
@@ -625,6 +625,13 @@ def summary_markdown(summary: dict) -> str:
                 ("" if r.get(c) is None else (f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]))) for c in cols
             ]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+        nf = summary["noise_floor"].get(s) or {}
+        for kind in ("split_half", "drift"):
+            a = nf.get(kind) or {}
+            if a.get("mape") is not None:
+                lines.append(f"Timing noise, {kind.replace('_', '-')}: MAPE {a['mape']:.1f}%, median ratio "
+                             f"{a['median_ratio']:.3f} over {a['n_schedules']} schedules.  ")  # fmt: skip
         lines.append("")
     return "\n".join(lines)
 

@@ -31,17 +31,19 @@ def main(argv=None) -> int:
 
     b = sub.add_parser("bench", help="time the compiled candidates of one program")
     b.add_argument("--candidates", required=True)
-    b.add_argument("--out", required=True)
+    b.add_argument("--out", required=True, help="measurements table to write")
+    b.add_argument("--samples", required=True, help="timing_samples table to write (every window)")
     b.add_argument("--machine", required=True)
-    b.add_argument("--timing", required=True, help="timing config (JSON)")
-    b.add_argument("--threads", type=int, default=0)
 
-    r = sub.add_parser("retime", help="noise-floor pass: re-time a fraction of all candidates")
-    r.add_argument("--out", required=True)
-    r.add_argument("--timing", required=True)
+    r = sub.add_parser("retime", help="drift pass: re-time a fraction of all candidates, later")
+    r.add_argument("--out", required=True, help="measurements table to write")
+    r.add_argument("--samples", required=True, help="timing_samples table to write (every window)")
     r.add_argument("--fraction", type=float, required=True)
-    r.add_argument("--threads", type=int, default=0)
     r.add_argument("candidates", nargs="+")
+    for t in (b, r):
+        t.add_argument("--timing", required=True, help="timing protocol (JSON: the config's timing section)")
+        t.add_argument("--calibration-dir", default="results/_work/calibration",
+                       help="where this machine's calibration kernel is built once")  # fmt: skip
 
     args = ap.parse_args(argv)
     cores = os.cpu_count() or 1
@@ -66,14 +68,15 @@ def main(argv=None) -> int:
         compile_program(args.entry, args.out_dir, json.loads(args.sampling), args.parallelism or cores)
     elif args.cmd in ("bench", "retime"):
         from pipelines import bench
+        from pipelines.protocol import Protocol
 
-        timing = json.loads(args.timing)
-        timeout_s = timing.pop("timeout_s")
-        threads = args.threads or cores
+        protocol = Protocol.from_config(json.loads(args.timing))
         if args.cmd == "bench":
-            bench.bench_program(args.candidates, args.out, args.machine, timing, timeout_s, threads)
+            bench.bench_program(args.candidates, args.out, args.samples, args.machine, protocol,
+                                args.calibration_dir)  # fmt: skip
         else:
-            bench.retime(args.candidates, args.out, timing, timeout_s, args.fraction, threads)
+            bench.retime(args.candidates, args.out, args.samples, protocol, args.fraction,
+                         args.calibration_dir)  # fmt: skip
     return 0
 
 

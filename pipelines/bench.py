@@ -1,9 +1,11 @@
-"""Time the compiled candidates of a program, one at a time, each in its own child.
+"""Time the compiled candidates of a program with the protocol of :mod:`pipelines.protocol`.
 
 The Snakemake rule that calls this holds every core of the machine (and the
-``bench_slot`` resource), so nothing else runs while it times. Each candidate
-runs in a forked child process: a segfault or a hang kills the child, not the
-job, and becomes a measurement row with status ``crash`` or ``timeout``.
+``bench_slot`` resource), so nothing else runs while it times, and nothing polls it.
+Every window (one candidate in one round) runs in a forked child process: a
+segfault or a hang kills the child, not the job, and becomes a measurement row
+with status ``crash`` or ``timeout`` (and a ``timing_samples`` row for that
+window); the candidate is not timed in later rounds.
 """
 
 from __future__ import annotations
@@ -19,13 +21,19 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 
 import polars as pl
 
 from featurize import schema
-from pipelines.harness import LoadedPipeline, PipelineRunError, time_pipeline
+import numpy as np
+
+from pipelines.calibration import ensure_kernel, shutdown_thread_pool
+from pipelines.harness import LoadedPipeline, PipelineRunError, time_window
+from pipelines.protocol import Protocol, fast_calibration, flag_slow, needs_more, round_orders
+from pipelines.protocol import label as protocol_label
 
 _CTX = mp.get_context("fork")
 
@@ -38,6 +46,19 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_affinity() -> str:
+    """The cores the timing process may run on, e.g. ``"0-1"`` (all of a 2-core machine: no pinning).
+
+    Timing deliberately uses every core with no pinning: the schedules are made for the
+    machine's parallelism, and Halide's worker threads cannot be pinned from outside."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not cores:
+        return ""
+    if cores == list(range(cores[0], cores[-1] + 1)):
+        return f"{cores[0]}-{cores[-1]}" if len(cores) > 1 else str(cores[0])
+    return ",".join(map(str, cores))
 
 
 def machine_info(timing_threads: int) -> dict:
@@ -55,10 +76,11 @@ def machine_info(timing_threads: int) -> dict:
         "cpu_model": cpu_model(),
         "n_cores": os.cpu_count() or 1,
         "timing_threads": timing_threads,
+        "pinning": cpu_affinity(),
         "halide_target": str(hl.get_host_target()),
         "versions": json.dumps(versions, sort_keys=True),
     }
-    key = json.dumps({k: info[k] for k in ("hostname", "cpu_model", "n_cores", "timing_threads", "halide_target")})
+    key = json.dumps({k: info[k] for k in ("hostname", "cpu_model", "n_cores", "timing_threads", "pinning", "halide_target")})
     info["machine_id"] = hashlib.sha256(key.encode()).hexdigest()[:12]
     return info
 
@@ -114,60 +136,169 @@ def measure_in_child(measure, timeout_s: float) -> dict:
         return {"status": status, "error": payload + (f": {detail}" if detail else "")}
 
 
-def time_library(lib_path: str | os.PathLike, timing: dict, timeout_s: float) -> dict:
-    """Time one compiled Halide pipeline in a child; a partial measurement row."""
-    return measure_in_child(lambda: time_pipeline(LoadedPipeline(str(lib_path)), **timing), timeout_s)
+def time_window_in_child(load, calibration_lib: str | os.PathLike, protocol: Protocol) -> dict:
+    """One protocol window in a forked child: load the candidate (``load()`` returns an object
+    with ``run()`` and ``checksum()``), time the calibration kernel, then the candidate.
+
+    Returns a partial sample row: status and error, or the window's figures with the
+    calibration time measured right before it."""
+
+    def measure() -> dict:
+        target = load()
+        cal = LoadedPipeline(str(calibration_lib))
+        c = time_window(cal, window_s=protocol.calibration_s, min_runs=3, min_sample_s=protocol.min_sample_s)
+        shutdown_thread_pool(cal.lib)
+        w = time_window(target, **protocol.window_settings())
+        return {**w, "calibration_s": c["window_min_s"], "output_checksum": target.checksum(),
+                "input_bytes": getattr(target, "input_bytes", None)}  # fmt: skip
+
+    return measure_in_child(measure, protocol.timeout_s)
 
 
-def bench_candidates(
-    candidates: pl.DataFrame,
-    base_dir: str | os.PathLike,
-    timing: dict,
-    timeout_s: float,
-    machine: dict,
-    timing_pass: int = 1,
-    time_one=None,
-) -> pl.DataFrame:
-    """Measurement rows for every candidate (failed compiles become rows too).
+def halide_loader(lib_path: str | os.PathLike):
+    """``load()`` for a compiled Halide candidate."""
+    return lambda: LoadedPipeline(str(lib_path))
 
-    ``time_one(candidate_row)`` times one compiled candidate (default: a Halide
-    library under ``base_dir``); the TVM side passes its own.
+
+class ProgramTiming:
+    """The protocol applied to the candidates of one program: windows, then labels.
+
+    ``measure_window(candidate_row)`` times one window and returns a partial sample row
+    (:func:`time_window_in_child`, given the compiler's ``load()``); the rounds, the slow
+    flags, the re-measurements and the labels are the same for every compiler.
     """
-    if time_one is None:
 
-        def time_one(cand: dict) -> dict:
-            return time_library(Path(base_dir) / cand["library"], timing, timeout_s)
+    def __init__(self, candidates: pl.DataFrame, measure_window, protocol: Protocol, machine: dict,
+                 timing_pass: int = 1) -> None:  # fmt: skip
+        self.cands = {c["schedule_id"]: c for c in candidates.iter_rows(named=True)}
+        self.measure_window, self.protocol = measure_window, protocol
+        self.machine, self.timing_pass = machine, timing_pass
+        self.failed: dict[str, tuple[str, str]] = {}
+        self.samples: list[dict] = []
+        self.t0 = time.perf_counter()
 
-    rows = []
-    for cand in candidates.iter_rows(named=True):
-        row = {
-            "program_id": cand["program_id"],
-            "schedule_id": cand["schedule_id"],
-            "machine_id": machine["machine_id"],
-            "timing_pass": timing_pass,
-            "compile_time_s": cand["compile_time_s"],
-            "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }
+    def window(self, sid: str, rnd: int, pos: int) -> None:
+        cand = self.cands[sid]
+        started = time.perf_counter() - self.t0
+        r = self.measure_window(cand)
+        self.samples.append({
+            "program_id": cand["program_id"], "schedule_id": sid, "machine_id": self.machine["machine_id"],
+            "timing_pass": self.timing_pass, "round": rnd, "position": pos, "started_s": started,
+            "status": r["status"], "error": r.get("error", ""), "window_min_s": r.get("window_min_s"),
+            "window_median_s": r.get("window_median_s"), "n_runs": r.get("n_runs"),
+            "calibration_s": r.get("calibration_s"), "slow": False,
+            "output_checksum": r.get("output_checksum"), "input_bytes": r.get("input_bytes"),
+        })  # fmt: skip
+        if r["status"] != "ok":
+            self.failed[sid] = (r["status"], f"round {rnd}: {r['error']}")
+        print(f"{cand['program_id']} {sid} pass {self.timing_pass} round {rnd}: {r['status']}"
+              + (f" {r['window_min_s'] * 1e3:.4f} ms (calibration {r['calibration_s'] * 1e3:.4f} ms)"
+                 if r["status"] == "ok" else f" ({r['error'][:200]})"), file=sys.stderr)  # fmt: skip
+
+    def timed_ids(self) -> list[str]:
+        return [s for s, c in self.cands.items() if c["compile_status"] == "ok"]
+
+    def reflag(self) -> None:
+        """Flag the windows timed while the machine was slow (against the whole job so far)."""
+        ok = [s for s in self.samples if s["status"] == "ok"]
+        slow = flag_slow(np.array([s["calibration_s"] for s in ok], float), self.protocol.slow_factor)
+        for s, flag in zip(ok, slow):
+            s["slow"] = bool(flag)
+
+    def good_windows(self) -> dict[str, np.ndarray]:
+        """Each candidate still timed: its good windows so far (seconds per run)."""
+        good: dict[str, list[float]] = {s: [] for s in self.timed_ids() if s not in self.failed}
+        for s in self.samples:
+            if s["status"] == "ok" and not s["slow"] and s["schedule_id"] in good:
+                good[s["schedule_id"]].append(s["window_min_s"])
+        return {s: np.array(w) for s, w in good.items()}
+
+    def run(self) -> None:
+        p, salt = self.protocol, f"{next(iter(self.cands.values()), {}).get('program_id', '')}:{self.timing_pass}"
+        for rnd, order in enumerate(round_orders(self.timed_ids(), p.rounds, p.seed, salt), start=1):
+            for pos, sid in enumerate(order):
+                if sid not in self.failed:
+                    self.window(sid, rnd, pos)
+        for extra in range(1, p.max_extra_rounds + 1):
+            self.reflag()
+            todo = needs_more(self.good_windows(), p.rounds, p.agree_rel)
+            if not todo:
+                break
+            # A slow window is re-measured in an extra round, shuffled like the others.
+            for pos, sid in enumerate(round_orders(todo, 1, p.seed, f"{salt}:extra{extra}")[0]):
+                self.window(sid, p.rounds + extra, pos)
+        self.reflag()
+
+    def measurement(self, sid: str) -> dict:
+        cand = self.cands[sid]
+        row = {"program_id": cand["program_id"], "schedule_id": sid, "machine_id": self.machine["machine_id"],
+               "timing_pass": self.timing_pass, "compile_time_s": cand["compile_time_s"],
+               "label_method": self.protocol.aggregate,
+               "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+        mine = [s for s in self.samples if s["schedule_id"] == sid]
+        ok = [s for s in mine if s["status"] == "ok"]
+        row["n_windows"], row["n_slow_windows"] = len(mine), sum(s["slow"] for s in ok)
         if cand["compile_status"] != "ok":
-            row.update(status=cand["compile_status"], error=cand["compile_error"])
-        else:
-            row.update(time_one(cand))
-        rows.append(row)
-        print(
-            f"{row['program_id']} {row['schedule_id']} pass {timing_pass}: {row['status']}"
-            + (f" {row['runtime_median_s'] * 1e3:.3f} ms" if row["status"] == "ok" else f" ({row['error'][:200]})"),
-            file=sys.stderr,
-        )
-    return pl.from_arrow(schema.from_rows("measurements", rows))
+            return {**row, "status": cand["compile_status"], "error": cand["compile_error"]}
+        if sid in self.failed:
+            status, error = self.failed[sid]
+            return {**row, "status": status, "error": error}
+        good = [s for s in ok if not s["slow"]] or ok  # every window slow: the best we have
+        w = np.array([s["window_min_s"] for s in good])
+        c = np.array([s["calibration_s"] for s in good])
+        fast = fast_calibration(np.array([s["calibration_s"] for s in self.samples if s["status"] == "ok"]))
+        return {
+            **row, "status": "ok", "error": "",
+            "runtime_s": protocol_label(w, c, self.protocol.aggregate, fast),
+            "runtime_min_s": float(w.min()), "runtime_median_s": float(np.median(w)),
+            "runtime_p10_s": float(np.quantile(w, 0.1)), "runtime_p90_s": float(np.quantile(w, 0.9)),
+            "runtime_rel_spread": float(w.max() / w.min() - 1.0), "n_good_windows": len(good),
+            "calibration_s": float(np.median(c)), "input_bytes": good[-1]["input_bytes"],
+            "output_checksum": good[-1]["output_checksum"],
+        }  # fmt: skip
+
+    def tables(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(measurements, timing_samples) of this program."""
+        rows = [self.measurement(s) for s in self.cands]
+        meas = pl.from_arrow(schema.from_rows("measurements", rows))
+        samples = pl.from_arrow(schema.from_rows("timing_samples", self.samples))
+        return meas, samples
 
 
-def bench_program(candidates_path, out_path, machine_path, timing: dict, timeout_s: float, threads: int) -> None:
-    """Time every candidate of one program (pass 1); write measurements and the machine."""
-    os.environ["HL_NUM_THREADS"] = str(threads)
+def time_program(candidates: pl.DataFrame, load_for, protocol: Protocol, calibration_lib, machine: dict,
+                 timing_pass: int = 1) -> tuple[pl.DataFrame, pl.DataFrame]:  # fmt: skip
+    """Measurement rows (one per candidate; failed compiles and failed windows are rows too)
+    and the raw timing windows of one program's candidates, timed by the protocol."""
+    def measure_window(cand: dict) -> dict:
+        return time_window_in_child(load_for(cand), calibration_lib, protocol)
+
+    timing = ProgramTiming(candidates, measure_window, protocol, machine, timing_pass)
+    timing.run()
+    return timing.tables()
+
+
+def prepare_timing(protocol: Protocol, env_var: str = "HL_NUM_THREADS") -> int:
+    """Set up this process for timing: the thread pool's size (``env_var``, read by the
+    runtime in every forked child) and, with ``protocol.pin``, the cores it runs on (the
+    last ``threads`` of those allowed, away from core 0 where the system's own work tends
+    to land). Returns the thread count."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    threads = protocol.threads or len(allowed) or os.cpu_count() or 1
+    os.environ[env_var] = str(threads)
+    if protocol.pin and allowed and threads < len(allowed):
+        os.sched_setaffinity(0, allowed[-threads:])
+    return threads
+
+
+def bench_program(candidates_path, out_path, samples_path, machine_path, protocol: Protocol, calibration_dir) -> None:
+    """Time every candidate of one program (pass 1); write measurements, samples and the machine."""
     candidates = schema.read_table(candidates_path, "candidates")
-    machine = machine_info(threads)
-    frame = bench_candidates(candidates, Path(candidates_path).parent, timing, timeout_s, machine)
-    schema.write_table("measurements", frame, out_path)
+    calib = ensure_kernel(calibration_dir)  # compiled before pinning: it may use every core
+    machine = machine_info(prepare_timing(protocol))
+    base = Path(candidates_path).parent
+    meas, samples = time_program(candidates, lambda c: halide_loader(base / c["library"]), protocol, calib, machine)
+    schema.write_table("timing_samples", samples, samples_path)
+    schema.write_table("measurements", meas, out_path)
     schema.write_json(machine, machine_path)
 
 
@@ -177,16 +308,31 @@ def selected_for_retime(schedule_id: str, fraction: float, salt: str = "noise") 
     return h < fraction * 0x100000000
 
 
-def retime(candidates_paths, out_path, timing: dict, timeout_s: float, fraction: float, threads: int) -> None:
-    """The noise-floor pass: re-time a fixed fraction of the schedules that timed fine."""
-    os.environ["HL_NUM_THREADS"] = str(threads)
-    machine = machine_info(threads)
-    frames = []
+def retime_selection(candidates: pl.DataFrame, fraction: float) -> pl.DataFrame:
+    """The candidates of the drift re-time: a fixed share of those that compiled and carry a
+    featurization (the schedules models are scored on)."""
+    keep = [selected_for_retime(s, fraction) for s in candidates["schedule_id"].to_list()]
+    return candidates.filter(
+        pl.Series(keep, dtype=pl.Boolean) & (pl.col("compile_status") == "ok") & pl.col("has_featurization")
+    )
+
+
+def retime(candidates_paths, out_path, samples_path, protocol: Protocol, fraction: float, calibration_dir) -> None:
+    """The drift pass (timing pass 2): re-time a fixed share of the schedules, program by program,
+    with the same protocol, after every program's first pass."""
+    calib = ensure_kernel(calibration_dir)
+    machine = machine_info(prepare_timing(protocol))
+    meas, samples = [], []
     for path in candidates_paths:
-        cands = schema.read_table(path, "candidates").filter(
-            (pl.col("compile_status") == "ok")
-            & pl.col("schedule_id").map_elements(lambda s: selected_for_retime(s, fraction), return_dtype=pl.Boolean)
-        )
-        frames.append(bench_candidates(cands, Path(path).parent, timing, timeout_s, machine, timing_pass=2))
-    empty = pl.from_arrow(schema.from_rows("measurements", []))
-    schema.write_table("measurements", pl.concat([empty, *frames]), out_path)
+        cands = retime_selection(schema.read_table(path, "candidates"), fraction)
+        if cands.height:
+            base = Path(path).parent
+            m, s = time_program(cands, lambda c, b=base: halide_loader(b / c["library"]), protocol, calib, machine, 2)
+            meas.append(m)
+            samples.append(s)
+    schema.write_table("timing_samples", concat_or_empty("timing_samples", samples), samples_path)
+    schema.write_table("measurements", concat_or_empty("measurements", meas), out_path)
+
+
+def concat_or_empty(table_name: str, frames: list[pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat([pl.from_arrow(schema.from_rows(table_name, [])), *frames])

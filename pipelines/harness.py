@@ -2,16 +2,14 @@
 
 The library exports ``pg_pipeline_argv(void **args)`` and
 ``pg_pipeline_metadata()``. The metadata names every argument with its kind,
-type, dimensions and estimates, so buffers of the estimated sizes can be made
-for any program without knowing its signature. Inputs are filled with seeded
+type, dimensions and estimates, so buffers can be made for any program without
+knowing its signature: outputs at their estimates, inputs at the region the
+pipeline's own bounds query asks for. Inputs are filled with seeded
 uniform noise; outputs are checksummed so runs of different schedules of one
 program can be compared.
 
-Timing protocol: run for ``warmup_s`` first (the first ~0.3 s of runs are
-slower), pick a number of runs per sample so that a sample lasts at least
-``min_sample_s``, then take samples until the 95% confidence half-width of the
-mean is below ``target_rel_precision`` (after ``min_samples`` and ``min_time_s``),
-or until ``max_samples`` / ``max_time_s``.
+:func:`time_window` times one short window of runs; the protocol that spreads
+windows over rounds and turns them into a label is :mod:`pipelines.protocol`.
 """
 
 from __future__ import annotations
@@ -88,7 +86,13 @@ _ERROR_HANDLER = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
 
 
 class LoadedPipeline:
-    """A compiled pipeline with buffers allocated from its estimates."""
+    """A compiled pipeline with its buffers allocated the way a user would size them.
+
+    Outputs get the shape of their estimates (the region a user asks for). Inputs get the
+    shape the compiled pipeline itself asks for: a bounds query (a call with unallocated
+    inputs) returns the region each input is read over, which can exceed its estimate when
+    a schedule's tiles round up past the edge. ``input_bytes`` records that footprint.
+    """
 
     def __init__(self, lib_path: str, seed: int = 0) -> None:
         self.lib = ctypes.CDLL(lib_path)
@@ -105,11 +109,11 @@ class LoadedPipeline:
         self.argv_fn = getattr(self.lib, f"{FN_NAME}_argv")
         self.argv_fn.argtypes = [POINTER(c_void_p)]
         self.argv_fn.restype = c_int
-        rng = np.random.default_rng(seed)
         self._keep = []  # arrays and structs the argv points into
         self.outputs: list[np.ndarray] = []
         n = self.meta.num_arguments
         self.argv = (c_void_p * n)()
+        inputs: list[tuple[FilterArgument, str, HalideBuffer]] = []
         for i in range(n):
             arg = self.meta.arguments[i]
             name = arg.name.decode()
@@ -119,27 +123,66 @@ class LoadedPipeline:
                     raise HarnessError(f"scalar argument {name!r} has neither an estimate nor a default")
                 self.argv[i] = value
                 continue
-            self.argv[i] = ctypes.cast(ctypes.pointer(self._buffer(arg, name, rng)), c_void_p)
+            if arg.kind == 1:
+                buf = self._query_buffer(arg, name)
+                inputs.append((arg, name, buf))
+            else:
+                buf = self._output_buffer(arg, name)
+            self.argv[i] = ctypes.cast(ctypes.pointer(buf), c_void_p)
+        if inputs:
+            # Bounds query: with unallocated inputs the pipeline only fills in their shapes.
+            self.run()
+        rng = np.random.default_rng(seed)
+        self.input_bytes = sum(self._allocate_input(arg, name, buf, rng) for arg, name, buf in inputs)
 
-    def _buffer(self, arg: FilterArgument, name: str, rng) -> HalideBuffer:
-        dims = arg.dimensions
-        est = arg.buffer_estimates
-        mins, extents = [], []
-        for d in range(dims):
-            lo, ext = (est[2 * d], est[2 * d + 1]) if est else (None, None)
-            if not lo or not ext:
-                raise HarnessError(f"buffer {name!r} has no estimate for dimension {d}")
-            mins.append(lo[0])
-            extents.append(ext[0])
+    @staticmethod
+    def _dtype(arg: FilterArgument, name: str):
         key = (arg.type.code, arg.type.bits)
         if key not in _DTYPES:
             raise HarnessError(f"buffer {name!r} has an unsupported type {key}")
-        shape = tuple(reversed(extents))  # Halide's dimension 0 is innermost
-        if arg.kind == 1:
-            data = rng.uniform(-1.0, 1.0, size=shape).astype(_DTYPES[key])
-        else:
-            data = np.zeros(shape, dtype=_DTYPES[key])
-            self.outputs.append(data)
+        return _DTYPES[key]
+
+    def _estimates(self, arg: FilterArgument, name: str) -> tuple[list[int], list[int]]:
+        est = arg.buffer_estimates
+        mins, extents = [], []
+        for d in range(arg.dimensions):
+            lo, ext = (est[2 * d], est[2 * d + 1]) if est else (None, None)
+            if not lo or not ext:
+                raise HarnessError(f"buffer {name!r} has no estimate for dimension {d}")
+            mins.append(int(lo[0]))
+            extents.append(int(ext[0]))
+        return mins, extents
+
+    def _query_buffer(self, arg: FilterArgument, name: str) -> HalideBuffer:
+        self._dtype(arg, name)
+        dims = arg.dimensions
+        dim_arr = (HalideDimension * max(dims, 1))()
+        buf = HalideBuffer(0, None, None, 0, HalideType(arg.type.code, arg.type.bits, 1), dims, dim_arr, None)
+        self._keep += [dim_arr, buf]
+        return buf
+
+    def _output_buffer(self, arg: FilterArgument, name: str) -> HalideBuffer:
+        mins, extents = self._estimates(arg, name)
+        data = np.zeros(tuple(reversed(extents)), dtype=self._dtype(arg, name))  # dimension 0 is innermost
+        self.outputs.append(data)
+        return self._describe(arg, data, mins, extents)
+
+    def _allocate_input(self, arg: FilterArgument, name: str, buf: HalideBuffer, rng) -> int:
+        dims = arg.dimensions
+        mins = [int(buf.dim[d].min) for d in range(dims)]
+        extents = [int(buf.dim[d].extent) for d in range(dims)]
+        shape = tuple(reversed(extents))
+        data = rng.uniform(-1.0, 1.0, size=shape).astype(self._dtype(arg, name))
+        stride = 1
+        for d in range(dims):
+            buf.dim[d] = HalideDimension(mins[d], extents[d], stride, 0)
+            stride *= extents[d]
+        buf.host = data.ctypes.data
+        self._keep.append(data)
+        return int(data.nbytes)
+
+    def _describe(self, arg: FilterArgument, data: np.ndarray, mins, extents) -> HalideBuffer:
+        dims = arg.dimensions
         dim_arr = (HalideDimension * max(dims, 1))()
         stride = 1
         for d in range(dims):
@@ -159,57 +202,40 @@ class LoadedPipeline:
         return float(sum(np.sum(o, dtype=np.float64) for o in self.outputs))
 
 
-def time_pipeline(
-    pipeline: LoadedPipeline,
-    warmup_s: float = 0.3,
-    min_sample_s: float = 0.002,
-    min_samples: int = 10,
-    max_samples: int = 200,
-    min_time_s: float = 0.2,
-    max_time_s: float = 3.0,
-    target_rel_precision: float = 0.01,
+def time_window(
+    pipeline,
+    window_s: float = 0.04,
+    min_runs: int = 3,
+    min_sample_s: float = 0.0005,
+    warmup_runs: int = 2,
 ) -> dict:
-    """Time repeated runs; return runtime statistics in seconds per run."""
+    """One short timing window of ``pipeline`` (anything with ``run()``): seconds per run.
+
+    ``warmup_runs`` untimed runs first; then samples until the window lasts ``window_s``
+    and holds at least ``min_runs`` runs. A sample repeats the run until it lasts
+    ``min_sample_s``, so runs far shorter than the clock's overhead are still measured.
+    The window's statistic is its fastest sample (``window_min_s``): on a CPU, noise only
+    ever adds time. The median is kept beside it.
+    """
     clock = time.perf_counter
-    t_start = clock()
-    warm = []
-    while True:
+    per_run = float("inf")
+    for _ in range(max(1, warmup_runs)):
         t0 = clock()
         pipeline.run()
-        warm.append(clock() - t0)
-        if (clock() - t_start >= warmup_s and len(warm) >= 2) or clock() - t_start >= max_time_s:
-            break
-    warmup_s = clock() - t_start
-    per_run = float(np.median(warm[-5:]))
+        per_run = min(per_run, clock() - t0)
     iters = max(1, math.ceil(min_sample_s / max(per_run, 1e-9)))
     samples: list[float] = []
     t_start = clock()
-    reached = False
     while True:
         t0 = clock()
         for _ in range(iters):
             pipeline.run()
         samples.append((clock() - t0) / iters)
-        n, elapsed = len(samples), clock() - t_start
-        if n >= min_samples and elapsed >= min_time_s:
-            arr = np.asarray(samples)
-            half_width = 1.96 * arr.std(ddof=1) / math.sqrt(n)
-            if half_width <= target_rel_precision * arr.mean():
-                reached = True
-                break
-        if n >= max_samples or elapsed >= max_time_s:
+        if len(samples) * iters >= min_runs and clock() - t_start >= window_s:
             break
     arr = np.asarray(samples)
     return {
-        "n_samples": len(samples),
-        "iters_per_sample": iters,
-        "warmup_s": warmup_s,
-        "runtime_min_s": float(arr.min()),
-        "runtime_median_s": float(np.median(arr)),
-        "runtime_mean_s": float(arr.mean()),
-        "runtime_std_s": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
-        "runtime_p10_s": float(np.quantile(arr, 0.1)),
-        "runtime_p90_s": float(np.quantile(arr, 0.9)),
-        "precision_reached": reached,
-        "output_checksum": pipeline.checksum(),
+        "window_min_s": float(arr.min()),
+        "window_median_s": float(np.median(arr)),
+        "n_runs": len(samples) * iters,
     }

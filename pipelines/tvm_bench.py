@@ -1,13 +1,11 @@
-"""Time compiled TVM candidates, one at a time, each in a forked child process.
+"""Time compiled TVM candidates with the Halide side's protocol (:mod:`pipelines.bench`).
 
-The discipline is the Halide side's (:mod:`pipelines.bench`): the bench job holds
-every core and the ``bench_slot`` resource; each candidate's library is loaded and
-run in a child forked from this process (which has imported TVM once, so a child
-costs a fork, not a 3-30 s import); a segfault or a hang kills the child, not the
-job, and becomes a row with status ``crash`` or ``timeout``. Inside the child the
-timing loop is :func:`pipelines.harness.time_pipeline` (warm-up, samples of several
-runs, repeat until the 95% confidence half-width of the mean is within the target
-precision, or a cap), so both compilers' run times mean the same thing.
+Only loading a candidate is TVM's own (:func:`tvm_loader`); the rounds, the
+calibration kernel, the windows and the labels are shared, so both compilers' run
+times mean the same thing. Every window runs in a child forked from this process
+(which has imported TVM once, so a child costs a fork, not a 3-30 s import); a
+segfault or a hang kills the child, not the job, and becomes a row with status
+``crash`` or ``timeout``.
 
 Inputs are seeded uniform noise in [-1, 1) from the argument shapes in
 ``program.json``; the output is compared with the output of the *unscheduled*
@@ -26,9 +24,10 @@ import numpy as np
 import polars as pl
 
 from featurize import schema
-from pipelines import bench as halide_bench
-from pipelines.bench import measure_in_child
-from pipelines.harness import time_pipeline
+from pipelines.bench import concat_or_empty, measure_in_child, prepare_timing, retime_selection, time_program
+from pipelines.calibration import ensure_kernel
+from pipelines.harness import time_window
+from pipelines.protocol import Protocol
 
 INPUT_SEED = 20240601
 #: Relative tolerance of the result check: max |out - ref| <= RTOL * (max |ref| + 1).
@@ -49,7 +48,7 @@ def make_inputs(args: list[dict], seed: int = INPUT_SEED) -> list[np.ndarray]:
 
 class LoadedTVMProgram:
     """A compiled candidate with its argument tensors: ``run()``, ``output()``, ``checksum()``
-    (the interface :func:`pipelines.harness.time_pipeline` times)."""
+    (the interface :func:`pipelines.harness.time_window` times)."""
 
     def __init__(self, lib_path: str | os.PathLike, args: list[dict], seed: int = INPUT_SEED) -> None:
         import tvm
@@ -86,17 +85,11 @@ class WrongResultError(RuntimeError):
     """The scheduled program's output differs from the unscheduled program's."""
 
 
-def time_library(
-    lib_path: str | os.PathLike,
-    args: list[dict],
-    timing: dict,
-    timeout_s: float,
-    threads: int,
-    ref_path: str | os.PathLike | None = None,
-) -> dict:
-    """Time one library in a forked child; a partial measurement row (status, error, stats)."""
+def tvm_loader(lib_path: str | os.PathLike, args: list[dict], threads: int, ref_path: str | os.PathLike | None = None):
+    """``load()`` for a compiled TVM candidate (see :func:`pipelines.bench.time_window_in_child`):
+    load it, run it once and check its output against the unscheduled workload's."""
 
-    def measure() -> dict:
+    def load() -> LoadedTVMProgram:
         os.environ["TVM_NUM_THREADS"] = str(threads)
         prog = LoadedTVMProgram(lib_path, args)
         if ref_path:
@@ -104,9 +97,16 @@ def time_library(
             why = check_result(prog.output(), np.load(ref_path))
             if why:
                 raise WrongResultError(why)
-        return time_pipeline(prog, **timing)
+        return prog
 
-    return measure_in_child(measure, timeout_s)
+    return load
+
+
+def time_once(lib_path, args: list[dict], window: dict, timeout_s: float, threads: int, ref_path=None) -> dict:
+    """One timing window of one library in a forked child (no rounds, no calibration): the quick
+    look MetaSchedule's evolutionary search needs between its generations."""
+    load = tvm_loader(lib_path, args, threads, ref_path)
+    return measure_in_child(lambda: time_window(load(), **window), timeout_s)
 
 
 def machine_info(threads: int) -> dict:
@@ -125,58 +125,45 @@ def machine_info(threads: int) -> dict:
     return info
 
 
-def bench_candidates(
-    candidates: pl.DataFrame,
-    work_dir: str | os.PathLike,
-    timing: dict,
-    timeout_s: float,
-    machine: dict,
-    threads: int,
-    timing_pass: int = 1,
-) -> pl.DataFrame:
-    """Measurement rows for every candidate of one program (failed compiles become rows too)."""
+def program_loader(work_dir: str | os.PathLike, threads: int):
+    """``load_for(candidate_row)`` for the candidates under ``work_dir``."""
     work_dir = Path(work_dir)
     prog = json.loads((work_dir / "program.json").read_text())
     ref = work_dir / "reference.npy"
-
-    def time_one(cand: dict) -> dict:
-        return time_library(
-            work_dir / cand["library"], prog["args"], timing, timeout_s, threads, ref if ref.exists() else None
-        )
-
-    return halide_bench.bench_candidates(
-        candidates, work_dir, timing, timeout_s, machine, timing_pass=timing_pass, time_one=time_one
-    )
+    return lambda cand: tvm_loader(work_dir / cand["library"], prog["args"], threads, ref if ref.exists() else None)
 
 
-def bench_program(work_dir, out_path, machine_path, timing: dict, timeout_s: float, threads: int) -> None:
-    """Time every candidate of one program (pass 1); write measurements and the machine."""
+def _prepare(protocol: Protocol, calibration_dir) -> tuple[int, Path]:
+    """Threads and pinning as the Halide side (the calibration kernel is Halide's), then TVM."""
+    calib = ensure_kernel(calibration_dir)
+    threads = prepare_timing(protocol)
     os.environ["TVM_NUM_THREADS"] = str(threads)
     import tvm  # noqa: F401  (imported once here; every forked child inherits it)
 
+    return threads, calib
+
+
+def bench_program(work_dir, out_path, samples_path, machine_path, protocol: Protocol, calibration_dir) -> None:
+    """Time every candidate of one program (pass 1); write measurements, samples and the machine."""
+    threads, calib = _prepare(protocol, calibration_dir)
     cands = schema.read_table(Path(work_dir) / "candidates.parquet", "tvm_candidates")
     machine = machine_info(threads)
-    frame = bench_candidates(cands, work_dir, timing, timeout_s, machine, threads)
-    schema.write_table("measurements", frame, out_path)
+    meas, samples = time_program(cands, program_loader(work_dir, threads), protocol, calib, machine)
+    schema.write_table("timing_samples", samples, samples_path)
+    schema.write_table("measurements", meas, out_path)
     schema.write_json(machine, machine_path)
 
 
-def retime(work_dirs, out_path, timing: dict, timeout_s: float, fraction: float, threads: int) -> None:
-    """The noise-floor pass: re-time a fixed fraction of the schedules (timing pass 2)."""
-    from pipelines.bench import selected_for_retime
-
-    os.environ["TVM_NUM_THREADS"] = str(threads)
-    import tvm  # noqa: F401
-
+def retime(work_dirs, out_path, samples_path, protocol: Protocol, fraction: float, calibration_dir) -> None:
+    """The drift pass (timing pass 2): re-time a fixed share of the schedules, as the Halide side."""
+    threads, calib = _prepare(protocol, calibration_dir)
     machine = machine_info(threads)
-    frames = [pl.from_arrow(schema.from_rows("measurements", []))]
+    meas, samples = [], []
     for wd in work_dirs:
-        cands = schema.read_table(Path(wd) / "candidates.parquet", "tvm_candidates")
-        keep = [selected_for_retime(s, fraction) for s in cands["schedule_id"].to_list()]
-        cands = (
-            cands.with_columns(pl.Series("_retime", keep, dtype=pl.Boolean))
-            .filter(pl.col("_retime") & (pl.col("compile_status") == "ok"))
-            .drop("_retime")
-        )
-        frames.append(bench_candidates(cands, wd, timing, timeout_s, machine, threads, timing_pass=2))
-    schema.write_table("measurements", pl.concat(frames), out_path)
+        cands = retime_selection(schema.read_table(Path(wd) / "candidates.parquet", "tvm_candidates"), fraction)
+        if cands.height:
+            m, s = time_program(cands, program_loader(wd, threads), protocol, calib, machine, timing_pass=2)
+            meas.append(m)
+            samples.append(s)
+    schema.write_table("timing_samples", concat_or_empty("timing_samples", samples), samples_path)
+    schema.write_table("measurements", concat_or_empty("measurements", meas), out_path)

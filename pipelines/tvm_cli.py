@@ -2,8 +2,8 @@
 
 python -m pipelines.tvm_cli generate  --program-id ID (--seed N [--params JSON] | --zoo NAME) --out F
 python -m pipelines.tvm_cli sample    --entry F --out-dir D [--sampling JSON] [--cores N] [--threads T]
-python -m pipelines.tvm_cli bench     --work-dir D --out F --machine F --timing JSON [--threads N]
-python -m pipelines.tvm_cli retime    --out F --timing JSON --fraction X [--threads N] WORK_DIR...
+python -m pipelines.tvm_cli bench     --work-dir D --out F --samples F --machine F --timing JSON
+python -m pipelines.tvm_cli retime    --out F --samples F --timing JSON --fraction X WORK_DIR...
 python -m pipelines.tvm_cli featurize --out DATASET_DIR [--retime F] WORK_DIR...
 """
 
@@ -36,17 +36,19 @@ def main(argv: list[str] | None = None) -> int:
 
     b = sub.add_parser("bench", help="time the compiled candidates of one program")
     b.add_argument("--work-dir", required=True)
-    b.add_argument("--out", required=True)
+    b.add_argument("--out", required=True, help="measurements table to write")
+    b.add_argument("--samples", required=True, help="timing_samples table to write (every window)")
     b.add_argument("--machine", required=True)
-    b.add_argument("--timing", required=True, help="timing config (JSON), as the Halide side's")
-    b.add_argument("--threads", type=int, default=0)
 
-    r = sub.add_parser("retime", help="noise-floor pass: re-time a fraction of all candidates")
-    r.add_argument("--out", required=True)
-    r.add_argument("--timing", required=True)
+    r = sub.add_parser("retime", help="drift pass: re-time a fraction of all candidates, later")
+    r.add_argument("--out", required=True, help="measurements table to write")
+    r.add_argument("--samples", required=True, help="timing_samples table to write (every window)")
     r.add_argument("--fraction", type=float, required=True)
-    r.add_argument("--threads", type=int, default=0)
     r.add_argument("work_dirs", nargs="+")
+    for t in (b, r):
+        t.add_argument("--timing", required=True, help="timing protocol (JSON), as the Halide side's")
+        t.add_argument("--calibration-dir", default="results/_work/calibration",
+                       help="where this machine's calibration kernel is built once")  # fmt: skip
 
     f = sub.add_parser("featurize", help="write the dataset tables from the work directories")
     f.add_argument("--out", required=True)
@@ -71,14 +73,15 @@ def main(argv: list[str] | None = None) -> int:
             sample_program(args.entry, args.out_dir, json.loads(args.sampling), args.cores or cores, args.threads)
         elif args.cmd in ("bench", "retime"):
             from pipelines import tvm_bench
+            from pipelines.protocol import Protocol
 
-            timing = json.loads(args.timing)
-            timeout_s = timing.pop("timeout_s", 60)
-            threads = args.threads or cores
+            protocol = Protocol.from_config(json.loads(args.timing))
             if args.cmd == "bench":
-                tvm_bench.bench_program(args.work_dir, args.out, args.machine, timing, timeout_s, threads)
+                tvm_bench.bench_program(args.work_dir, args.out, args.samples, args.machine, protocol,
+                                        args.calibration_dir)  # fmt: skip
             else:
-                tvm_bench.retime(args.work_dirs, args.out, timing, timeout_s, args.fraction, threads)
+                tvm_bench.retime(args.work_dirs, args.out, args.samples, protocol, args.fraction,
+                                 args.calibration_dir)  # fmt: skip
         elif args.cmd == "featurize":
             from featurize.tvm_graph import featurize_dataset
 

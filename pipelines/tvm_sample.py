@@ -66,15 +66,7 @@ DEFAULT_SAMPLING = {
 }
 
 #: Quick timings that guide the evolutionary search (never labels).
-QUICK_TIMING = {
-    "warmup_s": 0.0,
-    "min_sample_s": 0.0005,
-    "min_samples": 2,
-    "max_samples": 3,
-    "min_time_s": 0.0,
-    "max_time_s": 0.1,
-    "target_rel_precision": 1.0,
-}
+QUICK_TIMING = {"window_s": 0.0, "min_runs": 2, "min_sample_s": 0.0005, "warmup_runs": 1}
 
 
 def light_intrinsics(full: bool = False) -> None:
@@ -290,7 +282,7 @@ class _Sampler:
                 break
 
     def quick_times(self, sids: list[str]) -> list[list[float] | None]:
-        from pipelines.tvm_bench import time_library
+        from pipelines.tvm_bench import time_once
 
         ref = self.out_dir / "reference.npy"
         out = []
@@ -299,10 +291,10 @@ class _Sampler:
             if row["compile_status"] != "ok":
                 out.append(None)
                 continue
-            r = time_library(
+            r = time_once(
                 self.out_dir / row["library"], self.args, QUICK_TIMING, 60.0, self.cores, ref if ref.exists() else None
             )
-            out.append([r["runtime_median_s"]] if r["status"] == "ok" else None)
+            out.append([r["window_min_s"]] if r["status"] == "ok" else None)
         return out
 
     def evolutionary(self) -> None:

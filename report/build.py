@@ -83,7 +83,7 @@ METRIC_DOCS = {
     "top5": "best true time / best true time among the model's 5 best picks (1 = optimal)",
     "averaging": "computed per program, then averaged over programs",
 }
-NOISE_NAME = "timing noise floor"
+NOISE_NAME = "timing noise (split-half)"
 SECTION_IDS = (
     "overview",
     "headline",
@@ -166,13 +166,13 @@ def _headline_table(ctx: _Ctx, split: str) -> Table | None:
     if not any(r["programs"] for r in rows):
         return None
     nf = ctx.noise.get(split)
-    nrow = {"model": NOISE_NAME, "kind": "timing pass 2 vs pass 1"}
+    nrow = {"model": NOISE_NAME, "kind": "odd vs even timing rounds, same schedules"}
     for k, h in METRIC_HEADERS.items():
         nrow[h] = None if not nf else nf.get(k)
     nrow["programs"] = None if not nf else nf.get("n_programs")
     nrow["schedules"] = None if not nf else nf.get("n_schedules")
     if not nf or not nf.get("n_schedules"):
-        nrow["kind"] += " — no re-timed schedule"
+        nrow["kind"] += " — no split-half labels"
     rows.append(nrow)
     frame = pl.DataFrame(
         rows,
@@ -214,6 +214,17 @@ def _uncertainty_table(ctx: _Ctx) -> Table | None:
     return Table(pl.DataFrame(rows), numeric={"programs", "MAPE", "MAPE 95% CI", "Kendall τ", "Kendall τ 95% CI"})
 
 
+def _noise_words(nf: dict[str, Any]) -> str:
+    """One sentence with both noise figures of a split."""
+    bits = []
+    for kind, what in (("split_half", "split-half"), ("drift", "drift of a later re-time")):
+        a = nf.get(kind) or {}
+        if a.get("mape") is not None:
+            bits.append(f"{what} MAPE {a['mape']:.1f}% (median ratio {a['median_ratio']:.3f}, "
+                        f"{a['n_schedules']} schedules)")  # fmt: skip
+    return ("timing noise: " + "; ".join(bits) + ".") if bits else "no timing-noise figures for this split."
+
+
 def section_overview(ctx: _Ctx) -> str:
     inp = ctx.inp
     parts = []
@@ -232,16 +243,7 @@ def section_overview(ctx: _Ctx) -> str:
         if by_tau:
             b = max(by_tau, key=by_tau.get)
             bits.append(f"highest Kendall τ <b>{esc(b)}</b> ({by_tau[b]:.3f});")
-        nf = ctx.noise.get(split) or {}
-        if nf.get("mape") is not None:
-            tau = nf.get("kendall_tau")
-            bits.append(
-                f"timing noise floor MAPE {nf['mape']:.1f}%"
-                + (f", τ {tau:.3f}" if tau is not None else "")
-                + f" ({nf.get('n_schedules', 0)} re-timed schedules)."
-            )
-        else:
-            bits.append("no noise-floor measurement for this split.")
+        bits.append(_noise_words(ctx.noise.get(split) or {}))
         findings.append(" ".join(bits))
     r = ratios(inp, ctx.headline)
     pr = paper_ratios(inp)
@@ -284,8 +286,10 @@ def section_headline(ctx: _Ctx) -> str:
     parts = [
         note(
             "Each metric is computed within a held-out program, then averaged over programs. "
-            "<b>Bold</b>: the best model in the column. The last row times the same schedules "
-            "a second time: the error of a perfect model, given timing noise."
+            "<b>Bold</b>: the best model in the column. The last row is the timing noise on the same "
+            "schedules: the label from one half of the timing rounds against the label from the other "
+            "half. A model error below it cannot be told apart from measurement noise; the drift of a "
+            "later re-time is given in the overview and the dataset section."
         )
     ]
     md = []
@@ -410,7 +414,7 @@ def section_kendall(ctx: _Ctx) -> str:
         "distribution of per-program Kendall tau",
         "Kendall τ between predicted and measured run times among one program's schedules; one point per program "
         "with at least two schedules, boxes show quartiles. 1 = perfect order, 0 = no better than chance "
-        "(dashed). The noise floor ranks only the re-timed schedules of each program.",
+        "(dashed): the split-half labels of the same schedules.",
         reason="no program with two or more predicted schedules",
     )
 
@@ -470,9 +474,9 @@ def section_training(ctx: _Ctx) -> str:
 def _pass1_times(inp: Inputs) -> pl.DataFrame:
     meas, progs = inp.table("measurements"), inp.table("programs")
     t = (
-        meas.filter((pl.col("timing_pass") == 1) & (pl.col("status") == "ok") & (pl.col("runtime_median_s") > 0))
+        meas.filter((pl.col("timing_pass") == 1) & (pl.col("status") == "ok") & (pl.col("runtime_s") > 0))
         .group_by("program_id", "schedule_id", "machine_id")
-        .agg(pl.col("runtime_median_s").median())
+        .agg(pl.col("runtime_s").median())
     )
     return t.join(progs.select("program_id", "origin"), on="program_id", how="left")
 
@@ -492,7 +496,7 @@ def section_dataset(ctx: _Ctx) -> str:
     ) or DASH
     sched_by = sched.group_by("sampler").len().sort("len", descending=True)
     speed = times.group_by("program_id").agg(
-        (pl.col("runtime_median_s").max() / pl.col("runtime_median_s").min()).alias("spread"), pl.len().alias("n")
+        (pl.col("runtime_s").max() / pl.col("runtime_s").min()).alias("spread"), pl.len().alias("n")
     ).filter(pl.col("n") >= 2)
     rows = [
         ("programs", f"{progs.height} ({origin_counts})"),
@@ -503,9 +507,9 @@ def section_dataset(ctx: _Ctx) -> str:
          + ", ".join(f"{s} {n}" for s, n in sched_by.iter_rows())),
         ("timing pass 1", f"{p1.height} measurements: {p1.filter(pl.col('status') == 'ok').height} ok, "
          f"{p1.filter(pl.col('status') != 'ok').height} failed"),
-        ("timing pass 2 (noise floor)", f"{p2.height} re-timed, {p2.filter(pl.col('status') == 'ok').height} ok"),
-        ("measured run time", f"{fmt_seconds(times['runtime_median_s'].min())} to "
-         f"{fmt_seconds(times['runtime_median_s'].max())}, median {fmt_seconds(times['runtime_median_s'].median())}"
+        ("timing pass 2 (drift re-time)", f"{p2.height} re-timed, {p2.filter(pl.col('status') == 'ok').height} ok"),
+        ("measured run time", f"{fmt_seconds(times['runtime_s'].min())} to "
+         f"{fmt_seconds(times['runtime_s'].max())}, median {fmt_seconds(times['runtime_s'].median())}"
          if times.height else DASH),
         ("compile time per schedule", f"median {fmt_seconds(p1['compile_time_s'].median())}, "
          f"max {fmt_seconds(p1['compile_time_s'].max())}" if p1['compile_time_s'].drop_nulls().len() else DASH),
@@ -574,6 +578,43 @@ def section_dataset(ctx: _Ctx) -> str:
     return "\n".join(parts)
 
 
+def _job_order(meas: pl.DataFrame) -> list[tuple[str, int]]:
+    """Timing jobs (program, pass) in the order they ran (their measurement time)."""
+    jobs = meas.group_by("program_id", "timing_pass").agg(pl.col("measured_at").min()).sort("measured_at", "program_id")
+    return list(jobs.select("program_id", "timing_pass").iter_rows())
+
+
+def _timing_noise(ctx: _Ctx) -> str:
+    """The timing protocol's noise figures and the machine-speed series."""
+    from pipelines.protocol import NOISE_DOCS
+
+    parts = ["<h3>Timing noise and machine speed</h3>"]
+    rows = []
+    for split in ("all", *EVAL_SPLITS):
+        nf = ctx.noise.get(split) or {}
+        for kind in ("split_half", "drift"):
+            a = nf.get(kind) or {}
+            if a.get("n_schedules"):
+                rows.append({"split": split, "figure": kind.replace("_", "-"), "MAPE": a["mape"],
+                             "median ratio": a["median_ratio"], "p10 ratio": a["p10_ratio"],
+                             "p90 ratio": a["p90_ratio"], "schedules": a["n_schedules"]})  # fmt: skip
+    if rows:
+        parts.append(Table(pl.DataFrame(rows), formats={"MAPE": lambda v: f"{v:.2f}%", "median ratio": lambda v: f"{v:.3f}",
+                                                        "p10 ratio": lambda v: f"{v:.3f}", "p90 ratio": lambda v: f"{v:.3f}"},
+                           numeric={"MAPE", "median ratio", "p10 ratio", "p90 ratio", "schedules"}).html())  # fmt: skip
+    else:
+        parts.append(nodata("no timing-noise figures"))
+    parts.append(ul(f"<b>{k.replace('_', '-')}</b>: {esc(v)}" for k, v in NOISE_DOCS.items()))
+    samples, meas = ctx.inp.table("timing_samples"), ctx.inp.table("measurements")
+    if samples is not None and meas is not None:
+        parts.append(ctx.figure("machine_speed", lambda: figures.machine_speed(samples, _job_order(meas)),
+                                "machine speed through the timing jobs",
+                                "The calibration kernel's time right before every timing window. Windows timed while "
+                                "it ran more than the protocol's slow factor above the job's fast time are flagged "
+                                "(red), left out of the labels and re-measured.", reason="no timing samples"))  # fmt: skip
+    return "\n".join(parts)
+
+
 def section_machine(ctx: _Ctx) -> str:
     inp = ctx.inp
     parts = []
@@ -581,9 +622,10 @@ def section_machine(ctx: _Ctx) -> str:
     if machines is None or not machines.height:
         parts.append(nodata("no machines table"))
     else:
-        cols = [c for c in ("machine_id", "hostname", "cpu_model", "n_cores", "timing_threads", "halide_target")
-                if c in machines.columns]
+        cols = [c for c in ("machine_id", "hostname", "cpu_model", "n_cores", "timing_threads", "pinning",
+                            "halide_target") if c in machines.columns]  # fmt: skip
         parts.append(Table(machines.select(cols), numeric={"n_cores", "timing_threads"}).html())
+    parts.append(_timing_noise(ctx))
     versions: dict[str, dict[str, str]] = {}
     if machines is not None:
         for mid, v in machines.select("machine_id", "versions").iter_rows():
@@ -772,7 +814,7 @@ def build_report(
     except Exception as exc:  # noqa: BLE001 - a bad measurements table must not stop the report
         if strict:
             raise
-        inp.problems.append(f"noise floor: {type(exc).__name__}: {exc}")
+        inp.problems.append(f"timing noise: {type(exc).__name__}: {exc}")
         nf = {}
     preds = all_predictions(inp)
     npairs = noise_pairs(inp)
@@ -810,9 +852,16 @@ def build_report(
         "",
         f"Dataset `{inp.dataset_dir}`, models `{inp.models_dir}`, generated {stamp}. "
         "Metrics are computed per held-out program, then averaged; **bold** is the best model, "
-        f"*italic* the timing noise floor (pass 2 vs pass 1). Full report: `index.html`.",
+        f"*italic* the timing noise (split-half labels of the same schedules). Full report: `index.html`.",
         "",
         ctx.markdown.get("headline", "no data\n"),
+        "### Timing noise",
+        "",
+        *[f"- {split}: {_noise_words(ctx.noise.get(split) or {})}" for split in ("all", *EVAL_SPLITS)],
+        "",
+        "Split-half: the label from the odd timing rounds vs the even rounds of the same job; drift: a later "
+        "re-time vs the labels. Both on the schedules the models are scored on.",
+        "",
         "### Error ratios (baseline / best GNN)",
         "",
         ctx.markdown.get("ratios", "no data"),

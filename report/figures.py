@@ -34,7 +34,7 @@ STATUS_COLORS = {
     "timeout": "#937860",
     "not timed": "#bbbbbb",
 }
-NOISE_LABEL = "timing noise floor"
+NOISE_LABEL = "timing noise (split-half)"
 
 RC = {
     "font.size": 10,
@@ -219,7 +219,7 @@ def kendall_distribution(per_prog: dict[str, dict[str, pl.DataFrame]], models: S
                 ax.scatter(p + rng.uniform(-0.15, 0.15, len(d)), d, s=16, alpha=0.7, color=colors[name],
                            edgecolors="none", zorder=3)
             ax.axhline(0, color="#999999", lw=0.8, ls="--")
-            ax.set_xticks(pos, [f"{n.replace(NOISE_LABEL, 'noise floor')}\n(n={len(d)})" for n, d in zip(names, data)],
+            ax.set_xticks(pos, [f"{n.replace(NOISE_LABEL, 'timing noise')}\n(n={len(d)})" for n, d in zip(names, data)],
                           rotation=30, ha="right")
             ax.set_ylim(-1.05, 1.05)
             ax.set_ylabel("Kendall τ within a program")
@@ -339,30 +339,61 @@ def program_shapes(programs: pl.DataFrame, nodes: pl.DataFrame) -> bytes | None:
     return _png(fig)
 
 
+def machine_speed(samples: pl.DataFrame, job_order: Sequence[tuple[str, int]]) -> bytes | None:
+    """The machine-speed monitor: the calibration kernel's time before every timing window,
+    timing jobs laid end to end in the order they ran; windows flagged slow in red."""
+    samples = samples.filter(pl.col("calibration_s") > 0)
+    if not samples.height:
+        return None
+    fig, axes = _new(11, 3.4)
+    ax = axes[0, 0]
+    with matplotlib.rc_context(RC):
+        offset, bounds = 0.0, []
+        for pid, tpass in job_order:
+            job = samples.filter((pl.col("program_id") == pid) & (pl.col("timing_pass") == tpass)).sort("started_s")
+            if not job.height:
+                continue
+            x = offset + job["started_s"].to_numpy()
+            y = job["calibration_s"].to_numpy() * 1e3
+            slow = job["slow"].to_numpy()
+            ax.plot(x, y, color="#4c72b0", lw=0.6, alpha=0.8)
+            ax.scatter(x[slow], y[slow], s=8, color="#c44e52", zorder=3)
+            bounds.append(offset)
+            offset = float(x.max()) + 1.0
+        for b in bounds[1:]:
+            ax.axvline(b, color="#dddddd", lw=0.5, zorder=0)
+        ax.scatter([], [], s=8, color="#c44e52", label="window flagged slow (re-measured)")
+        ax.set_xlabel("timing-job time, jobs end to end (s)")
+        ax.set_ylabel("calibration kernel (ms)")
+        ax.set_title("machine speed through the timing jobs (lower is faster)")
+        ax.legend(frameon=False, loc="upper right")
+    return _png(fig)
+
+
 def runtime_distribution(times: pl.DataFrame) -> bytes | None:
     """Histogram of measured run times (log x), stacked by program origin, plus each
     schedule's slowdown over its program's best."""
-    times = times.filter(pl.col("runtime_median_s") > 0)
+    times = times.filter(pl.col("runtime_s") > 0)
     if not times.height:
         return None
     fig, axes = _new(11, 3.6, 1, 2)
     with matplotlib.rc_context(RC):
         ax = axes[0, 0]
-        v = times["runtime_median_s"].to_numpy()
+        v = times["runtime_s"].to_numpy()
         bins = _log_bins(v)
         origins = [o for o in ("random", "zoo", "user") if o in set(times["origin"].to_list())]
         origins += sorted(set(times["origin"].drop_nulls().to_list()) - set(origins))
-        data = [times.filter(pl.col("origin") == o)["runtime_median_s"].to_numpy() for o in origins]
+        data = [times.filter(pl.col("origin") == o)["runtime_s"].to_numpy() for o in origins]
         ax.hist(data, bins=bins, stacked=True, label=origins, color=[ORIGIN_COLORS.get(o, "#999999") for o in origins])
         ax.set_xscale("log")
-        ax.set_xlabel("run time, median over samples (s)")
+        ax.set_xlabel("run time, the timing protocol's label (s)")
         ax.set_ylabel("schedules")
         _count_axis(ax.yaxis)
         ax.set_title("measured run time (timing pass 1, ok)")
         ax.legend(frameon=False)
         ax = axes[0, 1]
         slow = times.with_columns(
-            (pl.col("runtime_median_s") / pl.col("runtime_median_s").min().over("program_id")).alias("slowdown")
+            (pl.col("runtime_s") / pl.col("runtime_s").min().over("program_id")).alias("slowdown")
         )["slowdown"].to_numpy()
         slow = slow[slow > 1.0 + 1e-12]
         if len(slow):

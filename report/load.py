@@ -265,48 +265,41 @@ def headline_metrics(inp: Inputs) -> dict[str, dict[str, dict[str, Any] | None]]
     return out
 
 
+def _noise_tables(inp: Inputs) -> dict[str, pl.DataFrame] | None:
+    tables = {n: inp.table(n) for n in metrics_mod.NOISE_TABLES}
+    return None if any(t is None for t in tables.values()) else tables
+
+
 def noise_floor(inp: Inputs) -> dict[str, dict[str, Any] | None]:
-    """``{split: metrics}`` of timing pass 2 against pass 1: the summary's, else computed."""
+    """``{split: metrics}`` of the timing noise (split-half metrics, with ``split_half`` and
+    ``drift`` agreement): the summary's, else computed (:func:`models.metrics.noise_floor`)."""
     nf = (inp.summary or {}).get("noise_floor")
     if isinstance(nf, dict) and nf:
         return {k: v for k, v in nf.items() if isinstance(v, dict)}
-    meas = inp.table("measurements")
-    if meas is None:
+    tables = _noise_tables(inp)
+    if tables is None:
         return {}
-    from models import metrics as metrics_mod
-
-    out: dict[str, dict[str, Any] | None] = {"all": metrics_mod.noise_floor(meas)}
+    out: dict[str, dict[str, Any] | None] = {"all": metrics_mod.noise_floor(tables)}
     if inp.split is not None:
         for name in sorted(set(inp.split["split"].to_list())):
             pids = inp.split.filter(pl.col("split") == name)["program_id"].to_list()
-            out[name] = metrics_mod.noise_floor(meas, programs=pids)
+            out[name] = metrics_mod.noise_floor(tables, programs=pids)
     return out
 
 
 def noise_pairs(inp: Inputs) -> pl.DataFrame:
-    """Per re-timed schedule: ``program_id, schedule_id, split, y_true`` (pass 1 median)
-    and ``y_pred`` (pass 2 median), seconds: the noise floor as a "model"."""
+    """Per scored schedule: ``program_id, schedule_id, split, y_true`` (label from the odd
+    timing rounds) and ``y_pred`` (from the even rounds), seconds: the noise as a "model"."""
     empty = pl.DataFrame(
         schema={"program_id": pl.String, "schedule_id": pl.String, "split": pl.String,
                 "y_true": pl.Float64, "y_pred": pl.Float64}
     )
-    meas = inp.table("measurements")
-    if meas is None or meas.height == 0:
+    tables = _noise_tables(inp)
+    if tables is None or tables["timing_samples"].height == 0:
         return empty
-    ok = meas.filter((pl.col("status") == "ok") & (pl.col("runtime_median_s") > 0))
-    machine = (inp.summary or {}).get("machine_id")
-    if machine:
-        ok = ok.filter(pl.col("machine_id") == machine)
-    key = ["program_id", "schedule_id", "machine_id"]
-
-    def one(k: int, name: str) -> pl.DataFrame:
-        return ok.filter(pl.col("timing_pass") == k).group_by(key).agg(pl.col("runtime_median_s").median().alias(name))
-
-    pairs = one(1, "y_true").join(one(2, "y_pred"), on=key, how="inner")
+    pairs = metrics_mod.noise_pairs(tables, machine_id=(inp.summary or {}).get("machine_id"))
     if pairs.height == 0:
         return empty
-    if pairs["machine_id"].n_unique() > 1:
-        pairs = pairs.with_columns((pl.col("program_id") + "@" + pl.col("machine_id")).alias("program_id"))
     if inp.split is not None:
         pairs = pairs.join(inp.split, on="program_id", how="left")
     else:

@@ -22,16 +22,8 @@ SMALL_SAMPLING = {
     "reference_autoschedulers": [],
 }
 
-#: Timing that takes a fraction of a second per schedule.
-FAST_TIMING = {
-    "warmup_s": 0.01,
-    "min_sample_s": 0.0005,
-    "min_samples": 3,
-    "max_samples": 10,
-    "min_time_s": 0.01,
-    "max_time_s": 0.1,
-    "target_rel_precision": 0.05,
-}
+#: A timing protocol that takes a fraction of a second per schedule.
+FAST_TIMING = {"rounds": 3, "window_s": 0.005, "calibration_s": 0.003, "max_extra_rounds": 1, "timeout_s": 30}
 
 
 @pytest.fixture
@@ -42,6 +34,13 @@ def small_sampling() -> dict:
 @pytest.fixture
 def fast_timing() -> dict:
     return dict(FAST_TIMING)
+
+
+@pytest.fixture
+def fast_protocol():
+    from pipelines.protocol import Protocol
+
+    return Protocol.from_config(FAST_TIMING)
 
 
 def snakemake(workdir: Path, *args: str, **popen) -> subprocess.CompletedProcess | subprocess.Popen:

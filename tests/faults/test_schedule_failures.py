@@ -11,7 +11,9 @@ import pytest
 
 from featurize import schema
 from pipelines import compile as compile_mod
-from pipelines.bench import bench_candidates, machine_info
+from pipelines.bench import halide_loader, machine_info, time_program
+from pipelines.calibration import ensure_kernel
+from pipelines.protocol import Protocol
 from pipelines.compile import compile_pipeline, compile_program
 from featurize.schema import write_json
 
@@ -54,7 +56,7 @@ def candidate(sid: str, library: str, status: str = "ok", error: str = "") -> di
     }  # fmt: skip
 
 
-def test_each_failure_is_one_row_with_its_status(tmp_path, fast_timing) -> None:
+def test_each_failure_is_one_row_with_its_status(tmp_path, fast_protocol) -> None:
     cands = pl.from_arrow(
         schema.from_rows(
             "candidates",
@@ -67,7 +69,9 @@ def test_each_failure_is_one_row_with_its_status(tmp_path, fast_timing) -> None:
             ],
         )
     )
-    rows = bench_candidates(cands, tmp_path, fast_timing, timeout_s=2.0, machine=machine_info(1))
+    protocol = Protocol(**{**fast_protocol.as_dict(), "timeout_s": 2.0})
+    calib = ensure_kernel(tmp_path / "calibration")
+    rows, samples = time_program(cands, lambda c: halide_loader(tmp_path / c["library"]), protocol, calib, machine_info(1))
     status = dict(rows.select("schedule_id", "status").iter_rows())
     assert status == {
         "segfault": "crash",
@@ -80,7 +84,11 @@ def test_each_failure_is_one_row_with_its_status(tmp_path, fast_timing) -> None:
     assert "SIGSEGV" in errors["segfault"]
     assert "bounded" in errors["rterror"]  # Halide's own message names the buffer
     assert errors["noncompiling"] == "Error: bad schedule"
-    assert rows.filter(pl.col("status") == "ok")["runtime_median_s"].item() > 0
+    assert rows.filter(pl.col("status") == "ok")["runtime_s"].item() > 0
+    # Each failure was timed once, then left out of the later rounds.
+    windows = dict(samples.group_by("schedule_id").len().iter_rows())
+    assert windows["segfault"] == windows["hang"] == windows["rterror"] == 1
+    assert "noncompiling" not in windows and windows["fine"] >= protocol.rounds
 
 
 def test_a_compile_error_becomes_a_candidate_row(tmp_path, small_sampling, monkeypatch) -> None:

@@ -58,7 +58,7 @@ def make_fake_dataset(
     """Write a tiny but complete dataset: programs, chain-with-skip graphs, featurized and
     reference schedules, pass-1 and pass-2 timings, one failure per program."""
     rng = np.random.default_rng(seed)
-    programs, nodes, edges, schedules, nsf, meas = [], [], [], [], [], []
+    programs, nodes, edges, schedules, nsf, meas, samples = [], [], [], [], [], [], []
     origins = ["random"] * n_random + ["zoo"] * n_zoo + ["user"] * n_user
     for p, origin in enumerate(origins):
         pid = f"p{p:05d}"
@@ -95,16 +95,20 @@ def make_fake_dataset(
             work = f[:, SFI["sf_points_computed_total"]] / (f[:, SFI["sf_vector_size"]] * np.sqrt(f[:, SFI["sf_inner_parallelism"]]))
             t = float(scale * 1e-7 * work.sum() * math.exp(rng.normal(0, 0.05)))
             meas.append({"program_id": pid, "schedule_id": sid, "machine_id": "m0", "timing_pass": 1, "status": "ok",
-                         "runtime_median_s": t, "runtime_min_s": t * 0.95})
+                         "runtime_s": t, "runtime_min_s": t * 0.95, "label_method": "min"})
+            for r in range(1, 5):  # the protocol's raw windows, a little noisy
+                samples.append({"program_id": pid, "schedule_id": sid, "machine_id": "m0", "timing_pass": 1,
+                                "round": r, "status": "ok", "slow": False, "calibration_s": 1e-4,
+                                "window_min_s": t * math.exp(abs(rng.normal(0, 0.02)))})
             if s < 3:  # noise-floor re-time
                 t2 = t * math.exp(rng.normal(0, 0.03))
                 meas.append({"program_id": pid, "schedule_id": sid, "machine_id": "m0", "timing_pass": 2,
-                             "status": "ok", "runtime_median_s": t2, "runtime_min_s": t2 * 0.95})
+                             "status": "ok", "runtime_s": t2, "runtime_min_s": t2 * 0.95, "label_method": "min"})
         # a reference schedule that cannot be featurized, and a failed one
         schedules.append({"program_id": pid, "schedule_id": f"{p:04x}ref000000000", "sampler": "autoscheduler",
                           "autoscheduler": "li2018", "has_featurization": False, "schedule_text": "ref", "n_duplicates": 0})
         meas.append({"program_id": pid, "schedule_id": f"{p:04x}ref000000000", "machine_id": "m0", "timing_pass": 1,
-                     "status": "ok", "runtime_median_s": 1e-3})
+                     "status": "ok", "runtime_s": 1e-3, "label_method": "min"})
         sid = f"{p:04x}bad000000000"
         schedules.append({"program_id": pid, "schedule_id": sid, "sampler": "random", "autoscheduler": "adams2019",
                           "has_featurization": True, "schedule_text": "bad", "n_duplicates": 0})
@@ -112,11 +116,12 @@ def make_fake_dataset(
         for v in range(n):
             nsf.append({"program_id": pid, "schedule_id": sid, "node_id": v, **dict(zip(SF, f[v].tolist()))})
         meas.append({"program_id": pid, "schedule_id": sid, "machine_id": "m0", "timing_pass": 1,
-                     "status": "timeout", "runtime_median_s": None})
+                     "status": "timeout", "runtime_s": None})
     machines = [{"machine_id": "m0", "hostname": "h", "cpu_model": "cpu", "n_cores": 2, "timing_threads": 2}]
     path.mkdir(parents=True, exist_ok=True)
     for name, rows in [("programs", programs), ("nodes", nodes), ("edges", edges), ("schedules", schedules),
-                       ("node_schedule_features", nsf), ("measurements", meas), ("machines", machines)]:
+                       ("node_schedule_features", nsf), ("measurements", meas), ("timing_samples", samples),
+                       ("machines", machines)]:
         schema.write_table(name, schema.from_rows(name, rows), schema.table_path(path, name))
     return path
 
@@ -180,7 +185,7 @@ def known_dataset(tmp_path):
 
     def m(pid, sid, k, status, t):
         return {"program_id": pid, "schedule_id": sid, "machine_id": "m0", "timing_pass": k, "status": status,
-                "runtime_median_s": t}
+                "runtime_s": t, "label_method": "min"}
 
     meas = [
         m("pa", "sa1", 1, "ok", 2e-3),

@@ -17,7 +17,11 @@ def test_program_metrics_hand_computed() -> None:
     assert m["kendall_tau"] == pytest.approx(2 / math.sqrt(6))
     assert m["pairwise_acc"] == pytest.approx(2.5 / 3)
     assert m["top1"] == pytest.approx(1.0)  # tie broken by position: schedule 0, the best
-    assert m["top5"] == pytest.approx(1.0)
+    assert math.isnan(m["top5"])  # 3 schedules: any 5 picks contain the best
+    # reference: median time 2 (prediction 1) -> scale 2 -> 2 vs 1 (100 %), 16 vs 4 (300 %)
+    assert m["mape_calibrated"] == pytest.approx(200.0)
+    assert m["top1_random"] == pytest.approx((1 + 1 / 2 + 1 / 4) / 3)
+    assert m["n_failed_predictions"] == 0
 
 
 def test_program_metrics_reversed_order() -> None:
@@ -35,13 +39,15 @@ def test_perfect_prediction() -> None:
     m = metrics.program_metrics(t, t)
     assert m["mape"] == 0 and m["rmse_log"] == 0
     assert m["kendall_tau"] == pytest.approx(1.0) and m["pairwise_acc"] == 1.0
-    assert m["top1"] == 1.0 and m["top5"] == 1.0
+    assert m["top1"] == 1.0 and math.isnan(m["top5"])
+    assert m["mape_calibrated"] == 0
 
 
 def test_single_schedule_has_no_rank_metrics() -> None:
     m = metrics.program_metrics([2.0], [1.0])
     assert m["mape"] == pytest.approx(50.0)
-    assert all(math.isnan(m[k]) for k in ("kendall_tau", "pairwise_acc", "top1", "top5"))
+    undefined = ("kendall_tau", "pairwise_acc", "top1", "top5", "mape_calibrated", "top1_random", "top5_random")
+    assert all(math.isnan(m[k]) for k in undefined)
 
 
 def test_program_metrics_rejects_bad_truth() -> None:
@@ -66,25 +72,214 @@ def test_compute_metrics_averages_over_programs() -> None:
     assert (out["n_programs"], out["n_programs_ranked"], out["n_schedules"]) == (2, 1, 4)
 
 
-def test_noise_floor_pass2_vs_pass1() -> None:
-    rows = []
-    for sid, t1, t2 in [("s1", 1.0, 1.1), ("s2", 2.0, 1.8), ("s3", 4.0, 4.0)]:
-        rows.append(("p", sid, "m", 1, "ok", t1))
-        rows.append(("p", sid, "m", 2, "ok", t2))
-    rows.append(("p", "s4", "m", 1, "ok", 8.0))  # not re-timed: ignored
-    rows.append(("p", "s5", "m", 1, "ok", 3.0))
-    rows.append(("p", "s5", "m", 2, "timeout", None))  # failed re-time: ignored
-    meas = pl.DataFrame(
-        rows,
-        schema=["program_id", "schedule_id", "machine_id", "timing_pass", "status", "runtime_median_s"],
-        orient="row",
+def test_metric_lists_include_calibrated_mape() -> None:
+    assert "mape_calibrated" in metrics.METRICS
+    assert metrics.HIGHER_IS_BETTER["mape_calibrated"] is False
+    assert set(metrics.HIGHER_IS_BETTER) == set(metrics.METRICS)
+
+
+def test_compute_metrics_keeps_its_keys() -> None:
+    frame = pl.DataFrame({"program_id": ["a", "a"], "y_true": [1.0, 2.0], "y_pred": [1.0, 2.0]})
+    out = metrics.compute_metrics(frame)
+    old = {"mape", "rmse_log", "kendall_tau", "pairwise_acc", "top1", "top5"}
+    old |= {"n_programs", "n_programs_ranked", "n_schedules"}
+    new = {"mape_calibrated", "top1_random", "top5_random", "n_programs_top1", "n_programs_top5"}
+    new |= {"n_programs_calibrated", "n_programs_failed", "n_failed_predictions"}
+    assert set(out) >= old | new
+
+
+# --- Failed predictions -----------------------------------------------------------------
+
+
+def test_failed_prediction_scores_the_program_at_its_worst() -> None:
+    # R = max(t) / min(t) = 4; the valid predictions alone (1 -> 1, 4 -> 4) are perfect.
+    m = metrics.program_metrics([1.0, 2.0, 4.0], [1.0, math.nan, 4.0])
+    assert m["n_failed_predictions"] == 1
+    assert m["mape"] == pytest.approx(400.0)  # 100 * R
+    assert m["rmse_log"] == pytest.approx(math.log(5.0))  # log(1 + R)
+    assert m["mape_calibrated"] == pytest.approx(400.0)
+    assert (m["kendall_tau"], m["pairwise_acc"]) == (-1.0, 0.0)
+    assert m["top1"] == pytest.approx(1 / 4)  # picking the slowest schedule
+    assert math.isnan(m["top5"])  # still undefined with 3 schedules
+    assert m["top1_random"] == pytest.approx((1 + 1 / 2 + 1 / 4) / 3)  # does not depend on p
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, 0.0, -1.0])
+def test_infinite_zero_and_negative_predictions_fail(bad: float) -> None:
+    m = metrics.program_metrics([1.0, 2.0, 4.0], [1.0, bad, 4.0])
+    assert m["n_failed_predictions"] == 1 and m["mape"] == pytest.approx(400.0)
+
+
+def test_failed_program_keeps_a_worse_valid_score() -> None:
+    # R = 1 (cap: 100 %, log 2); the valid predictions are 10x off (900 %, log 10).
+    m = metrics.program_metrics([1.0, 1.0, 1.0], [10.0, -1.0, 10.0])
+    assert m["mape"] == pytest.approx(900.0)
+    assert m["rmse_log"] == pytest.approx(math.log(10.0))
+    # valid predictions calibrate perfectly (0 %), so the cap stands
+    assert m["mape_calibrated"] == pytest.approx(100.0)
+    # equal true times: rank metrics stay undefined, every pick is the best
+    assert math.isnan(m["kendall_tau"]) and math.isnan(m["pairwise_acc"])
+    assert m["top1"] == 1.0
+
+
+def test_worst_top_k_picks_the_slowest() -> None:
+    t = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
+    assert metrics.worst_top_k_score(t, 1) == pytest.approx(1 / 64)
+    assert metrics.worst_top_k_score(t, 5) == pytest.approx(1 / 4)  # picks 64, 32, 16, 8, 4
+    assert math.isnan(metrics.worst_top_k_score(t[:5], 5))
+
+
+def test_compute_metrics_penalises_failed_programs() -> None:
+    frame = pl.DataFrame(
+        {
+            "program_id": ["a", "a", "a", "b", "b", "c"],
+            "y_true": [1.0, 2.0, 4.0, 1.0, 2.0, 3.0],
+            "y_pred": [1.0, math.inf, 4.0, 1.0, 2.0, 0.0],
+        }
     )
-    out = metrics.noise_floor(meas)
+    out = metrics.compute_metrics(frame)
+    # a: failed (R = 4); b: perfect; c: failed, one schedule (R = 1)
+    assert out["mape"] == pytest.approx((400 + 0 + 100) / 3)  # a and c were dropped before (inf)
+    assert out["rmse_log"] == pytest.approx((math.log(5) + 0 + math.log(2)) / 3)
+    assert out["kendall_tau"] == pytest.approx(0.0)  # (-1 + 1) / 2
+    assert out["pairwise_acc"] == pytest.approx(0.5)
+    assert out["top1"] == pytest.approx((1 / 4 + 1) / 2)
+    assert out["top1_random"] == pytest.approx(((1 + 1 / 2 + 1 / 4) / 3 + (1 + 1 / 2) / 2) / 2)
+    assert out["top5"] is None and out["top5_random"] is None
+    assert out["mape_calibrated"] == pytest.approx((400 + 0) / 2)
+    assert (out["n_programs"], out["n_programs_ranked"], out["n_programs_top1"], out["n_programs_top5"]) == (3, 2, 2, 0)
+    assert out["n_programs_calibrated"] == 2
+    assert (out["n_programs_failed"], out["n_failed_predictions"], out["n_schedules"]) == (2, 2, 6)
+
+
+# --- Constant predictions and constant truth -----------------------------------------------
+
+
+def test_constant_prediction_has_tau_zero() -> None:
+    m = metrics.program_metrics([1.0, 2.0, 4.0], [3.0, 3.0, 3.0])
+    assert m["kendall_tau"] == 0.0
+    assert m["pairwise_acc"] == pytest.approx(0.5)  # every pair tied
+    assert m["top1"] == 1.0  # tie: the first row, the best
+
+
+def test_constant_truth_is_not_ranked() -> None:
+    frame = pl.DataFrame(
+        {
+            "program_id": ["a", "a", "a", "b", "b", "b", "c", "c"],
+            "y_true": [1.0, 2.0, 4.0, 1.0, 2.0, 4.0, 2.0, 2.0],
+            "y_pred": [3.0, 3.0, 3.0, 1.0, 2.0, 4.0, 1.0, 3.0],
+        }
+    )
+    out = metrics.compute_metrics(frame)
+    # a: constant prediction (tau 0) stays in; b: tau 1; c: equal true times, left out
+    assert out["kendall_tau"] == pytest.approx(0.5)
+    assert out["pairwise_acc"] == pytest.approx(0.75)
+    assert out["n_programs_ranked"] == 2 and out["n_programs"] == 3
+
+
+# --- Top-k --------------------------------------------------------------------------------
+
+
+def test_top_k_needs_more_than_k_schedules() -> None:
+    assert metrics.top_k_score([1.0, 2.0], [2.0, 1.0], 1) == pytest.approx(1 / 2)
+    assert math.isnan(metrics.top_k_score([1.0], [1.0], 1))
+    t = [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert math.isnan(metrics.top_k_score(t, t[::-1], 5))
+    t6 = [*t, 32.0]
+    assert metrics.top_k_score(t6, t6[::-1], 5) == pytest.approx(1 / 2)
+
+
+def test_random_top_k_is_exact() -> None:
+    # k = 1: the mean of min(t) / t_i
+    assert metrics.random_top_k_score([2.0, 1.0], 1) == pytest.approx((1 + 1 / 2) / 2)
+    # k = 5 of 6: 5 of the 6 draws contain the best, the other one's best is 2
+    t = [32.0, 1.0, 2.0, 4.0, 8.0, 16.0]
+    assert metrics.random_top_k_score(t, 5) == pytest.approx((5 * 1 + 1 / 2) / 6)
+    assert math.isnan(metrics.random_top_k_score(t[:5], 5))
+
+
+def test_top_k_ties_go_to_the_smaller_schedule_id() -> None:
+    t, p = [1.0, 2.0, 4.0], [1.0, 1.0, 8.0]
+    assert metrics.top_k_score(t, p, 1) == 1.0  # by position: row 0
+    assert metrics.top_k_score(t, p, 1, ["s2", "s1", "s3"]) == pytest.approx(1 / 2)  # s1 is row 1
+    frame = pl.DataFrame({"program_id": ["a"] * 3, "schedule_id": ["s2", "s1", "s3"], "y_true": t, "y_pred": p})
+    out = metrics.compute_metrics(frame)
+    assert out["top1"] == pytest.approx(1 / 2)
+    assert metrics.compute_metrics(frame.reverse()) == out  # independent of row order
+    rows = metrics.per_program_metrics(frame.reverse())
+    assert rows["top1"].to_list() == [pytest.approx(1 / 2)]
+
+
+# --- Calibrated MAPE ------------------------------------------------------------------------
+
+
+def test_calibrated_mape_hand_computed() -> None:
+    t, p = [1.0, 2.0, 4.0, 8.0], [1.0, 4.0, 8.0, 8.0]
+    # lower median time: 2 (row 1, prediction 4) -> scale 1/2 -> others 0.5, 4, 4
+    assert metrics.calibration_reference(t) == 1
+    assert metrics.calibrated_mape(t, p) == pytest.approx((50 + 0 + 50) / 3)
+    assert metrics.mape(t, p) == pytest.approx(50.0)
+    assert math.isnan(metrics.calibrated_mape([1.0], [2.0]))
+
+
+def test_calibrated_mape_is_scale_free() -> None:
+    t = np.array([3.0, 1.0, 2.0, 5.0])
+    p = np.array([2.0, 1.5, 2.5, 4.0])
+    assert metrics.calibrated_mape(t, 1000 * p) == pytest.approx(metrics.calibrated_mape(t, p))
+
+
+def test_calibration_reference_ties_by_schedule_id() -> None:
+    t, p = [2.0, 1.0, 2.0], [1.0, 1.0, 2.0]
+    # by position: order rows 1, 0, 2 -> reference row 0 (scale 2): 2 vs 1, 4 vs 2 -> 100 %
+    assert metrics.calibration_reference(t) == 0
+    assert metrics.calibrated_mape(t, p) == pytest.approx(100.0)
+    # by id: a (row 1), b (row 2), c (row 0) -> reference row 2 (scale 1): 1 vs 2, 1 vs 1 -> 25 %
+    ids = ["c", "a", "b"]
+    assert metrics.calibration_reference(t, ids) == 2
+    assert metrics.calibrated_mape(t, p, ids) == pytest.approx(25.0)
+
+
+def _noise_tables() -> dict[str, pl.DataFrame]:
+    from featurize import schema
+
+    windows = []
+    # s1: odd rounds {1.0, 1.2} -> 1.0, even {1.1} -> 1.1; s2: odd {2.0}, even {1.8, 2.2} -> 1.8;
+    # s3: 4.0 in both halves; s4 is not featurized, so no model is scored on it: left out.
+    for sid, times in [("s1", [1.0, 1.1, 1.2]), ("s2", [2.0, 1.8, 9.0, 2.2]), ("s3", [4.0, 4.0]), ("s4", [1.0, 5.0])]:
+        for r, t in enumerate(times, start=1):
+            windows.append({"program_id": "p", "schedule_id": sid, "machine_id": "m", "timing_pass": 1, "round": r,
+                            "status": "ok", "window_min_s": t, "calibration_s": 1.0,
+                            "slow": sid == "s2" and r == 3})  # fmt: skip
+    meas = []
+    for sid, t1, t2 in [("s1", 1.0, 1.05), ("s2", 1.8, 1.8), ("s3", 4.0, None), ("s4", 1.0, 2.0)]:
+        meas.append({"program_id": "p", "schedule_id": sid, "machine_id": "m", "timing_pass": 1, "status": "ok",
+                     "runtime_s": t1, "label_method": "min"})
+        if t2 is not None:
+            meas.append({"program_id": "p", "schedule_id": sid, "machine_id": "m", "timing_pass": 2, "status": "ok",
+                         "runtime_s": t2, "label_method": "min"})
+    sched = [{"program_id": "p", "schedule_id": s, "has_featurization": s != "s4"} for s in ("s1", "s2", "s3", "s4")]
+    return {
+        "measurements": pl.from_arrow(schema.from_rows("measurements", meas)),
+        "timing_samples": pl.from_arrow(schema.from_rows("timing_samples", windows)),
+        "schedules": pl.from_arrow(schema.from_rows("schedules", sched)),
+    }
+
+
+def test_noise_floor_split_half_and_drift_on_scored_schedules() -> None:
+    tables = _noise_tables()
+    out = metrics.noise_floor(tables)
     assert out["n_schedules"] == 3 and out["n_programs"] == 1
+    # split-half pairs (truth, "prediction"): (1.0, 1.1), (2.0, 1.8), (4.0, 4.0)
     assert out["mape"] == pytest.approx((10 + 10 + 0) / 3)
+    assert out["split_half"]["mape"] == pytest.approx(out["mape"])
+    assert out["split_half"]["median_ratio"] == pytest.approx(1.0)
     assert out["pairwise_acc"] == pytest.approx(1.0)
-    empty = metrics.noise_floor(meas.filter(pl.col("timing_pass") == 1))
-    assert empty["n_schedules"] == 0 and empty["mape"] is None
+    # drift: s1 1.0 -> 1.05, s2 1.8 -> 1.8; s3 not re-timed, s4 not scored.
+    assert out["drift"]["n_schedules"] == 2
+    assert out["drift"]["mape"] == pytest.approx(2.5)
+    assert out["drift"]["median_ratio"] == pytest.approx(1.025)
+    empty = metrics.noise_floor(tables, programs=["other"])
+    assert empty["n_schedules"] == 0 and empty["mape"] is None and empty["drift"]["mape"] is None
 
 
 def test_best_gnn_is_chosen_on_validation_not_on_the_reported_split() -> None:

@@ -34,7 +34,7 @@ FAKE_MODELS = {"gcn": 0.35, "gine": 0.15, "adams2019": 0.6, "tvm_xgb": 0.9, "poo
 def make_dataset(path: Path, seed: int = 0) -> Path:
     """Write a small, fixed, complete dataset plus its split table."""
     rng = np.random.default_rng(seed)
-    programs, nodes, edges, schedules, nsf, meas = [], [], [], [], [], []
+    programs, nodes, edges, schedules, nsf, meas, samples = [], [], [], [], [], [], []
     for p, (pid, (origin, _)) in enumerate(PROGRAMS.items()):
         n = 3 + p % 4
         programs.append({"program_id": pid, "compiler": "halide", "origin": origin,
@@ -68,6 +68,8 @@ def make_dataset(path: Path, seed: int = 0) -> Path:
                 status = "crash"
             t = base * math.exp(rng.uniform(0, 2.5)) if status == "ok" else None
             meas.append(_meas(pid, sid, 1, status, t, "" if status == "ok" else f"{status}: something failed\nline 2"))
+            if status == "ok":
+                samples += _windows(pid, sid, t, rng)
             if status == "ok" and s % 2 == 0:  # the noise-floor re-time
                 meas.append(_meas(pid, sid, 2, "ok", t * math.exp(rng.normal(0, 0.03)), ""))
     versions = {"halide": "21.0.0", "polars": pl.__version__, "python": "3.11.7", "snakemake": "9.27.1"}
@@ -75,7 +77,8 @@ def make_dataset(path: Path, seed: int = 0) -> Path:
                  "timing_threads": 2, "halide_target": "x86-64-linux-avx2", "versions": json.dumps(versions)}]
     path.mkdir(parents=True, exist_ok=True)
     for name, rows in [("programs", programs), ("nodes", nodes), ("edges", edges), ("schedules", schedules),
-                       ("node_schedule_features", nsf), ("measurements", meas), ("machines", machines)]:
+                       ("node_schedule_features", nsf), ("measurements", meas), ("timing_samples", samples),
+                       ("machines", machines)]:
         for r in rows:
             for c in schema.TABLES[name].names:
                 r.setdefault(c, 0.0 if c.startswith(("pf_", "sf_")) else None)
@@ -87,10 +90,24 @@ def make_dataset(path: Path, seed: int = 0) -> Path:
 
 def _meas(pid: str, sid: str, k: int, status: str, t: float | None, error: str) -> dict:
     return {"program_id": pid, "schedule_id": sid, "machine_id": "m0", "timing_pass": k, "status": status,
-            "error": error, "compile_time_s": 1.0, "n_samples": 10 if t else 0, "iters_per_sample": 1,
-            "warmup_s": 0.1, "runtime_min_s": t and t * 0.97, "runtime_median_s": t, "runtime_mean_s": t,
-            "runtime_std_s": t and t * 0.01, "runtime_p10_s": t, "runtime_p90_s": t, "precision_reached": True,
-            "output_checksum": 1.0, "measured_at": "2026-01-01T00:00:00+00:00"}
+            "error": error, "compile_time_s": 1.0, "runtime_s": t, "label_method": "min", "n_windows": 5 if t else 1,
+            "n_good_windows": 5 if t else 0, "n_slow_windows": 0, "runtime_min_s": t, "runtime_median_s": t and t * 1.01,
+            "runtime_p10_s": t, "runtime_p90_s": t and t * 1.02, "runtime_rel_spread": 0.03 if t else None,
+            "calibration_s": 2e-4, "input_bytes": 1024, "output_checksum": 1.0,
+            "measured_at": f"2026-01-01T0{k}:{sum(map(ord, pid)) % 60:02d}:00+00:00"}
+
+
+def _windows(pid: str, sid: str, t: float, rng) -> list[dict]:
+    """The protocol's raw windows of one schedule: 4 rounds, the third one slow on some."""
+    out = []
+    for r in range(1, 5):
+        slow = r == 3 and rng.random() < 0.2
+        f = (1.6 if slow else 1.0) * math.exp(abs(rng.normal(0, 0.01)))
+        out.append({"program_id": pid, "schedule_id": sid, "machine_id": "m0", "timing_pass": 1, "round": r,
+                    "position": 0, "started_s": 0.05 * r, "status": "ok", "error": "", "window_min_s": t * f,
+                    "window_median_s": t * f * 1.01, "n_runs": 10, "calibration_s": 2e-4 * f, "slow": slow,
+                    "output_checksum": 1.0, "input_bytes": 1024})  # fmt: skip
+    return out
 
 
 def labels(dataset: Path) -> pl.DataFrame:
@@ -99,7 +116,7 @@ def labels(dataset: Path) -> pl.DataFrame:
     split = schema.read_table(schema.table_path(dataset, "split"), "split")
     y = (
         data["measurements"].filter((pl.col("timing_pass") == 1) & (pl.col("status") == "ok"))
-        .group_by("program_id", "schedule_id").agg(pl.col("runtime_median_s").median().alias("y_true"))
+        .group_by("program_id", "schedule_id").agg(pl.col("runtime_s").median().alias("y_true"))
     )
     feat = data["schedules"].filter(pl.col("has_featurization")).select("program_id", "schedule_id")
     return feat.join(y, on=["program_id", "schedule_id"]).join(split, on="program_id").sort("program_id", "schedule_id")
@@ -137,15 +154,15 @@ def make_models(models_dir: Path, dataset: Path, names: dict[str, float] = FAKE_
                 "versions": {"torch": "2.13.0+cpu", "polars": pl.__version__}, "metrics": m}
         schema.write_json(meta, d / "meta.json")
     if summary:
-        meas = schema.read_dataset(dataset, tables=("measurements",))["measurements"]
+        tables = schema.read_dataset(dataset, tables=metrics_mod.NOISE_TABLES)
         split = schema.read_table(schema.table_path(dataset, "split"), "split")
-        noise = {"all": metrics_mod.noise_floor(meas)}
+        noise = {"all": metrics_mod.noise_floor(tables)}
         for s in sorted(set(split["split"].to_list())):
-            noise[s] = metrics_mod.noise_floor(meas, programs=split.filter(pl.col("split") == s)["program_id"])
+            noise[s] = metrics_mod.noise_floor(tables, programs=split.filter(pl.col("split") == s)["program_id"])
         ratios = metrics_mod.headline_ratios(results)
         schema.write_json({
             "dataset": str(dataset), "dataset_hash": "fakehash", "machine_id": "m0", "models": results,
             "training": {}, "noise_floor": noise, "ratios": ratios, "paper_ratios": {"adams2019": 7.75, "tvm_xgb": 12.0},
-            "notes": {"noise_floor": "metrics of timing pass 2 as a prediction of pass 1 on re-timed schedules"},
+            "notes": {"noise_floor": "metrics of the split-half labels on the schedules models are scored on"},
         }, models_dir / "summary.json")
     return models_dir

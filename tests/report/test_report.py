@@ -17,7 +17,7 @@ pytestmark = pytest.mark.write_disk
 
 IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 #: Figures of a complete report: scatter, CDF, Kendall, top-k, training, 3 dataset figures.
-N_FIGURES = 8
+N_FIGURES = 9
 
 
 def _section(html: str, sid: str) -> str:
@@ -41,8 +41,9 @@ def test_every_section_and_image_present(full_report) -> None:
     for sid in ("predicted-vs-measured", "error-cdf", "kendall", "top-k", "training"):
         assert len(IMG.findall(_section(html, sid))) == 1, sid
     assert len(IMG.findall(_section(html, "dataset"))) == 3
+    assert len(IMG.findall(_section(html, "machine"))) == 1  # the machine-speed series
     assert sorted(p.name for p in res.figures.values()) == sorted(
-        f"{n}.png" for n in ("predicted_vs_measured", "error_cdf", "kendall_tau", "top_k", "training_curves",
+        f"{n}.png" for n in ("predicted_vs_measured", "error_cdf", "kendall_tau", "top_k", "training_curves", "machine_speed",
                              "program_shapes", "runtime_distribution", "sampler_status"))
     assert all(p.exists() for p in res.figures.values())
 
@@ -59,7 +60,7 @@ def test_headline_table_numbers(full_report, models_dir) -> None:
     head = _section(html, "headline")
     for name in FAKE_MODELS:
         assert f"<td>{name}</td>" in head
-    assert "timing noise floor" in head
+    assert "timing noise (split-half)" in head
     # gatv2 is in the config's model list but was not trained: listed with no data
     assert "gatv2" in head and "model not found" in head
     assert "gatv2" in _section(html, "overview") and "missing: gatv2" in _section(html, "overview")
@@ -75,7 +76,8 @@ def test_summary_md(full_report, models_dir) -> None:
     assert "### test programs" in md and "### zoo programs" in md
     for name in FAKE_MODELS:
         assert re.search(rf"^\| \**{name}\** \|", md, re.M), name
-    assert re.search(r"^\| \*timing noise floor\* \|", md, re.M)
+    assert re.search(r"^\| \*timing noise \(split-half\)\* \|", md, re.M)
+    assert "### Timing noise" in md and "split-half MAPE" in md and "drift of a later re-time MAPE" in md
     summary = json.loads((models_dir / "summary.json").read_text())
     ratio = summary["ratios"]["test"]["adams2019"]["mape_ratio_vs_best_gnn"]
     assert f"{ratio:.2f}x" in md
@@ -99,6 +101,8 @@ def test_dataset_machine_config_sections(full_report, config_file) -> None:
     for status in ("timeout", "compile_error", "crash"):
         assert status in ds
     m = _section(html, "machine")
+    assert "Timing noise and machine speed" in m and "machine speed through the timing jobs" in m
+    assert "split-half" in m and "drift" in m
     assert "Test CPU @ 3GHz" in m and "x86-64-linux-avx2" in m and "21.0.0" in m and "2.13.0+cpu" in m
     c = _section(html, "config")
     assert "# test config" in c and str(config_file) in c
@@ -119,8 +123,8 @@ def test_missing_model_and_empty_split(dataset, tmp_path) -> None:
     r = _section(html, "ratios")
     assert "no data" in r  # no GNN to divide by
     assert "no data" in _section(html, "config")  # no config given
-    # the noise floor was computed here (no summary.json)
-    assert "timing noise floor" in head
+    # the timing noise was computed here (no summary.json)
+    assert "timing noise (split-half)" in head
     md = res.summary_md.read_text()
     assert "### zoo programs\n\nno data" in md
 

@@ -22,15 +22,7 @@ TINY_SAMPLING = {
     "population_size": 16,
     "genetic_num_iters": 1,
 }
-TINY_TIMING = {
-    "warmup_s": 0.005,
-    "min_sample_s": 0.0002,
-    "min_samples": 3,
-    "max_samples": 5,
-    "min_time_s": 0.005,
-    "max_time_s": 0.05,
-    "target_rel_precision": 0.2,
-}
+TINY_TIMING = {"rounds": 2, "window_s": 0.003, "calibration_s": 0.002, "max_extra_rounds": 1, "timeout_s": 30}
 #: A dense layer with bias and relu: three blocks, two pointwise edges.
 DENSE_SPEC = {"kind": "dense", "params": {"n": 16, "m": 32, "k": 64, "bias": True, "act": "relu"}}
 SOFTMAX_SPEC = {"kind": "softmax", "params": {"m": 8, "n": 32}}
@@ -48,6 +40,7 @@ def _entry(path: Path, program_id: str, spec: dict, origin: str = "random") -> P
 def tvm_work(tmp_path_factory) -> dict:
     """Two programs through sample -> bench -> featurize: ``{"work": [dirs], "data": dataset dir}``."""
     from featurize.tvm_graph import featurize_dataset
+    from pipelines.protocol import Protocol
     from pipelines.tvm_bench import bench_program
     from pipelines.tvm_sample import sample_program
 
@@ -58,7 +51,8 @@ def tvm_work(tmp_path_factory) -> dict:
         wd = base / "work" / pid
         entry = _entry(wd / "entry.json", pid, spec, origin)
         sample_program(entry, wd, TINY_SAMPLING, cores=1, threads=1)
-        bench_program(wd, wd / "measurements.parquet", wd / "machine.json", dict(TINY_TIMING), timeout_s=30, threads=1)
+        bench_program(wd, wd / "measurements.parquet", wd / "timing_samples.parquet", wd / "machine.json",
+                      Protocol.from_config({**TINY_TIMING, "threads": 1}), calibration_dir=base / "calibration")  # fmt: skip
         dirs.append(wd)
     counts = featurize_dataset(dirs, None, base / "data")
     return {"work": dirs, "data": base / "data", "counts": counts}

@@ -18,13 +18,14 @@ tvm:
     zoo: [bert_layer_norm]
   sampling: {{replay_trace: 2, evolutionary: 1}}
   models: [tvm_xgb, gcn]
-timing: {{warmup_s: 0.01, max_time_s: 0.05, timeout_s: 30}}
+timing: {{rounds: 2, window_s: 0.005, timeout_s: 30}}
 """
 
 
 def _dry_run(tmp_path: Path, enabled: bool) -> subprocess.CompletedProcess:
     (tmp_path / "Snakefile").write_text(
-        f'configfile: "config.yaml"\ninclude: "{ROOT}/workflow/rules/tvm.smk"\n'
+        f'configfile: "config.yaml"\ninclude: "{ROOT}/workflow/rules/common.smk"\n'
+        f'include: "{ROOT}/workflow/rules/tvm.smk"\n'
         "rule all:\n    input: get_tvm_final_output()\n"
     )
     (tmp_path / "config.yaml").write_text(CONFIG.format(enabled=str(enabled).lower()))

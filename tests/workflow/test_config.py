@@ -30,7 +30,8 @@ def test_shipped_configs_are_valid() -> None:
         (lambda c: c["sampling"].update(bogus_key=1), "bogus_key"),
         (lambda c: c["programs"]["random"].update(count="many"), "many"),
         (lambda c: c["programs"]["random"].update(count=-3), "-3"),
-        (lambda c: c["timing"].update(warmup_s=-1), "warmup_s"),
+        (lambda c: c["timing"].update(window_s=-1), "window_s"),
+        (lambda c: c["timing"].update(aggregate="mean"), "mean"),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(patch, key) -> None:

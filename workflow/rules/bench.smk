@@ -1,41 +1,46 @@
+# Timing rules: no `benchmark:` directive here. Snakemake's benchmark polls the job's processes
+# (2 Hz for its first 15 s), which would sit beside the timed code; the windows' own start
+# times (timing_samples.started_s) say how long each job took.
+
+
 rule bench:
-    """Time one program's candidates, alone on the machine (all cores, one bench_slot)."""
+    """Time one program's candidates by the protocol, alone on the machine (all cores, one bench_slot)."""
     input:
         rules.compile.output.candidates,
     output:
         measurements=f"{WORK}/{{prog}}/measurements.parquet",
+        samples=f"{WORK}/{{prog}}/timing_samples.parquet",
         machine=f"{WORK}/{{prog}}/machine.json",
     params:
-        timing=as_json("timing"),
+        timing=timing_json(),
     threads: timing_threads()
     resources:
         bench_slot=1,
-    benchmark:
-        f"results/benchmarks/{DS}/bench/{{prog}}.tsv"
     log:
         f"results/logs/bench/{{prog}}.log",
     shell:
-        "python -m pipelines bench --candidates {input} --out {output.measurements} "
-        "--machine {output.machine} --timing '{params.timing}' --threads {threads} > {log} 2>&1"
+        "python -m pipelines bench --candidates {input} --out {output.measurements} --samples {output.samples} "
+        "--machine {output.machine} --timing '{params.timing}' "
+        "--calibration-dir {CALIBRATION} > {log} 2>&1"
 
 
 rule retime:
-    """Noise floor: re-time a fixed share of all schedules in a separate, later pass."""
+    """Drift: re-time a fixed share of the featurized schedules in a separate, later pass."""
     input:
         candidates=expand(f"{WORK}/{{prog}}/candidates.parquet", prog=PROGRAMS),
         first_pass=expand(f"{WORK}/{{prog}}/measurements.parquet", prog=PROGRAMS),
     output:
-        f"{WORK}/retime.parquet",
+        measurements=f"{WORK}/retime.parquet",
+        samples=f"{WORK}/retime_samples.parquet",
     params:
-        timing=as_json("timing"),
+        timing=timing_json(),
         fraction=config["noise"]["fraction"],
     threads: timing_threads()
     resources:
         bench_slot=1,
-    benchmark:
-        f"results/benchmarks/{DS}/retime.tsv"
     log:
         "results/logs/retime.log",
     shell:
-        "python -m pipelines retime --out {output} --timing '{params.timing}' "
-        "--fraction {params.fraction} --threads {threads} {input.candidates} > {log} 2>&1"
+        "python -m pipelines retime --out {output.measurements} --samples {output.samples} "
+        "--timing '{params.timing}' --fraction {params.fraction} "
+        "--calibration-dir {CALIBRATION} {input.candidates} > {log} 2>&1"

@@ -10,7 +10,11 @@ DS = config["dataset"]
 WORK = f"results/_work/{DS}"
 DATA = f"results/{DS}"
 MODELS = "results/models"
+# The calibration kernel is built once per machine (per Halide target) by the first timing job.
+CALIBRATION = "results/_work/calibration"
 CORES = config["parallelism"] or os.cpu_count()
+# What a schedule runs on: the autoschedulers schedule for it and timing uses that many threads.
+SCHEDULE_THREADS = config["timing"]["threads"] or CORES
 
 
 def random_programs():
@@ -53,8 +57,13 @@ def as_json(key):
     return json.dumps(config[key], sort_keys=True)
 
 
+def timing_json():
+    """The timing protocol for the timing jobs, its thread count resolved."""
+    return json.dumps({**config["timing"], "threads": SCHEDULE_THREADS}, sort_keys=True)
+
+
 def timing_threads(wildcards=None, threads=None):
-    # Timing holds every core of the job, so nothing else runs beside it.
+    # Timing holds every core of the machine, whatever it runs on, so nothing runs beside it.
     return CORES
 
 

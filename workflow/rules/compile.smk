@@ -8,7 +8,7 @@ rule compile:
         program=f"{WORK}/{{prog}}/program.json",
     params:
         sampling=as_json("sampling"),
-        parallelism=CORES,
+        parallelism=SCHEDULE_THREADS,
     threads: 1
     resources:
         mem_mb=2000,

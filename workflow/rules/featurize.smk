@@ -4,7 +4,9 @@ rule featurize:
         candidates=expand(rules.compile.output.candidates, prog=PROGRAMS),
         program=expand(rules.compile.output.program, prog=PROGRAMS),
         measurements=expand(rules.bench.output.measurements, prog=PROGRAMS),
-        retime=rules.retime.output,
+        samples=expand(rules.bench.output.samples, prog=PROGRAMS),
+        retime=rules.retime.output.measurements,
+        retime_samples=rules.retime.output.samples,
     output:
         dataset_tables(),
     params:
@@ -14,5 +16,5 @@ rule featurize:
     log:
         "results/logs/featurize.log",
     shell:
-        "python -m featurize build --out {DATA} --retime {input.retime} "
+        "python -m featurize build --out {DATA} --retime {input.retime} --retime-samples {input.retime_samples} "
         "{params.work_dirs} > {log} 2>&1"

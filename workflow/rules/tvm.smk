@@ -1,6 +1,7 @@
 # TVM side (issue 5): tensor programs -> MetaSchedule schedules -> timed -> Parquet graph tables
-# -> TVM's XGBModel and the GNNs. Self-contained: reads config["tvm"] and the shared timing,
-# noise and models keys; names its wildcard `tprog` so it never meets the Halide rules' `prog`.
+# -> TVM's XGBModel and the GNNs. Reads config["tvm"] and the shared noise and models keys; the
+# timing protocol, its threads and the calibration kernel come from common.smk (timing_json,
+# SCHEDULE_THREADS, CALIBRATION). Its wildcard `tprog` never meets the Halide rules' `prog`.
 import json
 import os
 
@@ -9,10 +10,10 @@ TVM_DS = f"tvm_{config.get('dataset', 'default')}"
 TVM_WORK = f"results/_work/{TVM_DS}"
 TVM_DATA = f"results/{TVM_DS}"
 TVM_MODELS = f"results/models/{TVM_DS}"
-TVM_CORES = config.get("parallelism") or os.cpu_count()
+TVM_CORES = config.get("parallelism") or os.cpu_count()  # held by the timing jobs
 TVM_TABLES = [
-    "programs", "nodes", "edges", "schedules", "node_schedule_features", "measurements", "machines",
-    "tvm_store_features", "tvm_node_features",
+    "programs", "nodes", "edges", "schedules", "node_schedule_features", "measurements", "timing_samples",
+    "machines", "tvm_store_features", "tvm_node_features",
 ]  # fmt: skip
 
 
@@ -71,7 +72,7 @@ rule tvm_sample:
         program=f"{TVM_WORK}/{{tprog}}/program.json",
     params:
         sampling=tvm_json(TVM.get("sampling", {})),
-        cores=TVM_CORES,
+        cores=SCHEDULE_THREADS,
     threads: 1
     log:
         "results/logs/tvm_sample/{tprog}.log",
@@ -86,9 +87,10 @@ rule tvm_bench:
         rules.tvm_sample.output.candidates,
     output:
         measurements=f"{TVM_WORK}/{{tprog}}/measurements.parquet",
+        samples=f"{TVM_WORK}/{{tprog}}/timing_samples.parquet",
         machine=f"{TVM_WORK}/{{tprog}}/machine.json",
     params:
-        timing=tvm_json(config.get("timing", {})),
+        timing=timing_json(),
     threads: TVM_CORES
     resources:
         bench_slot=1,
@@ -96,17 +98,19 @@ rule tvm_bench:
         "results/logs/tvm_bench/{tprog}.log",
     shell:
         "python -m pipelines.tvm_cli bench --work-dir {TVM_WORK}/{wildcards.tprog} --out {output.measurements} "
-        "--machine {output.machine} --timing '{params.timing}' --threads {threads} > {log} 2>&1"
+        "--samples {output.samples} --machine {output.machine} --timing '{params.timing}' "
+        "--calibration-dir {CALIBRATION} > {log} 2>&1"
 
 
 rule tvm_retime:
-    """Noise floor: re-time a fixed share of the TVM schedules in a separate, later pass."""
+    """Drift: re-time a fixed share of the TVM schedules in a separate, later pass."""
     input:
         expand(rules.tvm_bench.output.measurements, tprog=TVM_PROGRAMS),
     output:
-        f"{TVM_WORK}/retime.parquet",
+        measurements=f"{TVM_WORK}/retime.parquet",
+        samples=f"{TVM_WORK}/retime_samples.parquet",
     params:
-        timing=tvm_json(config.get("timing", {})),
+        timing=timing_json(),
         fraction=config.get("noise", {}).get("fraction", 0.25),
         dirs=expand(f"{TVM_WORK}/{{tprog}}", tprog=TVM_PROGRAMS),
     threads: TVM_CORES
@@ -115,16 +119,19 @@ rule tvm_retime:
     log:
         "results/logs/tvm_retime.log",
     shell:
-        "python -m pipelines.tvm_cli retime --out {output} --timing '{params.timing}' "
-        "--fraction {params.fraction} --threads {threads} {params.dirs} > {log} 2>&1"
+        "python -m pipelines.tvm_cli retime --out {output.measurements} --samples {output.samples} "
+        "--timing '{params.timing}' --fraction {params.fraction} "
+        "--calibration-dir {CALIBRATION} {params.dirs} > {log} 2>&1"
 
 
 rule tvm_featurize:
     """Join the TVM work directories into the dataset's Parquet graph tables (compiler = tvm)."""
     input:
         expand(rules.tvm_bench.output.measurements, tprog=TVM_PROGRAMS),
+        expand(rules.tvm_bench.output.samples, tprog=TVM_PROGRAMS),
         expand(rules.tvm_sample.output.program, tprog=TVM_PROGRAMS),
-        retime=rules.tvm_retime.output,
+        retime=rules.tvm_retime.output.measurements,
+        retime_samples=rules.tvm_retime.output.samples,
     output:
         [f"{TVM_DATA}/{t}.parquet" for t in TVM_TABLES],
     params:
