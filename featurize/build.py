@@ -4,7 +4,7 @@ A work directory (``results/_work/<dataset>/<program>/``) holds what the compile
 and bench rules wrote for one program: ``program.json`` (its entry and stage
 kinds), ``dag.log`` (the Adams2019 DAG dump), ``candidates.parquet``,
 ``measurements.parquet`` and ``machine.json``. This module joins them into the
-seven tables of :mod:`featurize.schema`.
+eight tables of :mod:`featurize.schema`.
 """
 
 from __future__ import annotations

@@ -219,7 +219,7 @@ TABLES: dict[str, pa.Schema] = {
 
 TABLE_NAMES = tuple(TABLES)
 
-#: The two extra tables of a TVM dataset (``compiler == "tvm"``), beside the seven above.
+#: The two extra tables of a TVM dataset (``compiler == "tvm"``), beside the eight above.
 #: Halide's ``pf_*``/``sf_*`` columns stay null there; TVM's own features live here:
 TVM_TABLES: dict[str, pa.Schema] = {
     # One row per (schedule, stored buffer): PerStoreFeature, as MetaSchedule's XGBModel sees it.

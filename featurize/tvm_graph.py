@@ -20,7 +20,7 @@ workload, before any scheduling):
   feature row is tied to the buffer it stores and, by name, to the workload block it
   derives from (:func:`map_buffers_to_nodes`).
 
-Two tables go beside the seven (their schemas are in :mod:`featurize.schema`, the
+Two tables go beside the eight (their schemas are in :mod:`featurize.schema`, the
 feature layout in :mod:`featurize.tvm_features`):
 
 * ``tvm_store_features``: one row per (schedule, stored buffer) with ``psf_*``;
@@ -404,7 +404,7 @@ def featurize_program(work_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
 def featurize_dataset(
     work_dirs: Sequence[str | os.PathLike], retime_path: str | os.PathLike | None, out_dir: str | os.PathLike
 ) -> dict[str, int]:
-    """Write the nine tables of a TVM dataset (the seven of :mod:`featurize.schema` plus
+    """Write the ten tables of a TVM dataset (the eight of :mod:`featurize.schema` plus
     ``tvm_store_features`` and ``tvm_node_features``) to ``out_dir``."""
     parts: dict[str, list[pl.DataFrame]] = {}
     meas, samples, machines = [], [], {}

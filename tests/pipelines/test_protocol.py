@@ -201,3 +201,26 @@ def test_timing_samples_table_and_schema_version(tmp_path) -> None:
     pq.write_table(t.replace_schema_metadata(meta), tmp_path / "old.parquet")
     with pytest.raises(schema.SchemaError, match="schema version 2"):
         schema.read_table(tmp_path / "old.parquet", "timing_samples")
+
+
+def test_fastest_windows_must_agree_or_more_rounds_follow() -> None:
+    # "a" sees the machine's fast phase in one round of three only; the flag cannot tell (the
+    # calibration says the machine was fast), so the disagreeing fastest windows ask for more.
+    times = {"a": 1e-3, "b": 2e-3}
+    seen: dict[str, int] = {}
+
+    def measure(cand: dict) -> dict:
+        sid = cand["schedule_id"]
+        seen[sid] = seen.get(sid, 0) + 1
+        f = 1.0 if sid == "b" or seen[sid] in (2, 5) else 1.3
+        t = times[sid] * f
+        return {"status": "ok", "error": "", "window_min_s": t, "window_median_s": t, "n_runs": 5,
+                "calibration_s": 1e-4, "output_checksum": 0.0, "input_bytes": 4}  # fmt: skip
+
+    p = proto.Protocol(rounds=3, max_extra_rounds=4, agree_rel=0.02)
+    timing = ProgramTiming(candidates(times), measure, p, MACHINE)
+    timing.run()
+    meas, _ = timing.tables()
+    assert seen == {"a": 5, "b": 3}  # a: until its 2nd fast window (round 5); b agreed at once
+    assert dict(meas.select("schedule_id", "n_windows").iter_rows()) == {"a": 5, "b": 3}
+    assert proto.disagree(np.array([1.0, 1.3, 1.3]), 0.02) and not proto.disagree(np.array([1.0, 1.01]), 0.02)
