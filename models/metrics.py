@@ -449,6 +449,9 @@ def headline_ratios(results: dict[str, Any]) -> dict[str, Any]:
             entry[base] = {
                 "mape_ratio_vs_best_gnn": _ratio(bm.get("mape"), gnns[chosen]),
                 "rmse_log_ratio_vs_best_gnn": _ratio(bm.get("rmse_log"), results[chosen][split_name].get("rmse_log")),
+                "mape_calibrated_ratio_vs_best_gnn": _ratio(
+                    bm.get("mape_calibrated"), results[chosen][split_name].get("mape_calibrated")
+                ),
             }
             if "gcn" in gnns:
                 entry[base]["mape_ratio_vs_gcn"] = _ratio(bm.get("mape"), gnns["gcn"])

@@ -72,7 +72,7 @@ def test_headline_table_numbers(full_report, models_dir) -> None:
 
 def test_summary_md(full_report, models_dir) -> None:
     _, _, md = full_report
-    assert "| model | kind | MAPE | RMSE log | Kendall τ | pairwise acc. | top-1 | top-5 | programs | schedules |" in md
+    assert "| model | kind | MAPE | MAPE calibrated | RMSE log | Kendall τ | pairwise acc. | top-1 | top-5 | programs | schedules |" in md
     assert "### test programs" in md and "### zoo programs" in md
     for name in FAKE_MODELS:
         assert re.search(rf"^\| \**{name}\** \|", md, re.M), name
