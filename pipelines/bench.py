@@ -224,12 +224,13 @@ class ProgramTiming:
             todo = needs_more(self.good_windows(), p.rounds, p.agree_rel)
             if not todo:
                 break
-            # A slow window is re-measured in an extra round, shuffled like the others.
+            # Slow windows, or fastest windows that disagree, get an extra round, shuffled like the others.
             for pos, sid in enumerate(round_orders(todo, 1, p.seed, f"{salt}:extra{extra}")[0]):
                 self.window(sid, p.rounds + extra, pos)
         self.reflag()
 
-    def measurement(self, sid: str) -> dict:
+    def measurement(self, sid: str, fast_cal: float) -> dict:
+        """The measurement row of one candidate; ``fast_cal`` is the job's fast calibration time."""
         cand = self.cands[sid]
         row = {"program_id": cand["program_id"], "schedule_id": sid, "machine_id": self.machine["machine_id"],
                "timing_pass": self.timing_pass, "compile_time_s": cand["compile_time_s"],
@@ -246,10 +247,9 @@ class ProgramTiming:
         good = [s for s in ok if not s["slow"]] or ok  # every window slow: the best we have
         w = np.array([s["window_min_s"] for s in good])
         c = np.array([s["calibration_s"] for s in good])
-        fast = fast_calibration(np.array([s["calibration_s"] for s in self.samples if s["status"] == "ok"]))
         return {
             **row, "status": "ok", "error": "",
-            "runtime_s": protocol_label(w, c, self.protocol.aggregate, fast),
+            "runtime_s": protocol_label(w, c, self.protocol.aggregate, fast_cal),
             "runtime_min_s": float(w.min()), "runtime_median_s": float(np.median(w)),
             "runtime_p10_s": float(np.quantile(w, 0.1)), "runtime_p90_s": float(np.quantile(w, 0.9)),
             "runtime_rel_spread": float(w.max() / w.min() - 1.0), "n_good_windows": len(good),
@@ -259,7 +259,8 @@ class ProgramTiming:
 
     def tables(self) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(measurements, timing_samples) of this program."""
-        rows = [self.measurement(s) for s in self.cands]
+        fast = fast_calibration(np.array([s["calibration_s"] for s in self.samples if s["status"] == "ok"]))
+        rows = [self.measurement(s, fast) for s in self.cands]
         meas = pl.from_arrow(schema.from_rows("measurements", rows))
         samples = pl.from_arrow(schema.from_rows("timing_samples", self.samples))
         return meas, samples

@@ -51,7 +51,7 @@ def kernel_path(cache_dir: str | os.PathLike) -> Path:
 def ensure_kernel(cache_dir: str | os.PathLike) -> Path:
     """The calibration library for this machine, compiled on first use (in a child process,
     so that compiling never leaves LLVM state in the timing process)."""
-    from pipelines.compile import compile_pipeline, in_child
+    from pipelines.compile import in_child
 
     path = kernel_path(cache_dir)
     if not path.exists():
