@@ -7,7 +7,6 @@ evaluator averages, so the report's means equal the headline table's.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import polars as pl
@@ -63,36 +62,33 @@ def bootstrap_ratio_ci(num: np.ndarray, den: np.ndarray, level: float = 0.95) ->
 
 
 def top_k_curve(frame: pl.DataFrame, k_max: int) -> np.ndarray:
-    """Mean over programs (with >= 2 schedules) of the top-k score, k = 1..k_max."""
+    """Mean over programs of the top-k score, k = 1..k_max, by the rules of
+    :mod:`models.metrics`: a program counts for k only with more than k schedules; one
+    with a failed prediction scores the worst pick; ties go to the smaller schedule id."""
     scores = []
-    for _, g in frame.group_by("program_id"):
-        if g.height < 2:
-            continue
+    for _, g in frame.sort("program_id", "schedule_id").group_by("program_id", maintain_order=True):
         t, p = g["y_true"].to_numpy(), g["y_pred"].to_numpy()
-        p = np.clip(np.nan_to_num(p, nan=np.inf), 1e-30, None)
-        scores.append([metrics_mod.top_k_score(t, p, k) for k in range(1, k_max + 1)])
-    return np.nanmean(np.array(scores), axis=0) if scores else np.full(k_max, np.nan)
+        failed = metrics_mod.failed_predictions(p).any()
+        ids = g["schedule_id"].to_list()
+        scores.append([metrics_mod.worst_top_k_score(t, k) if failed else metrics_mod.top_k_score(t, p, k, ids)
+                       for k in range(1, k_max + 1)])  # fmt: skip
+    return _nanmean_columns(scores, k_max)
 
 
 def random_top_k_curve(frame: pl.DataFrame, k_max: int) -> np.ndarray:
-    """Expected top-k score of picking k schedules uniformly at random, averaged over
-    programs: with sorted times t_1 <= ... <= t_n, the best of k random picks is t_i
-    with probability C(n-i, k-1) / C(n, k)."""
-    per_prog = []
-    for _, g in frame.group_by("program_id"):
-        t = np.sort(g["y_true"].to_numpy())
-        n = len(t)
-        if n < 2:
-            continue
-        row = []
-        for k in range(1, k_max + 1):
-            if k >= n:
-                row.append(1.0)
-                continue
-            probs = np.array([math.comb(n - i, k - 1) for i in range(1, n + 1)], float) / math.comb(n, k)
-            row.append(float(np.sum(probs * t[0] / t)))
-        per_prog.append(row)
-    return np.mean(np.array(per_prog), axis=0) if per_prog else np.full(k_max, np.nan)
+    """Expected top-k score of picking k schedules uniformly at random, averaged over the
+    same programs as :func:`top_k_curve` (:func:`models.metrics.random_top_k_score`)."""
+    per_prog = [[metrics_mod.random_top_k_score(g["y_true"].to_numpy(), k) for k in range(1, k_max + 1)]
+                for _, g in frame.group_by("program_id")]  # fmt: skip
+    return _nanmean_columns(per_prog, k_max)
+
+
+def _nanmean_columns(rows: list[list[float]], k_max: int) -> np.ndarray:
+    """Column means ignoring NaN; NaN (no warning) where a column has no value."""
+    a = np.array(rows, float).reshape(-1, k_max)
+    n = np.sum(np.isfinite(a), axis=0)
+    total = np.nansum(a, axis=0)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
 def abs_pct_error(frame: pl.DataFrame) -> np.ndarray:
