@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", required=True)
     p.add_argument("--model", required=True, choices=MODEL_NAMES)
     p.add_argument("--out", required=True, help="the model's directory, e.g. results/models/gcn")
-    p.add_argument("--epochs", type=int, default=None, help="epoch budget of torch models")
+    p.add_argument("--epochs", type=int, default=None, help="epoch budget of the GNNs (Adams2019 keeps its own)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")

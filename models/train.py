@@ -360,7 +360,9 @@ def train(
         dataset_dir (str): The dataset directory.
         split_path (str): The ``split`` table.
         out_dir (str): The model's directory, e.g. ``results/models/gcn``.
-        epochs (int, optional): Override the config's epoch budget (torch models).
+        epochs (int, optional): Override the config's epoch budget of the GNNs. Adams2019
+            keeps its own (its authors' setting in :data:`models.registry.DEFAULT_CONFIGS`),
+            so a budget sized for the GNNs does not cut its training short.
         threads (int, optional): ``torch.set_num_threads`` and XGBoost threads. (default: :obj:`1`)
         seed (int, optional): Seed of initialization and batch order. (default: :obj:`0`)
         device (str, optional): ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA if present). (default: auto)
@@ -372,7 +374,7 @@ def train(
         dict: The metadata written to ``meta.json``.
     """
     overrides = dict(config or {})
-    if epochs is not None and model_name in TORCH_MODELS:
+    if epochs is not None and model_name in GNN_MODELS:
         overrides["epochs"] = epochs
     cfg = default_config(model_name, **overrides)
     torch.set_num_threads(max(1, threads))

@@ -52,6 +52,11 @@ class _Payload:
 
 
 @pytest.mark.write_disk
+def test_gnn_epoch_budget_does_not_cut_adams2019_short(fake_dataset, fake_split, tmp_path) -> None:
+    meta = train("adams2019", fake_dataset, fake_split, tmp_path / "a", epochs=2, config={"patience": 3})
+    assert meta["epochs_run"] > 2  # its own budget (200, here with patience 3), not the GNNs' 2
+
+
 def test_checkpoint_refuses_pickled_code(tmp_path) -> None:
     with open(tmp_path / CHECKPOINT, "wb") as f:
         torch.save({"format": 1, "evil": _Payload()}, f)
@@ -63,8 +68,10 @@ def test_checkpoint_refuses_pickled_code(tmp_path) -> None:
 def test_evaluate_and_summarize_end_to_end(fake_dataset, fake_split, tmp_path) -> None:
     models = tmp_path / "models"
     for name in ("gcn", "adams2019", "tvm_xgb"):
+        # --epochs is the GNNs' budget; Adams2019's own is cut short here through its config.
         assert main(["train", "--dataset", str(fake_dataset), "--split", str(fake_split), "--model", name,
-                     "--out", str(models / name), "--epochs", "2"]) == 0
+                     "--out", str(models / name), "--epochs", "2", "--config", '{"epochs": 2}' if name == "adams2019"
+                     else "{}"]) == 0  # fmt: skip
         assert main(["evaluate", "--dataset", str(fake_dataset), "--split", str(fake_split),
                      "--model-dir", str(models / name)]) == 0
     preds = schema.read_table(models / "gcn" / "predictions.parquet", "predictions")
