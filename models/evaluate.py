@@ -44,6 +44,18 @@ log = logging.getLogger(__name__)
 PAPER_RATIOS = {"adams2019": 7.75, "tvm_xgb": 12.0}
 
 
+def run_label(model_dir: Path) -> str:
+    """The model a run directory belongs to: ``results/models/gcn`` and its extra seeds
+    ``results/models/gcn/seeds/<k>`` are all ``gcn``."""
+    return model_dir.parent.parent.name if model_dir.parent.name == "seeds" else model_dir.name
+
+
+def seed_runs(model_dir: Path) -> list[dict[str, Any]]:
+    """``metrics.json`` of a model's first run, then of each extra seed in order."""
+    extra = sorted((model_dir / "seeds").glob("*/metrics.json"), key=lambda p: int(p.parent.name))
+    return [json.loads(p.read_text()) for p in [model_dir / "metrics.json", *extra]]
+
+
 def evaluate(
     dataset_dir: str | os.PathLike,
     split_path: str | os.PathLike,
@@ -90,7 +102,7 @@ def evaluate(
         t0 = time.perf_counter()
         preds = trained.predict_seconds(progs)
         wall = time.perf_counter() - t0
-        frame = predictions_frame(model_dir.name, progs, preds)
+        frame = predictions_frame(run_label(model_dir), progs, preds)
         frames.append(frame)
         if frame.height:
             out[name] = metrics_mod.compute_metrics(frame)
@@ -101,9 +113,9 @@ def evaluate(
     if SELECTION_SPLIT not in splits:
         # Metrics only (no prediction rows): the summary picks the best GNN on these.
         val = ds.split(SELECTION_SPLIT)
-        frame = predictions_frame(model_dir.name, val, trained.predict_seconds(val))
+        frame = predictions_frame(run_label(model_dir), val, trained.predict_seconds(val))
         out[SELECTION_SPLIT] = metrics_mod.compute_metrics(frame) if frame.height else None
-    table = pl.concat(frames) if frames else predictions_frame(model_dir.name, [], [])
+    table = pl.concat(frames) if frames else predictions_frame(run_label(model_dir), [], [])
     schema.write_table("predictions", table, model_dir / "predictions.parquet")
     schema.write_json(out, model_dir / "metrics.json")
 
@@ -131,11 +143,13 @@ def summarize(
             defaults to the one recorded in the models' ``meta.json``.
 
     Returns:
-        dict: ``models`` ({name: {split: metrics}}), ``training`` (wall time, epochs,
-        size), ``noise_floor`` ({split: metrics}), ``ratios`` and ``paper_ratios``.
+        dict: ``models`` ({name: {split: metrics}}, averaged over the model's training
+        seeds, each metric's standard deviation beside it), ``seeds`` (runs per model),
+        ``training`` (of the first run: wall time, epochs, size), ``noise_floor``
+        ({split: metrics}), ``ratios`` (with each seed's ratio) and ``paper_ratios``.
     """
     models_dir = Path(models_dir)
-    results, training, machines, splits_seen = {}, {}, set(), set()
+    results, runs, training, machines, splits_seen = {}, {}, {}, set(), set()
     # The six models first, then any variant directory (e.g. adams2019 with init="halide").
     names = [n for n in MODEL_NAMES if (models_dir / n).is_dir()]
     names += sorted(d.name for d in models_dir.iterdir() if d.is_dir() and d.name not in MODEL_NAMES)
@@ -143,7 +157,8 @@ def summarize(
         mpath = models_dir / name / "metrics.json"
         if not mpath.exists():
             continue
-        results[name] = json.loads(mpath.read_text())
+        runs[name] = seed_runs(models_dir / name)
+        results[name] = metrics_mod.average_over_seeds(runs[name])
         meta_path = models_dir / name / "meta.json"
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
@@ -179,7 +194,7 @@ def summarize(
             pids = split.filter(pl.col("split") == name)["program_id"].to_list()
             noise[name] = metrics_mod.noise_floor(tables, programs=pids, machine_id=machine)
 
-    ratios = metrics_mod.headline_ratios(results)
+    ratios = metrics_mod.seed_ratio_spread(runs, metrics_mod.headline_ratios(results))
 
     summary = {
         "dataset": str(dataset_dir),
@@ -197,9 +212,11 @@ def summarize(
             "over the other schedules (scale-free; what a search that timed one candidate knows)",
             "failures": "a NaN, infinite or non-positive prediction is a failure (n_failed_predictions); its "
             "program is scored at the worst value of each metric, never dropped",
-            "averaging": "computed per program, then averaged over programs",
+            "averaging": "computed per program, then averaged over programs; then averaged over the model's "
+            "training seeds (<metric>_std: their standard deviation; n_seeds: how many)",
         },
         "models": results,
+        "seeds": {name: len(r) for name, r in runs.items()},
         "training": training,
         "noise_floor": noise,
         "ratios": ratios,

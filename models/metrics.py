@@ -457,3 +457,47 @@ def headline_ratios(results: dict[str, Any]) -> dict[str, Any]:
                 entry[base]["mape_ratio_vs_gcn"] = _ratio(bm.get("mape"), gnns["gcn"])
         ratios[split_name] = entry
     return ratios
+
+
+# --- Several training seeds ----------------------------------------------------------------
+
+
+def average_over_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One model's ``{split: metrics}`` averaged over its training runs (one per seed).
+
+    Each metric becomes the mean over the runs that have it, with ``<metric>_std`` (the
+    sample standard deviation, 0 for one run) and ``n_seeds`` beside it; the counts
+    (``n_programs``, ...) are the first run's, since every run sees the same programs.
+    """
+    out: dict[str, Any] = {}
+    splits = {s for r in runs for s, m in r.items() if isinstance(m, dict)}
+    for split in sorted(splits):
+        per_run = [r[split] for r in runs if isinstance(r.get(split), dict)]
+        merged = dict(per_run[0])
+        for m in METRICS:
+            vals = np.array([r[m] for r in per_run if r.get(m) is not None], float)
+            merged[m] = _clean(float(vals.mean())) if len(vals) else None
+            merged[f"{m}_std"] = _clean(float(vals.std(ddof=1))) if len(vals) > 1 else (0.0 if len(vals) else None)
+        merged["n_seeds"] = len(per_run)
+        out[split] = merged
+    return out
+
+
+def seed_ratio_spread(runs_by_model: dict[str, list[dict[str, Any]]], ratios: dict[str, Any]) -> dict[str, Any]:
+    """Add to ``ratios`` (from :func:`headline_ratios` on the averaged metrics) the ratio of
+    each seed's run (run k of the baseline over run k of the best GNN, chosen on the averages)
+    as ``mape_ratio_vs_best_gnn_seeds`` with its mean and standard deviation."""
+    for split, entry in ratios.items():
+        best = entry.get("best_gnn")
+        for base in BASELINES:
+            if base not in entry or best not in runs_by_model or base not in runs_by_model:
+                continue
+            per = []
+            for rb, rg in zip(runs_by_model[base], runs_by_model[best]):
+                r = _ratio(_mape({"b": rb}, "b", split), _mape({"g": rg}, "g", split))
+                if r is not None:
+                    per.append(r)
+            entry[base]["mape_ratio_vs_best_gnn_seeds"] = per
+            entry[base]["mape_ratio_vs_best_gnn_seed_mean"] = float(np.mean(per)) if per else None
+            entry[base]["mape_ratio_vs_best_gnn_seed_std"] = float(np.std(per, ddof=1)) if len(per) > 1 else None
+    return ratios

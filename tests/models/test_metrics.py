@@ -305,3 +305,24 @@ def test_best_gnn_without_validation_metrics_says_where_it_was_chosen() -> None:
     r = metrics.headline_ratios(results)["test"]
     assert (r["best_gnn"], r["selected_on"]) == ("gcn", "test")
     assert r["tvm_xgb"]["mape_ratio_vs_best_gnn"] == pytest.approx(3.0)
+
+
+def test_average_over_seeds_and_ratio_per_seed() -> None:
+    run = lambda mape, tau: {"val": {"mape": mape, "kendall_tau": tau, "n_programs": 3},  # noqa: E731
+                             "test": {"mape": mape * 2, "kendall_tau": tau, "n_programs": 4}}  # fmt: skip
+    gcn = [run(10.0, 0.5), run(20.0, 0.7), run(30.0, None)]
+    avg = metrics.average_over_seeds(gcn)
+    assert avg["test"]["mape"] == pytest.approx(40.0) and avg["test"]["mape_std"] == pytest.approx(20.0)
+    assert avg["val"]["kendall_tau"] == pytest.approx(0.6)  # the run without a tau is left out of it
+    assert avg["test"]["n_seeds"] == 3 and avg["test"]["n_programs"] == 4
+    single = metrics.average_over_seeds([run(10.0, 0.5)])
+    assert single["test"]["mape_std"] == 0.0 and single["test"]["n_seeds"] == 1
+    base = [run(40.0, 0.1), run(40.0, 0.1), run(90.0, 0.1)]
+    results = {"gcn": avg, "adams2019": metrics.average_over_seeds(base)}
+    ratios = metrics.seed_ratio_spread({"gcn": gcn, "adams2019": base}, metrics.headline_ratios(results))
+    r = ratios["test"]["adams2019"]
+    assert r["mape_ratio_vs_best_gnn"] == pytest.approx(
+        metrics.average_over_seeds(base)["test"]["mape"] / avg["test"]["mape"])
+    assert r["mape_ratio_vs_best_gnn_seeds"] == pytest.approx([4.0, 2.0, 3.0])
+    assert r["mape_ratio_vs_best_gnn_seed_mean"] == pytest.approx(3.0)
+    assert r["mape_ratio_vs_best_gnn_seed_std"] == pytest.approx(1.0)

@@ -9,7 +9,7 @@ import torch
 
 from featurize import schema
 from models.__main__ import main
-from models.evaluate import evaluate
+from models.evaluate import evaluate, summarize
 from models.registry import CHECKPOINT, TrainedModel, load_checkpoint
 from models.train import train
 
@@ -106,3 +106,17 @@ def test_evaluate_refuses_other_split(fake_dataset, fake_split, tmp_path) -> Non
     with pytest.raises(ValueError, match="retrain"):
         evaluate(fake_dataset, other, tmp_path / "m")
     assert TrainedModel(tmp_path / "m").name == "pooled_xgb"
+
+
+@pytest.mark.write_disk
+def test_summarize_averages_the_seed_runs(fake_dataset, fake_split, tmp_path) -> None:
+    from featurize.schema import write_json
+
+    models = tmp_path / "models"
+    for k, mape in enumerate([10.0, 14.0, 12.0]):
+        d = models / "gcn" if k == 0 else models / "gcn" / "seeds" / str(k)
+        write_json({s: {"mape": mape, "n_programs": 2} for s in ("val", "test", "zoo")}, d / "metrics.json")
+    out = summarize(models, fake_dataset, split_path=fake_split)
+    assert out["seeds"] == {"gcn": 3}
+    assert out["models"]["gcn"]["test"]["mape"] == pytest.approx(12.0)
+    assert out["models"]["gcn"]["test"]["mape_std"] == pytest.approx(2.0)

@@ -36,7 +36,13 @@ def test_every_model_is_trained_evaluated_and_reported(tiny_run) -> None:
         assert "zoo" in metrics, model
         preds = schema.read_table(tiny_run / f"results/models/{model}/predictions.parquet", "predictions")
         assert preds.height > 0 and (preds["y_pred"] > 0).all(), model
+        # models.seeds = 2: a second run under seeds/1, labelled with the model's own name
+        second = schema.read_table(tiny_run / f"results/models/{model}/seeds/1/predictions.parquet", "predictions")
+        assert set(second["model"]) == {model}
+        assert json.loads((tiny_run / f"results/models/{model}/seeds/1/meta.json").read_text())["model"] == model
     assert set(summary["models"]) >= {"gcn", "adams2019", "tvm_xgb"}
+    assert set(summary["seeds"].values()) == {2}
+    assert summary["models"]["gcn"]["zoo"]["n_seeds"] == 2 and "mape_std" in summary["models"]["gcn"]["zoo"]
     html = (tiny_run / "results/report/index.html").read_text()
     assert 'id="headline"' in html and "data:image/png;base64," in html
     assert (tiny_run / "results/report/summary.md").read_text().startswith("# perfgraph")

@@ -35,7 +35,8 @@ PROGRAMS = (
 
 wildcard_constraints:
     prog=r"r\d{5}|zoo_\w+|user_\w+",
-    model=r"[a-z0-9_]+",
+    # A model's first training run is results/models/<name>/; run k of models.seeds is .../<name>/seeds/<k>.
+    model=r"[a-z0-9_]+(/seeds/\d+)?",
 
 
 def generate_args(wildcards):
@@ -65,6 +66,22 @@ def timing_json():
 def timing_threads(wildcards=None, threads=None):
     # Timing holds every core of the machine, whatever it runs on, so nothing runs beside it.
     return CORES
+
+
+def model_runs():
+    """Every training run: each model, then its extra seeds (``<name>/seeds/<k>``)."""
+    names = config["models"]["names"]
+    return names + [f"{n}/seeds/{k}" for n in names for k in range(1, config["models"]["seeds"])]
+
+
+def model_name(wildcards):
+    return wildcards.model.split("/")[0]
+
+
+def model_seed(wildcards):
+    """models.seed for a model's first run, models.seed + k for its run k."""
+    k = int(wildcards.model.split("/")[-1]) if "/seeds/" in wildcards.model else 0
+    return config["models"]["seed"] + k
 
 
 def dataset_tables():

@@ -25,15 +25,16 @@ rule train:
         history=f"{MODELS}/{{model}}/history.json",
         meta=f"{MODELS}/{{model}}/meta.json",
     params:
+        name=model_name,
         epochs=config["models"]["epochs"],
-        seed=config["models"]["seed"],
+        seed=model_seed,
     threads: config["models"]["threads"]
     resources:
         mem_mb=4000,
     log:
         f"results/logs/train/{{model}}.log",
     shell:
-        "python -m models train --dataset {DATA} --split {input.split} --model {wildcards.model} "
+        "python -m models train --dataset {DATA} --split {input.split} --model {params.name} "
         "--out {MODELS}/{wildcards.model} --epochs {params.epochs} --seed {params.seed} "
         "--threads {threads} > {log} 2>&1"
 
@@ -57,7 +58,7 @@ rule evaluate:
 rule summarize:
     """All models' metrics beside the noise floor, and the headline error ratios."""
     input:
-        expand(rules.evaluate.output.metrics, model=config["models"]["names"]),
+        expand(rules.evaluate.output.metrics, model=model_runs()),
         split=rules.split.output,
     output:
         f"{MODELS}/summary.json",
