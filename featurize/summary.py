@@ -5,20 +5,14 @@ from __future__ import annotations
 import polars as pl
 
 
-def scored_schedules(data: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """``(program_id, schedule_id)`` of the schedules a model can be scored on (featurized)."""
-    return data["schedules"].filter(pl.col("has_featurization")).select("program_id", "schedule_id")
-
-
 def noise(data: dict[str, pl.DataFrame]) -> dict:
     """Split-half and drift agreement (:func:`pipelines.protocol.noise_figures`) on the
     featurized schedules, with the label method the dataset was timed with."""
-    from pipelines.protocol import noise_figures
+    from pipelines.protocol import label_method, noise_figures, scored_schedules
 
     meas = data["measurements"]
-    methods = meas.filter(pl.col("status") == "ok")["label_method"].unique().to_list()
-    how = methods[0] if len(methods) == 1 else "min"
-    return {"label_method": how, **noise_figures(meas, data["timing_samples"], scored_schedules(data), how)}
+    how = label_method(meas)
+    return {"label_method": how, **noise_figures(meas, data["timing_samples"], scored_schedules(data["schedules"]), how)}
 
 
 def dataset_summary(data: dict[str, pl.DataFrame]) -> dict:

@@ -352,16 +352,13 @@ def noise_pairs(
     (featurized, labelled), so the noise row ranks whole programs, like the models do.
 
     ``tables`` holds ``measurements``, ``timing_samples`` and ``schedules``."""
-    from pipelines.protocol import split_half_pairs
+    from pipelines.protocol import label_method, scored_schedules, split_half_pairs
 
-    meas = _restrict(tables["measurements"], programs, machine_id)
+    how = label_method(_restrict(tables["measurements"], programs, machine_id))
     samples = _restrict(tables["timing_samples"], programs, machine_id)
-    methods = meas.filter(pl.col("status") == "ok")["label_method"].unique().to_list()
-    how = methods[0] if len(methods) == 1 else "min"
-    scored = tables["schedules"].filter(pl.col("has_featurization")).select("program_id", "schedule_id")
     return (
         split_half_pairs(samples, how)
-        .join(scored, on=["program_id", "schedule_id"])
+        .join(scored_schedules(tables["schedules"]), on=["program_id", "schedule_id"])
         .select("program_id", "schedule_id", y_true="label_a", y_pred="label_b")
         .sort("program_id", "schedule_id")
     )
@@ -382,7 +379,7 @@ def noise_floor(
         programs (Iterable[str], optional): Restrict to these programs (e.g. a split).
         machine_id (str, optional): Restrict to one machine.
     """
-    from pipelines.protocol import agreement, drift_pairs
+    from pipelines.protocol import agreement, drift_pairs, scored_schedules
 
     pairs = noise_pairs(tables, programs, machine_id)
     if pairs.height:
@@ -390,9 +387,8 @@ def noise_floor(
     else:
         out = {m: None for m in METRICS}
         out.update(n_programs=0, n_programs_ranked=0, n_schedules=0)
-    scored = tables["schedules"].filter(pl.col("has_featurization")).select("program_id", "schedule_id")
     drift = drift_pairs(_restrict(tables["measurements"], programs, machine_id)).join(
-        scored, on=["program_id", "schedule_id"]
+        scored_schedules(tables["schedules"]), on=["program_id", "schedule_id"]
     )
     out["split_half"] = agreement(pairs.rename({"y_true": "label_a", "y_pred": "label_b"}))
     out["drift"] = agreement(drift)

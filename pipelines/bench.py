@@ -318,21 +318,31 @@ def retime_selection(candidates: pl.DataFrame, fraction: float) -> pl.DataFrame:
     )
 
 
-def retime(candidates_paths, out_path, samples_path, protocol: Protocol, fraction: float, calibration_dir) -> None:
-    """The drift pass (timing pass 2): re-time a fixed share of the schedules, program by program,
-    with the same protocol, after every program's first pass."""
-    calib = ensure_kernel(calibration_dir)
-    machine = machine_info(prepare_timing(protocol))
+def retime_programs(programs, out_path, samples_path, protocol: Protocol, fraction: float, calibration_lib,
+                    machine: dict) -> None:  # fmt: skip
+    """The drift pass (timing pass 2) over ``programs`` = ``[(candidates, load_for)]``, for
+    either compiler: a fixed share of each program's schedules, re-timed by the protocol after
+    every program's first pass; writes the measurements and their windows."""
     meas, samples = [], []
-    for path in candidates_paths:
-        cands = retime_selection(schema.read_table(path, "candidates"), fraction)
+    for cands, load_for in programs:
+        cands = retime_selection(cands, fraction)
         if cands.height:
-            base = Path(path).parent
-            m, s = time_program(cands, lambda c, b=base: halide_loader(b / c["library"]), protocol, calib, machine, 2)
+            m, s = time_program(cands, load_for, protocol, calibration_lib, machine, timing_pass=2)
             meas.append(m)
             samples.append(s)
     schema.write_table("timing_samples", concat_or_empty("timing_samples", samples), samples_path)
     schema.write_table("measurements", concat_or_empty("measurements", meas), out_path)
+
+
+def retime(candidates_paths, out_path, samples_path, protocol: Protocol, fraction: float, calibration_dir) -> None:
+    """The drift pass of a Halide dataset (:func:`retime_programs`)."""
+    calib = ensure_kernel(calibration_dir)
+    machine = machine_info(prepare_timing(protocol))
+    programs = (
+        (schema.read_table(path, "candidates"), lambda c, b=Path(path).parent: halide_loader(b / c["library"]))
+        for path in candidates_paths
+    )
+    retime_programs(programs, out_path, samples_path, protocol, fraction, calib, machine)
 
 
 def concat_or_empty(table_name: str, frames: list[pl.DataFrame]) -> pl.DataFrame:

@@ -24,7 +24,7 @@ def build_kernel():
     """The calibration pipeline, scheduled (a ``halide.Pipeline``)."""
     import halide as hl
 
-    x, y, xi, yo, yi = hl.Var("x"), hl.Var("y"), hl.Var("xi"), hl.Var("yo"), hl.Var("yi")
+    x, y, yo, yi = hl.Var("x"), hl.Var("y"), hl.Var("yo"), hl.Var("yi")
     inp = hl.ImageParam(hl.Float(32), 2, "calib_in")
     r = hl.RDom([(0, TAPS)], "r")
     blur = hl.Func("calib_blur")

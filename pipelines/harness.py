@@ -85,6 +85,14 @@ class PipelineRunError(RuntimeError):
 _ERROR_HANDLER = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
 
 
+def _dense_dims(dim_arr, mins, extents) -> None:
+    """Fill Halide dimensions for a dense array, dimension 0 innermost."""
+    stride = 1
+    for d, (lo, ext) in enumerate(zip(mins, extents)):
+        dim_arr[d] = HalideDimension(int(lo), int(ext), stride, 0)
+        stride *= int(ext)
+
+
 class LoadedPipeline:
     """A compiled pipeline with its buffers allocated the way a user would size them.
 
@@ -171,12 +179,8 @@ class LoadedPipeline:
         dims = arg.dimensions
         mins = [int(buf.dim[d].min) for d in range(dims)]
         extents = [int(buf.dim[d].extent) for d in range(dims)]
-        shape = tuple(reversed(extents))
-        data = rng.uniform(-1.0, 1.0, size=shape).astype(self._dtype(arg, name))
-        stride = 1
-        for d in range(dims):
-            buf.dim[d] = HalideDimension(mins[d], extents[d], stride, 0)
-            stride *= extents[d]
+        data = rng.uniform(-1.0, 1.0, size=tuple(reversed(extents))).astype(self._dtype(arg, name))
+        _dense_dims(buf.dim, mins, extents)
         buf.host = data.ctypes.data
         self._keep.append(data)
         return int(data.nbytes)
@@ -184,10 +188,7 @@ class LoadedPipeline:
     def _describe(self, arg: FilterArgument, data: np.ndarray, mins, extents) -> HalideBuffer:
         dims = arg.dimensions
         dim_arr = (HalideDimension * max(dims, 1))()
-        stride = 1
-        for d in range(dims):
-            dim_arr[d] = HalideDimension(int(mins[d]), int(extents[d]), stride, 0)
-            stride *= int(extents[d])
+        _dense_dims(dim_arr, mins, extents)
         buf = HalideBuffer(0, None, data.ctypes.data, 0, HalideType(arg.type.code, arg.type.bits, 1), dims, dim_arr, None)
         self._keep += [data, dim_arr, buf]
         return buf

@@ -245,6 +245,17 @@ NOISE_DOCS = {
 }
 
 
+def scored_schedules(schedules: pl.DataFrame) -> pl.DataFrame:
+    """``(program_id, schedule_id)`` of the schedules models are scored on: the featurized ones."""
+    return schedules.filter(pl.col("has_featurization")).select("program_id", "schedule_id")
+
+
+def label_method(measurements: pl.DataFrame) -> str:
+    """The aggregate the labels were made with (``min`` if the rows disagree or there are none)."""
+    methods = measurements.filter(pl.col("status") == "ok")["label_method"].unique().to_list()
+    return methods[0] if len(methods) == 1 else "min"
+
+
 def noise_figures(
     measurements: pl.DataFrame, samples: pl.DataFrame, scored: pl.DataFrame | None, how: str
 ) -> dict:

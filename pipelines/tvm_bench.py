@@ -21,10 +21,9 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from featurize import schema
-from pipelines.bench import concat_or_empty, measure_in_child, prepare_timing, retime_selection, time_program
+from pipelines.bench import measure_in_child, prepare_timing, retime_programs, time_program
 from pipelines.calibration import ensure_kernel
 from pipelines.harness import time_window
 from pipelines.protocol import Protocol
@@ -155,15 +154,10 @@ def bench_program(work_dir, out_path, samples_path, machine_path, protocol: Prot
 
 
 def retime(work_dirs, out_path, samples_path, protocol: Protocol, fraction: float, calibration_dir) -> None:
-    """The drift pass (timing pass 2): re-time a fixed share of the schedules, as the Halide side."""
+    """The drift pass of a TVM dataset (:func:`pipelines.bench.retime_programs`)."""
     threads, calib = _prepare(protocol, calibration_dir)
-    machine = machine_info(threads)
-    meas, samples = [], []
-    for wd in work_dirs:
-        cands = retime_selection(schema.read_table(Path(wd) / "candidates.parquet", "tvm_candidates"), fraction)
-        if cands.height:
-            m, s = time_program(cands, program_loader(wd, threads), protocol, calib, machine, timing_pass=2)
-            meas.append(m)
-            samples.append(s)
-    schema.write_table("timing_samples", concat_or_empty("timing_samples", samples), samples_path)
-    schema.write_table("measurements", concat_or_empty("measurements", meas), out_path)
+    programs = (
+        (schema.read_table(Path(wd) / "candidates.parquet", "tvm_candidates"), program_loader(wd, threads))
+        for wd in work_dirs
+    )
+    retime_programs(programs, out_path, samples_path, protocol, fraction, calib, machine_info(threads))
