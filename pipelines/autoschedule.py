@@ -23,6 +23,7 @@ KNOWN_PARAMS = {
         "beam_size",
         "random_dropout",
         "random_dropout_seed",
+        "weights_path",
         "disable_subtiling",
         "disable_memoized_features",
         "disable_memoized_blocks",
@@ -62,10 +63,17 @@ def autoschedule(pipeline: hl.Pipeline, name: str, params: dict, target: hl.Targ
 
 
 _COMMENT = re.compile(r"^\s*//.*$", re.MULTILINE)
+_FUNC_DECL = re.compile(r"\bFunc (\w+) = pipeline\.get_func\((\d+)\);")
 
 
 def normalize_schedule(text: str) -> str:
-    """Schedule text without comments and blank lines: what the hash is taken of."""
+    """Schedule text without comments and blank lines, each Func named by its index in the
+    pipeline: what the hash is taken of. (Halide suffixes a Func's name with a counter of
+    earlier builds in the process, ``norm2_1`` or ``norm2_2``; the schedule is the same.)"""
+    names = {name: f"func{idx}" for name, idx in _FUNC_DECL.findall(text)}
+    if names:
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")\b")
+        text = pattern.sub(lambda m: names[m.group(1)], text)
     lines = (ln.rstrip() for ln in _COMMENT.sub("", text).splitlines())
     return "\n".join(ln for ln in lines if ln)
 

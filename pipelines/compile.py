@@ -5,10 +5,9 @@ is the serial half). Per program it:
 
 1. runs Adams2019 once with ``HL_DEBUG_AUTOSCHEDULE=2`` and keeps its DAG dump,
    the source of the program graph and of the featurization's stage order;
-2. draws schedules: Adams2019 with beam size 1 and random dropout over seeds
-   (how Halide's own autotune loop samples training data) until the configured
-   number of *distinct* schedules is reached, Adams2019's beam search, and one
-   schedule each from Mullapudi2016 and Li2018 as reference points;
+2. draws schedules: each sampler of the mix (:mod:`pipelines.samplers`) over its
+   seeds until it has its number of *distinct* schedules, then the reference
+   points (Adams2019's beam search, Mullapudi2016, Li2018);
 3. compiles every distinct schedule ahead of time to an object file and links it
    into a shared library that the timing harness loads.
 
@@ -34,56 +33,20 @@ import polars as pl
 from featurize import schema
 from pipelines.autoschedule import autoschedule, host_target, schedule_hash
 from pipelines.programs import load_program, read_entry
+from pipelines.samplers import Draw, plan_draws
 
 FN_NAME = "pg_pipeline"
-
-
-@dataclass(frozen=True)
-class Draw:
-    """One request to an autoscheduler."""
-
-    sampler: str
-    autoscheduler: str
-    params: dict
-    timeout_s: float
-
-
-def plan_draws(cfg: dict, parallelism: int) -> tuple[list[Draw], int, list[Draw]]:
-    """(random draws to try, distinct schedules wanted from them, reference draws)."""
-    r = cfg["random"]
-    random_draws = [
-        Draw(
-            "adams2019_dropout",
-            "Adams2019",
-            {"parallelism": parallelism, "beam_size": 1, "random_dropout": r["dropout"], "random_dropout_seed": seed},
-            cfg["timeout_s"],
-        )
-        for seed in range(1, r["max_attempts"] + 1)
-    ]
-    refs = []
-    if cfg["beam_search"]["enabled"]:
-        refs.append(
-            Draw(
-                "adams2019_beam",
-                "Adams2019",
-                {"parallelism": parallelism, "beam_size": cfg["beam_search"]["beam_size"], "random_dropout": 100},
-                cfg["beam_search"]["timeout_s"],
-            )
-        )
-    for name in cfg["reference_autoschedulers"]:
-        refs.append(Draw(name.lower(), name, {"parallelism": parallelism}, cfg["timeout_s"]))
-    return random_draws, r["count"], refs
 
 
 # -- child-process work ----------------------------------------------------------
 
 
-def _child_schedule(conn, entry: dict, draw: Draw, lib_path: str | None) -> None:
+def _child_schedule(conn, entry: dict, autoscheduler: str, params: dict) -> None:
     """In a forked child: build, autoschedule, report, and compile if asked."""
     try:
         program = load_program(entry)
         t0 = time.perf_counter()
-        text, feat = autoschedule(program.pipeline, draw.autoscheduler, draw.params)
+        text, feat = autoschedule(program.pipeline, autoscheduler, params)
         conn.send(("scheduled", text, feat, time.perf_counter() - t0))
         lib_path = conn.recv()
         if lib_path is None:
@@ -197,14 +160,15 @@ class Outcome:
     error: str = ""
 
 
-def run_draw(entry: dict, draw: Draw, lib_path_for, seen: dict) -> Outcome:
+def run_draw(entry: dict, draw: Draw, lib_path_for, seen: dict, weights_dir: str | os.PathLike) -> Outcome:
     """Run one draw in a child; compile its schedule unless ``seen`` already has it.
 
     ``lib_path_for(schedule_id)`` names the library to write; ``seen`` maps
-    schedule ids to their outcome and is updated here.
+    schedule ids to their outcome; ``weights_dir`` holds random weights files.
     """
     parent, child = _CTX.Pipe()
-    p = _CTX.Process(target=_child_schedule, args=(child, entry, draw, None))
+    params = draw.autoscheduler_params(weights_dir)
+    p = _CTX.Process(target=_child_schedule, args=(child, entry, draw.autoscheduler, params))
     p.start()
     child.close()
     try:
@@ -263,7 +227,7 @@ def compile_program(entry_path: str | os.PathLike, out_dir: str | os.PathLike, c
     )
 
     in_child(compile_runtime, lib_dir / RUNTIME_OBJECT, timeout_s=cfg["timeout_s"])
-    random_draws, wanted, refs = plan_draws(cfg, parallelism)
+    mix, refs = plan_draws(cfg, parallelism)
     rows: dict[str, dict] = {}
     seen: dict[str, dict] = rows
 
@@ -295,21 +259,23 @@ def compile_program(entry_path: str | os.PathLike, out_dir: str | os.PathLike, c
     def lib_path_for(sid: str) -> Path:
         return lib_dir / f"{sid}.so"
 
-    n_random = 0
-    for draw in random_draws:
-        if n_random >= wanted:
-            break
-        before = len(rows)
-        record(draw, run_draw(entry, draw, lib_path_for, seen))
-        n_random += len(rows) - before
-    for draw in refs:
-        record(draw, run_draw(entry, draw, lib_path_for, seen))
-    if n_random < wanted:
-        print(
-            f"{entry['program_id']}: only {n_random} distinct random schedules "
-            f"in {len(random_draws)} draws (wanted {wanted})",
-            file=sys.stderr,
-        )
+    with tempfile.TemporaryDirectory(dir=out_dir) as weights_dir:
+        for sampler in mix:
+            n_distinct = 0
+            for draw in sampler.draws:
+                if n_distinct >= sampler.wanted:
+                    break
+                before = len(rows)
+                record(draw, run_draw(entry, draw, lib_path_for, seen, weights_dir))
+                n_distinct += len(rows) - before
+            if n_distinct < sampler.wanted:
+                print(
+                    f"{entry['program_id']}: {sampler.name}: only {n_distinct} distinct schedules "
+                    f"in {len(sampler.draws)} draws (wanted {sampler.wanted})",
+                    file=sys.stderr,
+                )
+        for draw in refs:
+            record(draw, run_draw(entry, draw, lib_path_for, seen, weights_dir))
     table = schema.from_rows("candidates", list(rows.values()))
     schema.write_table("candidates", table, out_dir / "candidates.parquet")
     return pl.from_arrow(table)

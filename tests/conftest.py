@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HL_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-#: A sampling config small enough for tests: two random schedules, no beam search.
+#: A sampling config small enough for tests: two dropout schedules, no beam search.
+DROPOUT = {"count": 2, "beam_size": 1, "random_dropout": 1, "weights": "shipped", "max_attempts": 10}
 SMALL_SAMPLING = {
     "timeout_s": 60,
-    "random": {"count": 2, "dropout": 1, "max_attempts": 10},
+    "samplers": {"adams2019_dropout": DROPOUT},
     "beam_search": {"enabled": False, "beam_size": 32, "timeout_s": 10},
     "reference_autoschedulers": [],
 }
@@ -28,7 +29,9 @@ FAST_TIMING = {"rounds": 3, "window_s": 0.005, "calibration_s": 0.003, "max_extr
 
 @pytest.fixture
 def small_sampling() -> dict:
-    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in SMALL_SAMPLING.items()}
+    import copy
+
+    return copy.deepcopy(SMALL_SAMPLING)
 
 
 @pytest.fixture

@@ -112,7 +112,7 @@ def test_a_compile_error_becomes_a_candidate_row(tmp_path, small_sampling, monke
 def test_sampler_delivers_distinct_schedules(tmp_path, small_sampling, dropout) -> None:
     from pipelines.zoo import ZOO
 
-    small_sampling["random"].update(count=4, dropout=dropout, max_attempts=20)
+    small_sampling["samplers"]["adams2019_dropout"].update(count=4, random_dropout=dropout, max_attempts=20)
     entry = {"program_id": "p", "origin": "zoo", "spec": ZOO["unsharp_mask"][0]}
     write_json(entry, tmp_path / "entry.json")
     cands = compile_program(tmp_path / "entry.json", tmp_path / "work", small_sampling, 2)

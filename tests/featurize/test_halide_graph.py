@@ -95,7 +95,7 @@ def test_featurization_maps_to_stage_names(tmp_path, small_sampling) -> None:
     """Decode the featurization through the mapping and check each stage's op counts."""
     entry = {"program_id": "ops", "origin": "random", "spec": OPS}
     write_json(entry, tmp_path / "entry.json")
-    small_sampling["random"]["count"] = 1
+    small_sampling["samplers"]["adams2019_dropout"]["count"] = 1
     compile_program(tmp_path / "entry.json", tmp_path / "work", small_sampling, 2)
     (tmp_path / "work" / "measurements.parquet").touch()
     tables = featurize_program(tmp_path / "work")

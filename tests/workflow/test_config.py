@@ -43,7 +43,7 @@ def test_bad_config_is_rejected_naming_the_key(patch, key) -> None:
 
 def test_bad_config_stops_snakemake_before_any_job(tmp_path) -> None:
     cfg = default_config()
-    cfg["sampling"]["random"]["count"] = -1
+    cfg["sampling"]["samplers"]["adams2019_dropout"]["count"] = -1
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
     run = subprocess.run(
         [sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", "--configfile", str(tmp_path / "bad.yaml")],

@@ -1,0 +1,131 @@
+"""Which schedules are drawn for a program: the sampler mix of ``config.sampling``.
+
+A model can only learn what makes schedules differ from data where they do. Halide
+gives three levers on Adams2019, and the mix combines them:
+
+- ``random_dropout`` (percent chance of acting greedily at each decision; 1 drops
+  about a fifth of the options at each step, 50 far fewer): samples near the greedy
+  path of the shipped cost model, dense near the best schedules;
+- ``weights: random``: the search is guided by a cost model with random weights of
+  the shipped tensors' shapes, as Halide's own autotune loop starts before it has
+  trained weights. These reach schedules 1.1-100x+ slower than the best, the spread
+  the dropout samples lack;
+- ``beam_size``: the beam search itself.
+
+Every mix sampler is Adams2019, so every training sample carries its featurization.
+Adams2019's beam search with the shipped weights (Halide's own pick) and Mullapudi2016
+and Li2018 are drawn once each as reference points.
+
+A sampler's draws are seeded 1, 2, ...: seed ``k`` is ``random_dropout_seed = k`` and,
+for ``weights: random``, the weights drawn from seed ``k``; the same seed gives the
+same schedule. Each sample records its sampler's name and these parameters.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: Halide's weights file: signature 'hwf1', the feature versions it was trained for,
+#: then each buffer (dimension 0 innermost) in ``Weights::save`` order.
+WEIGHTS_SIGNATURE = 0x68776631
+FEATURE_VERSIONS = (3, 3)  # PipelineFeatures::version(), ScheduleFeatures::version() in Halide 21
+#: Shapes of the shipped Adams2019 tensors (models.adams2019.halide_baseline_weights).
+WEIGHT_SHAPES = {
+    "head1_filter": (8, 40, 7),
+    "head1_bias": (8,),
+    "head2_filter": (24, 39),
+    "head2_bias": (24,),
+    "conv1_filter": (32, 32),
+    "conv1_bias": (32,),
+}
+
+
+def random_weights(seed: int) -> dict[str, np.ndarray]:
+    """Weights of the shipped shapes, uniform in [-0.5, 0.5) as Halide's ``Weights::randomize``."""
+    rng = np.random.default_rng(seed)
+    return {name: rng.uniform(-0.5, 0.5, shape).astype(np.float32) for name, shape in WEIGHT_SHAPES.items()}
+
+
+def weights_bytes(weights: dict[str, np.ndarray]) -> bytes:
+    """Serialise weights to Halide's ``.weights`` format (what ``weights_path`` reads)."""
+    out = [struct.pack("<IIII", WEIGHTS_SIGNATURE, *FEATURE_VERSIONS, len(WEIGHT_SHAPES))]
+    for name in WEIGHT_SHAPES:
+        arr = np.asarray(weights[name], dtype="<f4")
+        out.append(struct.pack(f"<I{arr.ndim}I", arr.ndim, *arr.shape))
+        # Halide's dimension 0 is innermost: the C-order bytes of the transposed array.
+        out.append(np.ascontiguousarray(arr.T).tobytes())
+    return b"".join(out)
+
+
+def write_random_weights(directory: str | Path, seed: int) -> Path:
+    """The random weights of ``seed`` as a file in ``directory`` (written once)."""
+    path = Path(directory) / f"random_seed{seed}.weights"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(weights_bytes(random_weights(seed)))
+        tmp.replace(path)
+    return path
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One request to an autoscheduler.
+
+    ``params`` is what the sample records; ``weights_seed`` (random weights) is turned
+    into the autoscheduler's ``weights_path`` only when the draw runs."""
+
+    sampler: str
+    autoscheduler: str
+    params: dict
+    timeout_s: float
+    weights_seed: int | None = field(default=None)
+
+    def autoscheduler_params(self, weights_dir: str | Path) -> dict:
+        params = {k: v for k, v in self.params.items() if k not in ("weights", "weights_seed")}
+        if self.weights_seed is not None:
+            params["weights_path"] = str(write_random_weights(weights_dir, self.weights_seed))
+        return params
+
+
+@dataclass(frozen=True)
+class MixSampler:
+    """One sampler of the mix and the draws it may try, in order."""
+
+    name: str
+    wanted: int
+    draws: tuple[Draw, ...]
+
+
+def plan_draws(cfg: dict, parallelism: int) -> tuple[list[MixSampler], list[Draw]]:
+    """(the mix's samplers with their draws, the reference draws) for one program."""
+    mix = []
+    for name, s in cfg["samplers"].items():
+        draws = []
+        for seed in range(1, s["max_attempts"] + 1):
+            params = {"parallelism": parallelism, "beam_size": s["beam_size"], "random_dropout": s["random_dropout"]}
+            if s["random_dropout"] < 100:
+                params["random_dropout_seed"] = seed
+            weights_seed = None
+            if s["weights"] == "random":
+                weights_seed = seed
+                params.update(weights="random", weights_seed=seed)
+            draws.append(Draw(name, "Adams2019", params, cfg["timeout_s"], weights_seed))
+        mix.append(MixSampler(name, s["count"], tuple(draws)))
+    refs = []
+    if cfg["beam_search"]["enabled"]:
+        refs.append(
+            Draw(
+                "adams2019_beam",
+                "Adams2019",
+                {"parallelism": parallelism, "beam_size": cfg["beam_search"]["beam_size"], "random_dropout": 100},
+                cfg["beam_search"]["timeout_s"],
+            )
+        )
+    for name in cfg["reference_autoschedulers"]:
+        refs.append(Draw(name.lower(), name, {"parallelism": parallelism}, cfg["timeout_s"]))
+    return mix, refs
