@@ -1,4 +1,4 @@
-"""Command line of the featurize stage: ``python -m featurize {build,summary}``."""
+"""Command line of the featurize stage: ``python -m featurize {build,summary,publish}``."""
 
 from __future__ import annotations
 
@@ -19,9 +19,24 @@ def main(argv=None) -> int:
     b.add_argument("work_dirs", nargs="+")
     s = sub.add_parser("summary", help="print a dataset's headline figures as JSON")
     s.add_argument("dataset")
+    p = sub.add_parser("publish", help="copy a built dataset to a shareable directory with its config and card")
+    p.add_argument("--dataset", required=True, help="the built dataset, e.g. results/reference")
+    p.add_argument("--config", required=True, help="the validated config it was built with (its config.json)")
+    p.add_argument("--work-dir", default=None, help="its work directory, for the build's wall time")
+    p.add_argument("--command", default="", help="the command that rebuilds it, shown on the card")
+    p.add_argument("--out", required=True, help="where to publish, e.g. datasets/reference")
     args = ap.parse_args(argv)
     if args.cmd == "build":
         featurize_dataset(args.work_dirs, args.retime, args.out, args.retime_samples)
+    elif args.cmd == "publish":
+        from featurize.card import publish
+        from featurize.schema import SchemaError
+
+        try:
+            config = json.loads(open(args.config, encoding="utf-8").read())
+        except ValueError as exc:
+            raise SchemaError(f"{args.config}: not a JSON config: {exc}") from None
+        publish(args.dataset, args.out, config=config, work_dir=args.work_dir, rebuild_command=args.command)
     else:
         from featurize.schema import read_dataset
         from featurize.summary import dataset_summary

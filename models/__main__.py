@@ -1,9 +1,11 @@
 """Command line of the models stage.
 
     python -m models split     --dataset D --out F [--train 0.7 --val 0.15 --salt S --seed S]
+    python -m models search    --dataset D --split F --model NAME --out F --trials N [--epochs N --seed S]
     python -m models train     --dataset D --split F --model NAME --out DIR [--epochs N --threads T --seed S]
-    python -m models evaluate  --dataset D --split F --model-dir DIR [--threads T]
-    python -m models summarize --models-dir DIR --dataset D --out F [--split F]
+                               [--config JSON | --search F]
+    python -m models evaluate  --dataset D --split F --model-dir DIR [--threads T] [--out-dir DIR --no-strict]
+    python -m models summarize --models-dir DIR --dataset D --out F [--split F] [--fresh-dataset D --fresh-dir NAME]
 
 ``--out`` of ``train`` is the model's own directory (e.g. ``results/models/gcn``).
 """
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val", type=float, default=0.15, help="test gets the rest")
     p.add_argument("--salt", default="")
     p.add_argument("--seed", type=int, default=0, help="models.seed; 0 keeps the split of earlier versions")
+    p.add_argument("--held-out", action="store_true",
+                   help="every program held out (zoo: zoo, others: test), to score models trained elsewhere")  # fmt: skip
 
     p = sub.add_parser("train", help="train one model")
     p.add_argument("--dataset", required=True)
@@ -42,6 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--config", default=None, help='JSON overrides, e.g. \'{"hidden_channels": 32}\'')
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--search", default=None, metavar="FILE",  # --config or --search, not both
+                   help="a search result (python -m models search): train with the configuration it chose")  # fmt: skip
+
+    p = sub.add_parser("search", help="hyperparameter search: the same number of trials for every model")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--model", required=True, choices=MODEL_NAMES)
+    p.add_argument("--out", required=True, help="result JSON, e.g. results/models/search/gcn.json")
+    p.add_argument("--trials", type=int, required=True)
+    p.add_argument("--epochs", type=int, default=None, help="epoch budget of the GNNs, as for train")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("evaluate", help="predict the test and zoo programs; write metrics")
     p.add_argument("--dataset", required=True)
@@ -50,12 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-strict", action="store_true", help="allow another dataset or split than training's")
+    p.add_argument("--out-dir", default=None,
+                   help="score on another dataset (e.g. this machine's fresh one): write metrics here, with that "
+                        "dataset's own labels, instead of into the model's directory")  # fmt: skip
 
     p = sub.add_parser("summarize", help="gather all models' metrics, the noise floor and the ratios")
     p.add_argument("--models-dir", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--split", default=None)
+    p.add_argument("--fresh-dataset", default=None, help="the dataset the models were also scored on (--out-dir)")
+    p.add_argument("--fresh-dir", default=None, help="name of those scores' directory in each run directory")
+    p.add_argument("--models", nargs="+", default=None, help="model directories to gather (default: every one)")
+    p.add_argument("--seeds", type=int, default=None, help="runs per model to average (default: every one)")
 
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -67,12 +90,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "split":
         from models.split import write_split
 
-        split = write_split(args.dataset, args.out, train=args.train, val=args.val, salt=args.salt, seed=args.seed)
+        split = write_split(args.dataset, args.out, train=args.train, val=args.val, salt=args.salt, seed=args.seed,
+                            all_held_out=args.held_out)  # fmt: skip
         counts = split.group_by("split").len().sort("split")
         print(json.dumps(dict(zip(counts["split"].to_list(), counts["len"].to_list()))))
+    elif args.cmd == "search":
+        from models.search import search
+
+        res = search(args.model, args.dataset, args.split, args.out, trials=args.trials, seed=args.seed,
+                     epochs=args.epochs, threads=args.threads)  # fmt: skip
+        print(json.dumps({"model": res["model"], "chosen": res["chosen"]}))
     elif args.cmd == "train":
         from models.train import train
 
+        overrides = json.loads(args.config) if args.config else None
+        if args.search and overrides:
+            parser.error("give --config or --search, not both")
+        if args.search:
+            from models.search import chosen_configs
+
+            overrides = chosen_configs([args.search])[args.model]
         meta = train(
             args.model,
             args.dataset,
@@ -82,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             seed=args.seed,
             device=args.device,
-            config=json.loads(args.config) if args.config else None,
+            config=overrides,
             resume=not args.fresh,
         )
         keys = ("model", "epochs_run", "best_epoch", "best_val_loss", "train_wall_s")
@@ -97,12 +134,15 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             threads=args.threads,
             strict=not args.no_strict,
+            out_dir=args.out_dir,
         )
         print(json.dumps(out))
     elif args.cmd == "summarize":
         from models.evaluate import summarize
 
-        s = summarize(args.models_dir, args.dataset, args.out, split_path=args.split)
+        s = summarize(args.models_dir, args.dataset, args.out, split_path=args.split,
+                      fresh_dataset=args.fresh_dataset, fresh_dir=args.fresh_dir, models=args.models,
+                      n_seeds=args.seeds)  # fmt: skip
         print(json.dumps({"models": sorted(s["models"]), "ratios": s["ratios"]}))
     return 0
 

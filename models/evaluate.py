@@ -50,10 +50,17 @@ def run_label(model_dir: Path) -> str:
     return model_dir.parent.parent.name if model_dir.parent.name == "seeds" else model_dir.name
 
 
-def seed_runs(model_dir: Path) -> list[dict[str, Any]]:
-    """``metrics.json`` of a model's first run, then of each extra seed in order."""
-    extra = sorted((model_dir / "seeds").glob("*/metrics.json"), key=lambda p: int(p.parent.name))
-    return [json.loads(p.read_text()) for p in [model_dir / "metrics.json", *extra]]
+def seed_runs(model_dir: Path, sub: str = "", n_seeds: int | None = None) -> list[dict[str, Any]]:
+    """``metrics.json`` of a model's first run, then of each extra seed in order (with
+    ``sub``, the ``<run>/<sub>/metrics.json`` of scores on another dataset; with
+    ``n_seeds``, only the first ``n_seeds`` runs, so runs left from a config with more
+    seeds are not averaged in)."""
+    seeds = model_dir / "seeds"
+    extra = sorted((d for d in seeds.iterdir() if d.name.isdigit()), key=lambda d: int(d.name)) if seeds.is_dir() else []
+    if n_seeds is not None:
+        extra = [d for d in extra if int(d.name) < n_seeds]
+    paths = [run / sub / "metrics.json" for run in [model_dir, *extra]]
+    return [json.loads(p.read_text()) for p in paths if p.exists()]
 
 
 def evaluate(
@@ -65,6 +72,7 @@ def evaluate(
     device: str = "cpu",
     threads: int = 1,
     strict: bool = True,
+    out_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Predict every schedule of the held-out programs and compute the metrics.
 
@@ -78,6 +86,11 @@ def evaluate(
         strict (bool, optional): Refuse a dataset or split other than the training
             one (a different split could put training programs in the test set).
             (default: :obj:`True`)
+        out_dir (str, optional): Score on a dataset the model was not trained on (such
+            as this machine's fresh dataset beside the reference one it trained on):
+            labels are that dataset's own machine's, no validation split is scored, and
+            ``metrics.json`` and ``predictions.parquet`` go to ``out_dir``.
+            (default: :obj:`None`: the training dataset, into ``model_dir``)
 
     Returns:
         dict: The content of ``metrics.json``.
@@ -87,14 +100,18 @@ def evaluate(
     trained = TrainedModel(model_dir, device=device, threads=threads)
     dhash, shash = dataset_hash(dataset_dir), split_hash(split_path)
     fp = trained.fingerprint
+    if out_dir is not None and strict:
+        raise ValueError("scoring on another dataset (out_dir) needs strict=False (--no-strict)")
     if strict and (fp["dataset_hash"] != dhash or fp["split_hash"] != shash):
         raise ValueError(
             f"{model_dir} was trained on dataset {fp['dataset_hash']} / split {fp['split_hash']}, "
             f"not {dhash} / {shash}; retrain, or pass strict=False (--no-strict) knowingly"
         )
     split = schema.read_table(split_path, "split")
-    loaded = tuple(splits) + ((SELECTION_SPLIT,) if SELECTION_SPLIT not in splits else ())
-    ds = load_dataset(dataset_dir, split, stats=trained.stats, splits=loaded, machine_id=trained.machine_id)
+    elsewhere = out_dir is not None
+    loaded = tuple(splits) + ((SELECTION_SPLIT,) if SELECTION_SPLIT not in splits and not elsewhere else ())
+    ds = load_dataset(dataset_dir, split, stats=trained.stats, splits=loaded,
+                      machine_id=None if elsewhere else trained.machine_id)  # fmt: skip
 
     frames, out = [], {}
     for name in splits:
@@ -110,17 +127,19 @@ def evaluate(
         else:
             out[name] = None
             log.warning("%s: no labeled schedules in split %r", trained.name, name)
-    if SELECTION_SPLIT not in splits:
+    if SELECTION_SPLIT not in splits and not elsewhere:
         # Metrics only (no prediction rows): the summary picks the best GNN on these.
         val = ds.split(SELECTION_SPLIT)
         frame = predictions_frame(run_label(model_dir), val, trained.predict_seconds(val))
         out[SELECTION_SPLIT] = metrics_mod.compute_metrics(frame) if frame.height else None
     table = pl.concat(frames) if frames else predictions_frame(run_label(model_dir), [], [])
-    schema.write_table("predictions", table, model_dir / "predictions.parquet")
-    schema.write_json(out, model_dir / "metrics.json")
+    target = Path(out_dir) if elsewhere else model_dir
+    target.mkdir(parents=True, exist_ok=True)
+    schema.write_table("predictions", table, target / "predictions.parquet")
+    schema.write_json(out, target / "metrics.json")
 
     meta_path = model_dir / "meta.json"
-    if meta_path.exists():
+    if meta_path.exists() and not elsewhere:
         meta = json.loads(meta_path.read_text())
         meta.setdefault("metrics", {}).update(out)
         schema.write_json(meta, meta_path)
@@ -132,6 +151,10 @@ def summarize(
     dataset_dir: str | os.PathLike,
     out: str | os.PathLike | None = None,
     split_path: str | os.PathLike | None = None,
+    fresh_dataset: str | os.PathLike | None = None,
+    fresh_dir: str | None = None,
+    models: list[str] | None = None,
+    n_seeds: int | None = None,
 ) -> dict[str, Any]:
     """Gather all evaluated models under ``models_dir`` into one summary.
 
@@ -141,6 +164,15 @@ def summarize(
         out (str, optional): Where to write the summary JSON.
         split_path (str, optional): The split table, to give the noise floor per split;
             defaults to the one recorded in the models' ``meta.json``.
+        fresh_dataset (str, optional): A dataset the models were also scored on, none of
+            whose programs they trained on (this machine's fresh dataset, when the models
+            trained on a reference dataset); with ``fresh_dir``, the name of those scores'
+            directory in each run. Adds ``fresh``: that dataset, its noise figures and each
+            model's metrics there, averaged over seeds.
+        models (list[str], optional): The model directories to gather (the workflow's
+            ``models.names``). (default: every evaluated directory under ``models_dir``)
+        n_seeds (int, optional): Runs per model to average (``models.seeds``).
+            (default: every run found)
 
     Returns:
         dict: ``models`` ({name: {split: metrics}}, averaged over the model's training
@@ -153,11 +185,13 @@ def summarize(
     # The six models first, then any variant directory (e.g. adams2019 with init="halide").
     names = [n for n in MODEL_NAMES if (models_dir / n).is_dir()]
     names += sorted(d.name for d in models_dir.iterdir() if d.is_dir() and d.name not in MODEL_NAMES)
+    if models is not None:
+        names = [n for n in names if n in models]
     for name in names:
         mpath = models_dir / name / "metrics.json"
         if not mpath.exists():
             continue
-        runs[name] = seed_runs(models_dir / name)
+        runs[name] = seed_runs(models_dir / name, n_seeds=n_seeds)
         results[name] = metrics_mod.average_over_seeds(runs[name])
         meta_path = models_dir / name / "meta.json"
         if meta_path.exists():
@@ -231,6 +265,28 @@ def summarize(
             **{f"noise_{k}": v for k, v in NOISE_DOCS.items()},
         },
     }
+    if fresh_dataset is not None and fresh_dir:
+        summary["fresh"] = fresh_scores(models_dir, list(runs), fresh_dataset, fresh_dir, n_seeds)
     if out is not None:
         schema.write_json(summary, out)
     return summary
+
+
+def fresh_scores(models_dir: Path, names: list[str], dataset_dir, sub: str, n_seeds: int | None = None) -> dict[str, Any]:
+    """Each model's scores on a dataset it did not train on, and that dataset's noise."""
+    from featurize.summary import noise, sampler_spread
+
+    tables = schema.read_dataset(dataset_dir, (*metrics_mod.NOISE_TABLES, "programs"))
+    models = {}
+    for name in names:
+        runs = seed_runs(models_dir / name, sub, n_seeds)
+        if runs:
+            models[name] = metrics_mod.average_over_seeds(runs)
+    return {
+        "dataset": str(dataset_dir),
+        "dataset_hash": dataset_hash(dataset_dir),
+        "programs": tables["programs"].height,
+        "noise": noise(tables),
+        "spread": sampler_spread(tables["schedules"], tables["measurements"]),
+        "models": models,
+    }

@@ -91,6 +91,17 @@ def assign_splits(
     return pl.DataFrame(rows, schema={"program_id": pl.String, "split": pl.String}).sort("program_id")
 
 
+def held_out(programs: pl.DataFrame) -> pl.DataFrame:
+    """Every program held out: zoo programs ``"zoo"``, all others ``"test"``.
+
+    For scoring models trained on another dataset (e.g. the reference dataset) on this
+    machine's fresh one, none of whose programs they trained on."""
+    return programs.select(
+        "program_id",
+        split=pl.when(pl.col("origin") == "zoo").then(pl.lit("zoo")).otherwise(pl.lit("test")),
+    ).sort("program_id")
+
+
 def write_split(
     dataset_dir: str | os.PathLike,
     out: str | os.PathLike,
@@ -98,10 +109,15 @@ def write_split(
     val: float = 0.15,
     salt: str = "",
     seed: int = 0,
+    all_held_out: bool = False,
 ) -> pl.DataFrame:
-    """Split the programs of ``dataset_dir`` and write the ``split`` table to ``out``."""
+    """Split the programs of ``dataset_dir`` and write the ``split`` table to ``out``
+    (with ``all_held_out``, the :func:`held_out` split)."""
     programs = schema.read_table(schema.table_path(dataset_dir, "programs"), "programs")
-    split = assign_splits(programs, train=train, val=val, salt=salt, seed=seed)
+    if all_held_out:
+        split = held_out(programs)
+    else:
+        split = assign_splits(programs, train=train, val=val, salt=salt, seed=seed)
     schema.write_table("split", split, out)
     return split
 

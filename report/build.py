@@ -100,6 +100,7 @@ SECTION_IDS = (
     "top-k",
     "training",
     "tvm",
+    "fresh",
     "dataset",
     "machine",
     "config",
@@ -730,8 +731,10 @@ def section_config(ctx: _Ctx) -> str:
 
 
 def tvm_summary_path(inp: Inputs) -> Path:
-    """The TVM models' summary for this dataset: ``<models>/tvm_<dataset>/summary.json``."""
-    return Path(inp.models_dir) / f"tvm_{Path(inp.dataset_dir).name}" / "summary.json"
+    """The TVM models' summary of this run: ``<models>/tvm_<config's dataset>/summary.json``
+    (the run's dataset name, also when the Halide models trained on a published dataset)."""
+    name = (inp.config or {}).get("dataset") or Path(inp.dataset_dir).name
+    return Path(inp.models_dir) / f"tvm_{name}" / "summary.json"
 
 
 def section_tvm(ctx: _Ctx) -> str:
@@ -788,6 +791,52 @@ def section_tvm(ctx: _Ctx) -> str:
     return "\n".join(parts)
 
 
+def section_fresh(ctx: _Ctx) -> str:
+    """Models trained on a published dataset, scored on the small dataset built here."""
+    fresh = (ctx.inp.summary or {}).get("fresh")
+    if not fresh:
+        return nodata("the models trained on the dataset built here (models.dataset is not set)")
+    spread = fresh.get("spread") or {}
+    parts = [
+        note(
+            f"The models above trained on <code>{esc(ctx.inp.dataset_dir)}</code>. This run also built "
+            f"<code>{esc(fresh.get('dataset'))}</code> ({fresh.get('programs')} programs) on this machine; none of "
+            "its random programs were trained on, so every one is held out (test), and its zoo programs are the "
+            "zoo. Its labels are this machine's: a model that learned the reference machine's speed, not just "
+            "its ranking, shows it in the raw MAPE here, not in τ or the calibrated MAPE."
+        ),
+        f"<p>{esc(_noise_words(fresh.get('noise') or {}))}</p>",
+    ]
+    if spread.get("programs"):
+        parts.append(
+            f"<p>Within-program spread of its featurized samples (slowest / fastest): median "
+            f"{spread['spread_median']:.1f}x; median share within {spread['near_best']}x of the best: "
+            f"{spread['near_best_share_median']:.0%}.</p>"
+        )
+    md = [f"### Cross-machine check: `{fresh.get('dataset')}` (built here)", "", _noise_words(fresh.get("noise") or {}), ""]
+    for split in EVAL_SPLITS:
+        rows = []
+        for name, by_split in (fresh.get("models") or {}).items():
+            m = by_split.get(split)
+            if m:
+                rows.append({"model": name, **{h: m.get(k) for k, h in METRIC_HEADERS.items()},
+                             "programs": m.get("n_programs"), "schedules": m.get("n_schedules")})  # fmt: skip
+        parts.append(f"<h3>{split} programs (mean over training seeds)</h3>")
+        if not rows:
+            parts.append(nodata(f"no scores on {split} programs"))
+            continue
+        frame = pl.DataFrame(
+            rows,
+            schema={"model": pl.String, **{h: pl.Float64 for h in METRIC_HEADERS.values()},
+                    "programs": pl.Int64, "schedules": pl.Int64},
+        )  # fmt: skip
+        t = Table(frame, formats={**METRIC_FORMATS, "programs": fmt_num(), "schedules": fmt_num()})
+        parts.append(t.html())
+        md.append(f"{split} programs:\n\n{t.markdown()}\n")
+    ctx.markdown["fresh"] = "\n".join(md)
+    return "\n".join(parts)
+
+
 SECTIONS: list[tuple[str, str, Callable[[_Ctx], str]]] = [
     ("overview", "Overview", section_overview),
     ("headline", "Headline: models × metrics", section_headline),
@@ -798,6 +847,7 @@ SECTIONS: list[tuple[str, str, Callable[[_Ctx], str]]] = [
     ("top-k", "Top-k: finding the best schedule", section_topk),
     ("training", "Training", section_training),
     ("tvm", "TVM programs: GNN vs TVM's XGBModel", section_tvm),
+    ("fresh", "Cross-machine check: the dataset built on this machine", section_fresh),
     ("dataset", "Dataset", section_dataset),
     ("machine", "Machine and library versions", section_machine),
     ("config", "Configuration used", section_config),
@@ -923,6 +973,8 @@ def build_report(
         ctx.markdown.get("ratios", "no data"),
         "",
         ctx.markdown.get("tvm", ""),
+        "",
+        ctx.markdown.get("fresh", ""),
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     schema.atomic_write_bytes(result.index_html, lambda tmp: Path(tmp).write_text(html_text, encoding="utf-8"))

@@ -120,3 +120,57 @@ def test_summarize_averages_the_seed_runs(fake_dataset, fake_split, tmp_path) ->
     assert out["seeds"] == {"gcn": 3}
     assert out["models"]["gcn"]["test"]["mape"] == pytest.approx(12.0)
     assert out["models"]["gcn"]["test"]["mape_std"] == pytest.approx(2.0)
+
+
+@pytest.mark.write_disk
+def test_scores_on_another_dataset_go_beside_and_into_the_summary(fake_dataset, fake_split, tmp_path) -> None:
+    """A model trained on one dataset, scored on another with every program held out
+    (models.dataset set): its own labels, its own directory, a 'fresh' summary section."""
+    from models.split import write_split
+
+    models = tmp_path / "models"
+    train("pooled_xgb", fake_dataset, fake_split, models / "pooled_xgb", config={"max_rounds": 20})
+    evaluate(fake_dataset, fake_split, models / "pooled_xgb")
+    held = write_split(fake_dataset, tmp_path / "held_out.parquet", all_held_out=True)
+    assert set(held["split"]) == {"test", "zoo"}
+    with pytest.raises(ValueError, match="strict"):
+        evaluate(fake_dataset, tmp_path / "held_out.parquet", models / "pooled_xgb", out_dir=tmp_path / "x")
+    out = evaluate(fake_dataset, tmp_path / "held_out.parquet", models / "pooled_xgb", strict=False,
+                   out_dir=models / "pooled_xgb" / "on_fake")  # fmt: skip
+    assert set(out) == {"test", "zoo"}  # no validation split where nothing is trained on
+    # The model's own metrics are untouched; the test split now holds every random program.
+    own = json.loads((models / "pooled_xgb" / "metrics.json").read_text())
+    assert own["test"]["n_programs"] < out["test"]["n_programs"]
+    s = summarize(models, fake_dataset, split_path=fake_split, fresh_dataset=fake_dataset, fresh_dir="on_fake")
+    assert s["fresh"]["models"]["pooled_xgb"]["test"]["mape"] == pytest.approx(out["test"]["mape"])
+    assert "split_half" in s["fresh"]["noise"] and s["fresh"]["programs"] > 0
+
+
+@pytest.mark.write_disk
+def test_search_gives_every_model_the_same_trials_and_trains_with_the_choice(fake_dataset, fake_split,
+                                                                             tmp_path) -> None:  # fmt: skip
+    from models.registry import default_config
+    from models.search import SEARCH_SPACES, trial_configs
+
+    from models.constants import MODEL_NAMES
+
+    assert set(SEARCH_SPACES) == set(MODEL_NAMES)  # the same budget for every model
+    for name in SEARCH_SPACES:
+        configs = trial_configs(name, 5, seed=1)
+        assert len(configs) == 5 and configs[0] == {}
+        assert len({json.dumps(c, sort_keys=True) for c in configs}) == 5
+        assert configs == trial_configs(name, 5, seed=1)
+        for c in configs:
+            default_config(name, **c)  # every key is one of the model's
+    out = tmp_path / "search.json"
+    assert main(["search", "--dataset", str(fake_dataset), "--split", str(fake_split), "--model", "pooled_xgb",
+                 "--out", str(out), "--trials", "3"]) == 0  # fmt: skip
+    res = json.loads(out.read_text())
+    assert len(res["trials"]) == 3 and res["metric"] == "mape_calibrated"
+    # The defaults are trial 0; the choice is the trial with the lowest validation calibrated MAPE.
+    assert res["trials"][0]["config"] == {}
+    assert res["chosen"] == min(res["trials"], key=lambda t: t["val"]["mape_calibrated"])["config"]
+    assert main(["train", "--dataset", str(fake_dataset), "--split", str(fake_split), "--model", "pooled_xgb",
+                 "--out", str(tmp_path / "m"), "--search", str(out)]) == 0  # fmt: skip
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    assert meta["config"] == default_config("pooled_xgb", **res["chosen"])

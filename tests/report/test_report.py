@@ -199,3 +199,30 @@ def test_json_config_file(dataset, models_dir, tmp_path) -> None:
     head = _section(html, "headline")
     assert "model not found" in head and "gatv2" in head  # expected by the config, not trained
     assert "<td>gine</td>" in head  # trained although not listed: still shown
+
+
+def test_cross_machine_section(dataset, tmp_path) -> None:
+    """Models trained on a published dataset: the fresh dataset's noise and scores are shown."""
+    from featurize.summary import noise
+
+    models = make_models(tmp_path / "models", dataset)
+    summary = json.loads((models / "summary.json").read_text())
+    summary["fresh"] = {
+        "dataset": "results/fresh",
+        "programs": 4,
+        "noise": noise(schema.read_dataset(dataset)),
+        "spread": {"programs": 4, "spread_median": 7.25, "near_best": 1.5, "near_best_share_median": 0.4},
+        "models": {"gcn": {"test": {**summary["models"]["gcn"]["test"], "mape": 33.3}}},
+    }
+    schema.write_json(summary, models / "summary.json")
+    res = build_report(dataset, models, tmp_path / "report", draw_figures=False)
+    html = (tmp_path / "report/index.html").read_text()
+    fresh = _section(html, "fresh")
+    assert "results/fresh" in fresh and "7.2x" in fresh and "33.3" in fresh and "split-half" in fresh
+    assert "no scores on zoo programs" in fresh
+    assert "Cross-machine check" in res.summary_md.read_text()
+    # Without a fresh dataset the section says why it is empty.
+    summary.pop("fresh")
+    schema.write_json(summary, models / "summary.json")
+    build_report(dataset, models, tmp_path / "report2", draw_figures=False)
+    assert "models.dataset is not set" in _section((tmp_path / "report2/index.html").read_text(), "fresh")

@@ -63,3 +63,37 @@ def job_counts(log: str) -> dict[str, int]:
         if m:
             counts[m.group(1)] = int(m.group(2))
     return counts
+
+
+def test_models_train_on_a_published_dataset_and_score_the_fresh_one(tiny_run, tmp_path) -> None:
+    """Publish the tiny dataset with its card, then train on it as on datasets/reference:
+    the models are also scored on the dataset the run builds, and the report says so."""
+    import json
+    import shutil
+
+    import yaml
+
+    from featurize.card import card_figures
+
+    work = tmp_path / "run"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    published = snakemake(work, "publish_dataset")
+    assert published.returncode == 0, published.stderr[-3000:]
+    card = json.loads((work / "datasets/tiny/card.json").read_text())
+    for key, value in card_figures(work / "datasets/tiny").items():
+        assert json.dumps(card[key], sort_keys=True) == json.dumps(value, sort_keys=True), key
+    readme = (work / "datasets/tiny/README.md").read_text()
+    assert f"Schedules: {card['schedules']}" in readme and "Within-program spread" in readme
+
+    cfg = yaml.safe_load((work / "config/config.yaml").read_text())
+    cfg["models"].update(dataset="datasets/tiny", names=["gcn", "pooled_xgb"], seeds=1)
+    (work / "config/config.yaml").write_text(yaml.safe_dump(cfg))
+    run = snakemake(work)
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = json.loads((work / "results/models/summary.json").read_text())
+    assert summary["dataset"] == "datasets/tiny"
+    fresh = summary["fresh"]
+    assert fresh["dataset"] == "results/tiny" and set(fresh["models"]) == {"gcn", "pooled_xgb"}
+    assert fresh["models"]["gcn"]["test"]["n_programs"] >= 1 and "split_half" in fresh["noise"]
+    assert (work / "results/models/gcn/on_tiny/predictions.parquet").exists()
+    assert "Cross-machine check" in (work / "results/report/summary.md").read_text()

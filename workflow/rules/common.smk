@@ -10,6 +10,12 @@ DS = config["dataset"]
 WORK = f"results/_work/{DS}"
 DATA = f"results/{DS}"
 MODELS = "results/models"
+# Models train on models.dataset (a published dataset such as datasets/reference) when it is
+# set, and are then also scored on the dataset built here (FRESH_SCORES in each run directory).
+TRAIN_DATA = config["models"]["dataset"].rstrip("/") or DATA
+EXTERNAL_TRAIN_DATA = TRAIN_DATA != DATA
+SPLIT = f"{MODELS}/split.parquet" if EXTERNAL_TRAIN_DATA else f"{DATA}/split.parquet"
+FRESH_SCORES = f"on_{DS}"
 # The calibration kernel is built once per machine (per Halide target) by the first timing job.
 CALIBRATION = "results/_work/calibration"
 CORES = config["parallelism"] or os.cpu_count()
@@ -84,10 +90,10 @@ def model_seed(wildcards):
     return config["models"]["seed"] + k
 
 
-def dataset_tables():
+def dataset_tables(directory=DATA):
     from featurize.schema import TABLE_NAMES
 
-    return [f"{DATA}/{t}.parquet" for t in TABLE_NAMES]
+    return [f"{directory}/{t}.parquet" for t in TABLE_NAMES]
 
 
 def get_final_output():

@@ -1,9 +1,9 @@
 rule split:
     """Assign programs to train / val / test by a hash of program_id; zoo programs are 'zoo'."""
     input:
-        f"{DATA}/programs.parquet",
+        f"{TRAIN_DATA}/programs.parquet",
     output:
-        f"{DATA}/split.parquet",
+        SPLIT,
     params:
         train=config["models"]["split"]["train"],
         val=config["models"]["split"]["val"],
@@ -11,15 +11,54 @@ rule split:
     log:
         "results/logs/split.log",
     shell:
-        "python -m models split --dataset {DATA} --out {output} "
+        "python -m models split --dataset {TRAIN_DATA} --out {output} "
         "--train {params.train} --val {params.val} --seed {params.seed} > {log} 2>&1"
+
+
+import shlex
+
+SEARCH = config["models"]["search"]
+
+
+rule search:
+    """Hyperparameter search for one model: models.search.trials configurations, chosen on validation."""
+    input:
+        dataset_tables(TRAIN_DATA),
+        split=rules.split.output,
+    output:
+        f"{MODELS}/search/{{name}}.json",
+    wildcard_constraints:
+        name=r"[a-z0-9_]+",
+    params:
+        trials=SEARCH["trials"],
+        epochs=config["models"]["epochs"],
+        seed=config["models"]["seed"],
+    threads: config["models"]["threads"]
+    log:
+        "results/logs/search/{name}.log",
+    shell:
+        "python -m models search --dataset {TRAIN_DATA} --split {input.split} --model {wildcards.name} "
+        "--out {output} --trials {params.trials} --epochs {params.epochs} --seed {params.seed} "
+        "--threads {threads} > {log} 2>&1"
+
+
+def search_result(wildcards):
+    return [f"{MODELS}/search/{model_name(wildcards)}.json"] if SEARCH["enabled"] else []
+
+
+def hparams_args(wildcards):
+    """The search's choice when it runs, else the config's models.hparams for this model."""
+    if SEARCH["enabled"]:
+        return f"--search {MODELS}/search/{model_name(wildcards)}.json"
+    return "--config " + shlex.quote(json.dumps(config["models"]["hparams"].get(model_name(wildcards), {}), sort_keys=True))
 
 
 rule train:
     """Train one model (GNN or baseline) on the training programs; early stop on validation."""
     input:
-        dataset_tables(),
+        dataset_tables(TRAIN_DATA),
         split=rules.split.output,
+        search=search_result,
     output:
         checkpoint=f"{MODELS}/{{model}}/checkpoint.pt",
         history=f"{MODELS}/{{model}}/history.json",
@@ -28,15 +67,16 @@ rule train:
         name=model_name,
         epochs=config["models"]["epochs"],
         seed=model_seed,
+        hparams=hparams_args,
     threads: config["models"]["threads"]
     resources:
         mem_mb=4000,
     log:
         f"results/logs/train/{{model}}.log",
     shell:
-        "python -m models train --dataset {DATA} --split {input.split} --model {params.name} "
+        "python -m models train --dataset {TRAIN_DATA} --split {input.split} --model {params.name} "
         "--out {MODELS}/{wildcards.model} --epochs {params.epochs} --seed {params.seed} "
-        "--threads {threads} > {log} 2>&1"
+        "--threads {threads} {params.hparams} > {log} 2>&1"
 
 
 rule evaluate:
@@ -51,19 +91,65 @@ rule evaluate:
     log:
         f"results/logs/evaluate/{{model}}.log",
     shell:
-        "python -m models evaluate --dataset {DATA} --split {input.split} "
+        "python -m models evaluate --dataset {TRAIN_DATA} --split {input.split} "
         "--model-dir {MODELS}/{wildcards.model} --threads {threads} > {log} 2>&1"
+
+
+rule held_out_split:
+    """The dataset built here, every program held out: models trained elsewhere are scored on it."""
+    input:
+        f"{DATA}/programs.parquet",
+    output:
+        f"{DATA}/split_held_out.parquet",
+    log:
+        "results/logs/split_held_out.log",
+    shell:
+        "python -m models split --dataset {DATA} --out {output} --held-out > {log} 2>&1"
+
+
+rule evaluate_fresh:
+    """Cross-machine check: a model trained on models.dataset scored on the dataset built here."""
+    input:
+        dataset_tables(),
+        rules.train.output.checkpoint,
+        split=rules.held_out_split.output,
+    output:
+        metrics=f"{MODELS}/{{model}}/{FRESH_SCORES}/metrics.json",
+        predictions=f"{MODELS}/{{model}}/{FRESH_SCORES}/predictions.parquet",
+    threads: 1
+    log:
+        f"results/logs/evaluate_fresh/{{model}}.log",
+    shell:
+        "python -m models evaluate --dataset {DATA} --split {input.split} --no-strict "
+        "--model-dir {MODELS}/{wildcards.model} --out-dir {MODELS}/{wildcards.model}/{FRESH_SCORES} "
+        "--threads {threads} > {log} 2>&1"
+
+
+def fresh_inputs():
+    if not EXTERNAL_TRAIN_DATA:
+        return []
+    return dataset_tables() + expand(rules.evaluate_fresh.output.metrics, model=model_runs())
+
+
+def fresh_args():
+    return f"--fresh-dataset {DATA} --fresh-dir {FRESH_SCORES}" if EXTERNAL_TRAIN_DATA else ""
 
 
 rule summarize:
     """All models' metrics beside the noise floor, and the headline error ratios."""
     input:
         expand(rules.evaluate.output.metrics, model=model_runs()),
+        fresh_inputs(),
         split=rules.split.output,
     output:
         f"{MODELS}/summary.json",
+    params:
+        fresh=fresh_args(),
+        names=" ".join(config["models"]["names"]),
+        seeds=config["models"]["seeds"],
     log:
         "results/logs/summarize.log",
     shell:
-        "python -m models summarize --models-dir {MODELS} --dataset {DATA} "
-        "--split {input.split} --out {output} > {log} 2>&1"
+        "python -m models summarize --models-dir {MODELS} --dataset {TRAIN_DATA} "
+        "--split {input.split} --out {output} --models {params.names} --seeds {params.seeds} "
+        "{params.fresh} > {log} 2>&1"

@@ -13,8 +13,9 @@ rule config_used:
 rule report:
     """The prediction-error comparison as a self-contained HTML page and a Markdown summary."""
     input:
-        dataset_tables(),
+        dataset_tables(TRAIN_DATA),
         summary=rules.summarize.output,
+        split=rules.split.output,
         tvm=[p for p in get_tvm_final_output() if p.endswith("summary.json")],
         config=rules.config_used.output,
     output:
@@ -29,5 +30,5 @@ rule report:
     log:
         "results/logs/report.log",
     shell:
-        "python -m report --dataset {DATA} --models {MODELS} --config {input.config} "
+        "python -m report --dataset {TRAIN_DATA} --split {input.split} --models {MODELS} --config {input.config} "
         "--out results/report > {log} 2>&1"
