@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import polars as pl
 import pytest
 
 from featurize import schema
@@ -28,13 +27,24 @@ def test_reference_dataset_loads_and_is_as_large_as_promised(card) -> None:
     assert card["schedules_labelled_featurized"] >= 4000
     # Every training sample carries the Adams2019 featurization and records its sampler's parameters.
     assert data["schedules"]["has_featurization"].all()
-    params = data["schedules"]["sampler_params"].map_elements(json.loads, return_dtype=pl.Object)
+    params = [json.loads(p) for p in data["schedules"]["sampler_params"]]
     assert all("beam_size" in p and "random_dropout" in p for p in params)
+
+
+def rounded(obj):
+    """Floats to 9 significant digits: polars' parallel aggregations differ in the last bits."""
+    if isinstance(obj, float):
+        return float(f"{obj:.9g}")
+    if isinstance(obj, dict):
+        return {k: rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [rounded(v) for v in obj]
+    return obj
 
 
 def test_card_figures_match_the_tables(card) -> None:
     for key, value in card_figures(REFERENCE).items():
-        assert json.dumps(card[key], sort_keys=True) == json.dumps(value, sort_keys=True), key
+        assert json.dumps(rounded(card[key]), sort_keys=True) == json.dumps(rounded(value), sort_keys=True), key
     # The README is the card rendered from those figures, and says the size on disk.
     assert (REFERENCE / "README.md").read_text() == render_card(card)
     assert card["size_bytes"] == {t: schema.table_path(REFERENCE, t).stat().st_size for t in schema.TABLE_NAMES}
