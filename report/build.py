@@ -737,6 +737,20 @@ def tvm_summary_path(inp: Inputs) -> Path:
     return Path(inp.models_dir) / f"tvm_{name}" / "summary.json"
 
 
+def _metric_row(name: str, m: dict[str, Any]) -> dict[str, Any]:
+    """One row of a summary-based metric table: a model's (or the noise floor's) metrics on a split."""
+    return {"model": name, **{h: m.get(k) for k, h in METRIC_HEADERS.items()},
+            "programs": m.get("n_programs"), "schedules": m.get("n_schedules")}  # fmt: skip
+
+
+def _metric_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={"model": pl.String, **{h: pl.Float64 for h in METRIC_HEADERS.values()},
+                "programs": pl.Int64, "schedules": pl.Int64},
+    )  # fmt: skip
+
+
 def section_tvm(ctx: _Ctx) -> str:
     """GNNs against TVM's own XGBModel on TVM programs (MetaSchedule candidates)."""
     path = tvm_summary_path(ctx.inp)
@@ -758,21 +772,15 @@ def section_tvm(ctx: _Ctx) -> str:
         for name, by_split in sorted((summary.get("models") or {}).items()):
             m = by_split.get(split)
             if m:
-                rows.append({"model": name, **{h: m.get(k) for k, h in METRIC_HEADERS.items()},
-                             "programs": m.get("n_programs"), "schedules": m.get("n_schedules")})  # fmt: skip
+                rows.append(_metric_row(name, m))
         nf = (summary.get("noise_floor") or {}).get(split)
         if nf:
-            rows.append({"model": NOISE_NAME, **{h: nf.get(k) for k, h in METRIC_HEADERS.items()},
-                         "programs": nf.get("n_programs"), "schedules": nf.get("n_schedules")})  # fmt: skip
+            rows.append(_metric_row(NOISE_NAME, nf))
         parts.append(f"<h3>{split} programs</h3>")
         if not rows:
             parts.append(nodata(f"no TVM predictions on {split} programs"))
             continue
-        frame = pl.DataFrame(
-            rows,
-            schema={"model": pl.String, **{h: pl.Float64 for h in METRIC_HEADERS.values()},
-                    "programs": pl.Int64, "schedules": pl.Int64},
-        )
+        frame = _metric_frame(rows)
         t = Table(frame, formats={**METRIC_FORMATS, "programs": fmt_num(), "schedules": fmt_num()},
                   row_class={frame.height - 1: "noise"} if nf else {})
         parts.append(t.html())
@@ -819,17 +827,12 @@ def section_fresh(ctx: _Ctx) -> str:
         for name, by_split in (fresh.get("models") or {}).items():
             m = by_split.get(split)
             if m:
-                rows.append({"model": name, **{h: m.get(k) for k, h in METRIC_HEADERS.items()},
-                             "programs": m.get("n_programs"), "schedules": m.get("n_schedules")})  # fmt: skip
+                rows.append(_metric_row(name, m))
         parts.append(f"<h3>{split} programs (mean over training seeds)</h3>")
         if not rows:
             parts.append(nodata(f"no scores on {split} programs"))
             continue
-        frame = pl.DataFrame(
-            rows,
-            schema={"model": pl.String, **{h: pl.Float64 for h in METRIC_HEADERS.values()},
-                    "programs": pl.Int64, "schedules": pl.Int64},
-        )  # fmt: skip
+        frame = _metric_frame(rows)
         t = Table(frame, formats={**METRIC_FORMATS, "programs": fmt_num(), "schedules": fmt_num()})
         parts.append(t.html())
         md.append(f"{split} programs:\n\n{t.markdown()}\n")
