@@ -383,7 +383,11 @@ def load_dataset(
         if dataset_dir is None:
             raise ValueError("give dataset_dir or tables")
         tables = read_model_tables(dataset_dir)
-    machine = choose_machine(tables["measurements"], machine_id)
+    if labeled_only or machine_id is None or tables["measurements"].height:
+        machine = choose_machine(tables["measurements"], machine_id)
+    else:
+        # Scoring schedules nobody has timed (perfgraph predict): the model's own machine.
+        machine = machine_id
     num_cores = machine_cores(tables["machines"], machine)
     dropped: dict[str, int] = {}
 

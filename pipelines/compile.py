@@ -152,7 +152,7 @@ def dag_dump(entry: dict, parallelism: int, timeout_s: float) -> str:
 
 @dataclass
 class Outcome:
-    status: str  # ok | compile_error | crash | timeout | duplicate | schedule_error
+    status: str  # ok | not_compiled | compile_error | crash | timeout | duplicate | schedule_error
     text: str = ""
     featurization: bytes = b""
     sample_time_s: float = float("nan")
@@ -163,8 +163,9 @@ class Outcome:
 def run_draw(entry: dict, draw: Draw, lib_path_for, seen: dict, weights_dir: str | os.PathLike) -> Outcome:
     """Run one draw in a child; compile its schedule unless ``seen`` already has it.
 
-    ``lib_path_for(schedule_id)`` names the library to write; ``seen`` maps
-    schedule ids to their outcome; ``weights_dir`` holds random weights files.
+    ``lib_path_for(schedule_id)`` names the library to write (``None``: schedule only,
+    status ``not_compiled``); ``seen`` maps schedule ids to their outcome;
+    ``weights_dir`` holds random weights files.
     """
     parent, child = _CTX.Pipe()
     params = draw.autoscheduler_params(weights_dir)
@@ -182,7 +183,10 @@ def run_draw(entry: dict, draw: Draw, lib_path_for, seen: dict, weights_dir: str
         if sid in seen:
             parent.send(None)
             return Outcome("duplicate", text=text)
-        parent.send(str(lib_path_for(sid)))
+        lib_path = lib_path_for(sid)
+        parent.send(None if lib_path is None else str(lib_path))
+        if lib_path is None:
+            return Outcome("not_compiled", text, feat, sample_time)
         out = Outcome("ok", text, feat, sample_time)
         if not parent.poll(draw.timeout_s + 120):
             out.status, out.error = "timeout", "compilation did not finish in time"
@@ -203,11 +207,15 @@ def run_draw(entry: dict, draw: Draw, lib_path_for, seen: dict, weights_dir: str
         parent.close()
 
 
-def compile_program(entry_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: dict, parallelism: int) -> pl.DataFrame:
+def compile_program(
+    entry_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: dict, parallelism: int, compile_libraries: bool = True
+) -> pl.DataFrame:
     """Sample and compile one program's candidates; write ``dag.log`` and ``candidates.parquet``.
 
     Returns the candidates table. A program whose DAG cannot be analysed raises
     (nothing can be featurized without it); every per-schedule failure is a row.
+    With ``compile_libraries=False`` the schedules are drawn and featurized but not
+    compiled (``compile_status`` ``not_compiled``): what scoring with a model needs.
     """
     entry = read_entry(entry_path)
     out_dir = Path(out_dir)
@@ -226,7 +234,8 @@ def compile_program(entry_path: str | os.PathLike, out_dir: str | os.PathLike, c
         out_dir / "program.json",
     )
 
-    in_child(compile_runtime, lib_dir / RUNTIME_OBJECT, timeout_s=cfg["timeout_s"])
+    if compile_libraries:
+        in_child(compile_runtime, lib_dir / RUNTIME_OBJECT, timeout_s=cfg["timeout_s"])
     mix, refs = plan_draws(cfg, parallelism)
     rows: dict[str, dict] = {}
     seen: dict[str, dict] = rows
@@ -252,12 +261,12 @@ def compile_program(entry_path: str | os.PathLike, out_dir: str | os.PathLike, c
             "compile_status": out.status,
             "compile_error": out.error,
             "compile_time_s": out.compile_time_s,
-            "library": f"lib/{sid}.so",
+            "library": "" if out.status == "not_compiled" else f"lib/{sid}.so",
             "featurization": out.featurization,
         }
 
-    def lib_path_for(sid: str) -> Path:
-        return lib_dir / f"{sid}.so"
+    def lib_path_for(sid: str) -> Path | None:
+        return lib_dir / f"{sid}.so" if compile_libraries else None
 
     with tempfile.TemporaryDirectory(dir=out_dir) as weights_dir:
         for sampler in mix:

@@ -1,0 +1,59 @@
+"""perfgraph predict: a user's program, drawn, featurized and ranked by a trained model."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from models.select import SelectError, main, predict
+from models.train import train
+from tests.conftest import ROOT, SMALL_SAMPLING
+
+pytestmark = pytest.mark.write_disk
+
+SAMPLING = {
+    **SMALL_SAMPLING,
+    "samplers": {
+        "adams2019_random_weights_d50": {"count": 3, "beam_size": 1, "random_dropout": 50, "weights": "random",
+                                         "max_attempts": 10},  # fmt: skip
+    },
+    "reference_autoschedulers": ["Li2018"],
+}
+
+
+@pytest.fixture(scope="module")
+def model_dir(fake_dataset, fake_split, tmp_path_factory):
+    d = tmp_path_factory.mktemp("model") / "gcn"
+    train("gcn", fake_dataset, fake_split, d, epochs=2, progress=False)
+    return d
+
+
+def test_predict_ranks_every_featurized_candidate_and_keeps_the_rest(model_dir, tmp_path) -> None:
+    table = predict(ROOT / "examples/sharpen.py", model_dir, work_dir=tmp_path / "work", sampling=SAMPLING)
+    scored = table.filter(pl.col("status") == "scored")
+    assert scored.height == 3 and scored["rank"].to_list() == [1, 2, 3]
+    assert (scored["predicted_s"] > 0).all() and scored["predicted_s"].is_sorted()
+    # Li2018 has no featurization: a row with a status, not a crash and not a rank.
+    li = table.filter(pl.col("sampler") == "li2018")
+    assert li.height == 1 and li["status"][0] == "no_featurization" and li["rank"][0] is None
+    assert not (tmp_path / "work/lib").exists() or not any((tmp_path / "work/lib").glob("*.so"))  # nothing compiled
+
+
+def test_cli_prints_the_table_and_refuses_bad_input_in_one_line(model_dir, tmp_path, capsys, monkeypatch) -> None:
+    import models.select as select
+
+    monkeypatch.setattr(select, "default_sampling", lambda: SAMPLING)
+    assert main(["predict", str(ROOT / "examples/sharpen.py"), "--model", str(model_dir),
+                 "--work-dir", str(tmp_path / "w"), "--out", str(tmp_path / "ranked.parquet")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:3] == ["rank", "predicted", "status"] and " ms " in out
+    assert pl.read_parquet(tmp_path / "ranked.parquet").height >= 3
+    assert main(["predict", str(ROOT / "examples/sharpen.py"), "--model", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere" in err[0] and "checkpoint.pt" in err[0]
+    bad = tmp_path / "bad.py"
+    bad.write_text("def build(:\n")
+    assert main(["predict", str(bad), "--model", str(model_dir)]) == 2
+    assert "syntax error" in capsys.readouterr().err
+    with pytest.raises(SelectError, match="not found"):
+        predict(tmp_path / "missing.py", model_dir)
