@@ -1,17 +1,27 @@
-"""Use a trained model: rank candidate schedules of a user's own program.
+"""Use a trained model: rank, then time, candidate schedules of a user's own program.
 
 ``perfgraph predict PROGRAM.py --model DIR`` builds the program (the ``build()``
 contract of README, Your own programs), draws candidate schedules with the sampler
-mix of the config, featurizes them exactly as the dataset build does, and scores
-them with the trained model (any of the six: GNNs and baselines go through
+mix of the default config, featurizes them exactly as the dataset build does, and
+scores them with the trained model (any of the six: GNNs and baselines go through
 :class:`models.registry.TrainedModel`). Nothing is compiled or timed. The ranked
 table lists every candidate: the ones a model cannot score (the reference
 autoschedulers have no featurization) keep their row with a status.
+
+``perfgraph tune PROGRAM.py --model DIR`` does the same, then compiles and times,
+with the timing protocol of the default config, the model's top-k candidates and the
+reference picks: Halide's default (Adams2019's beam search with its shipped weights,
+at its own default beam of 32), Mullapudi2016 and Li2018. It prints each one's
+speedup over Halide's default pick and writes the fastest measured schedule as the
+C++ schedule Halide's autoschedulers emit, as a ``schedule.h`` in the shape of a
+generator's ``*.schedule.h`` (Halide 21 gives no Python schedule source for
+autoscheduler results), and a JSON record of every candidate.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -27,14 +37,24 @@ class SelectError(ValueError):
     """A user-facing problem: a bad program, model directory or sampling."""
 
 
-def default_sampling() -> dict:
-    """The ``sampling`` section of the default config, validated (defaults filled in)."""
+def default_config() -> dict:
+    """The default config (``config/config.yaml``), validated, its defaults filled in."""
     import yaml
     from snakemake.utils import validate
 
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     validate(cfg, str(ROOT / "workflow/schemas/config.schema.yaml"), set_default=True)
-    return cfg["sampling"]
+    return cfg
+
+
+def default_sampling() -> dict:
+    """The ``sampling`` section of the default config."""
+    return default_config()["sampling"]
+
+
+def default_timing() -> dict:
+    """The ``timing`` section of the default config."""
+    return default_config()["timing"]
 
 
 def load_model(model_dir: str | Path):
@@ -50,8 +70,10 @@ def load_model(model_dir: str | Path):
         raise SelectError(f"{model_dir}/{CHECKPOINT}: not a perfgraph model checkpoint ({type(exc).__name__}: {exc})")
 
 
-def draw_candidates(program: str | Path, work_dir: Path, sampling: dict, parallelism: int = 1) -> pl.DataFrame:
-    """Draw (and featurize, not compile) the candidate schedules of a user program in ``work_dir``."""
+def draw_candidates(
+    program: str | Path, work_dir: Path, sampling: dict, parallelism: int = 1, compile_libraries: bool = False
+) -> pl.DataFrame:
+    """Draw and featurize (and, if asked, compile) the candidate schedules of a user program in ``work_dir``."""
     from pipelines.compile import compile_program
     from pipelines.programs import load_user_program, user_entry
 
@@ -59,7 +81,7 @@ def draw_candidates(program: str | Path, work_dir: Path, sampling: dict, paralle
     entry = user_entry(str(program))
     work_dir.mkdir(parents=True, exist_ok=True)
     schema.write_json(entry, work_dir / "entry.json")
-    return compile_program(work_dir / "entry.json", work_dir, sampling, parallelism, compile_libraries=False)
+    return compile_program(work_dir / "entry.json", work_dir, sampling, parallelism, compile_libraries)
 
 
 def score_candidates(work_dir: Path, trained) -> pl.DataFrame:
@@ -79,12 +101,18 @@ def score_candidates(work_dir: Path, trained) -> pl.DataFrame:
         prog = ds.programs[0]
         scored = pl.DataFrame({"schedule_id": prog.schedule_ids, "predicted_s": trained.predict_seconds([prog])[0]},
                               schema={"schedule_id": pl.String, "predicted_s": pl.Float64})  # fmt: skip
-    table = cands.select("schedule_id", "sampler", "sampler_params", "autoscheduler", "schedule_text").join(
+    table = cands.select(
+        "schedule_id", "sampler", "sampler_params", "autoscheduler", "compile_status", "compile_error", "library",
+        "schedule_text",
+    ).join(
         scored, on="schedule_id", how="left"
     )
     finite = pl.col("predicted_s").is_not_null() & pl.col("predicted_s").is_finite() & (pl.col("predicted_s") > 0)
+    failed = ~pl.col("compile_status").is_in(["ok", "not_compiled"])
     table = table.with_columns(
-        status=pl.when(finite)
+        status=pl.when(failed)
+        .then(pl.col("compile_status"))
+        .when(finite)
         .then(pl.lit("scored"))
         .when(pl.col("predicted_s").is_null())
         .then(pl.lit("no_featurization"))
@@ -123,6 +151,144 @@ def predict(
     return score_candidates(work, trained)
 
 
+#: The reference picks ``tune`` always times, by sampler name: Halide's default first.
+HALIDE_DEFAULT = "adams2019_beam"
+REFERENCES = (HALIDE_DEFAULT, "mullapudi2016", "li2018")
+
+
+def tune_sampling(sampling: dict, beam_size: int, beam_timeout_s: float) -> dict:
+    """``sampling`` with the reference picks ``tune`` compares against: Adams2019's beam search
+    at ``beam_size`` (Halide's own default is 32), Mullapudi2016 and Li2018."""
+    return {
+        **sampling,
+        "beam_search": {"enabled": True, "beam_size": beam_size, "timeout_s": beam_timeout_s},
+        "reference_autoschedulers": ["Mullapudi2016", "Li2018"],
+    }
+
+
+def time_candidates(work_dir: Path, chosen: pl.DataFrame, timing: dict, calibration_dir: Path) -> pl.DataFrame:
+    """Time the compiled candidates in ``chosen`` with the timing protocol; their measurement rows."""
+    from pipelines.bench import halide_loader, machine_info, prepare_timing, time_program
+    from pipelines.calibration import ensure_kernel
+    from pipelines.protocol import Protocol
+
+    protocol = Protocol.from_config(timing)
+    calib = ensure_kernel(calibration_dir)  # compiled before pinning: it may use every core
+    machine = machine_info(prepare_timing(protocol))
+    cands = schema.read_table(work_dir / "candidates.parquet", "candidates")
+    cands = cands.filter(pl.col("schedule_id").is_in(chosen["schedule_id"].implode()))
+    meas, _ = time_program(cands, lambda c: halide_loader(work_dir / c["library"]), protocol, calib, machine)
+    return meas
+
+
+def tune(
+    program: str | Path,
+    model_dir: str | Path,
+    *,
+    top_k: int = 5,
+    work_dir: str | Path | None = None,
+    sampling: dict | None = None,
+    timing: dict | None = None,
+    beam_size: int = 32,
+    beam_timeout_s: float = 600.0,
+    parallelism: int = 1,
+    calibration_dir: str | Path | None = None,
+) -> dict:
+    """Rank the candidates of ``program`` with the model, then time its top ``top_k`` and the
+    reference picks; write ``schedule.h`` (the fastest measured) and ``tune.json`` to the work dir.
+
+    Returns:
+        dict: ``program``, ``model``, ``work_dir``, ``schedule_file``, ``chosen`` (the fastest
+        measured candidate's row), ``speedups`` (Halide's default pick's time over each timed
+        candidate's; null where either failed) and ``candidates``: every candidate's row
+        (rank, predicted and measured time, statuses, ``timed_as``: ``top<k>`` or the reference).
+    """
+    trained = load_model(model_dir)
+    if not Path(program).is_file():
+        raise SelectError(f"{program}: program file not found")
+    if top_k < 1:
+        raise SelectError(f"top_k must be at least 1, got {top_k}")
+    work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="perfgraph_tune_"))
+    sampling = tune_sampling(sampling or default_sampling(), beam_size, beam_timeout_s)
+    _progress(f"drawing and compiling candidates of {program} (Halide's default: beam search, beam {beam_size})")
+    cands = draw_candidates(program, work, sampling, parallelism, compile_libraries=True)
+    if not cands["has_featurization"].any():
+        raise SelectError(f"{program}: no candidate schedule with a featurization could be drawn ({cands.height} tried)")
+    ranked = score_candidates(work, trained)
+    top = ranked.filter((pl.col("status") == "scored") & (pl.col("rank") <= top_k)).with_columns(
+        timed_as=pl.format("top{}", pl.col("rank"))
+    )
+    refs = ranked.filter(pl.col("sampler").is_in(REFERENCES) & (pl.col("compile_status") == "ok"))
+    refs = refs.filter(~pl.col("schedule_id").is_in(top["schedule_id"].implode())).with_columns(
+        timed_as=pl.col("sampler")
+    )
+    chosen = pl.concat([top, refs])
+    _progress(f"timing {chosen.height} candidates ({top.height} predicted fastest, {refs.height} reference picks)")
+    cal_dir = Path(calibration_dir) if calibration_dir is not None else work / "calibration"
+    meas = time_candidates(work, chosen, timing or default_timing(), cal_dir)
+    table = ranked.join(chosen.select("schedule_id", "timed_as"), on="schedule_id", how="left").join(
+        meas.select("schedule_id", pl.col("status").alias("timing_status"), pl.col("error").alias("timing_error"),
+                    pl.col("runtime_s").alias("measured_s")),
+        on="schedule_id", how="left",
+    )  # fmt: skip
+    default = table.filter(pl.col("sampler") == HALIDE_DEFAULT)["measured_s"]
+    default_s = default[0] if default.len() and default[0] is not None else None
+    table = table.with_columns(
+        speedup=(pl.lit(default_s) / pl.col("measured_s")) if default_s else pl.lit(None, dtype=pl.Float64)
+    )
+    timed_ok = table.filter(pl.col("measured_s").is_not_null() & (pl.col("timing_status") == "ok"))
+    if timed_ok.height == 0:
+        raise SelectError(f"{program}: none of the {chosen.height} timed candidates ran (see {work}/candidates.parquet)")
+    best = timed_ok.sort("measured_s", "schedule_id").row(0, named=True)
+    schedule_file = work / "schedule.h"
+    schedule_file.write_text(schedule_header(Path(program).stem, best))
+    record = {
+        "program": str(program),
+        "model": str(model_dir),
+        "work_dir": str(work),
+        "schedule_file": str(schedule_file),
+        "halide_default_s": default_s,
+        "beam_size": beam_size,
+        "chosen": {k: v for k, v in best.items() if k != "schedule_text"},
+        "candidates": [{k: v for k, v in r.items() if k != "schedule_text"} for r in table.iter_rows(named=True)],
+    }
+    schema.write_json(record, work / "tune.json")
+    return {**record, "table": table}
+
+
+def schedule_header(name: str, row: dict) -> str:
+    """A schedule as a C++ header in the shape Halide's generators emit (``*.schedule.h``):
+    ``apply_schedule_<name>(pipeline, target)`` applies it to the program's Pipeline."""
+    ident = re.sub(r"\W", "_", name)
+    body = "\n".join(f"    {line}" if line else "" for line in row["schedule_text"].splitlines())
+    return (
+        f"// perfgraph tune: the fastest measured schedule of {name} (timed as {row['timed_as']}, sampler "
+        f"{row['sampler']}, {row['autoscheduler']}),\n"
+        f"// {row['measured_s'] * 1e3:.4f} ms per run on the machine that timed it.\n"
+        f"#pragma once\n#include \"Halide.h\"\n\n"
+        f"inline void apply_schedule_{ident}(::Halide::Pipeline pipeline, ::Halide::Target target) {{\n"
+        "    using ::Halide::Func;\n    using ::Halide::MemoryType;\n    using ::Halide::RVar;\n"
+        "    using ::Halide::TailStrategy;\n    using ::Halide::Var;\n"
+        f"{body}\n}}\n"
+    )
+
+
+def _progress(message: str) -> None:
+    print(f"perfgraph: {message}", file=sys.stderr, flush=True)
+
+
+def format_tuned(table: pl.DataFrame) -> str:
+    """The timed candidates as aligned text: how each did against Halide's default pick."""
+    lines = [f"{'timed as':<16}  {'predicted':>12}  {'measured':>12}  {'speedup':>8}  {'sampler':<30}  schedule_id"]
+    timed = table.filter(pl.col("timed_as").is_not_null()).sort(pl.col("rank").fill_null(10**9), "timed_as")
+    for r in timed.iter_rows(named=True):
+        pred = "" if r["predicted_s"] is None else f"{r['predicted_s'] * 1e3:.4f} ms"
+        meas = r["timing_status"] if r["measured_s"] is None else f"{r['measured_s'] * 1e3:.4f} ms"
+        speed = "" if r["speedup"] is None else f"{r['speedup']:.2f}x"
+        lines.append(f"{r['timed_as']:<16}  {pred:>12}  {meas:>12}  {speed:>8}  {r['sampler']:<30}  {r['schedule_id']}")
+    return "\n".join(lines)
+
+
 def format_table(table: pl.DataFrame) -> str:
     """The ranked table as aligned text (one line per candidate)."""
     lines = [f"{'rank':>4}  {'predicted':>12}  {'status':<16}  {'sampler':<30}  schedule_id"]
@@ -137,26 +303,46 @@ def main(argv: list[str] | None = None) -> int:
     """``perfgraph``: use a trained model on your own program."""
     ap = argparse.ArgumentParser(prog="perfgraph", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("predict", help="rank candidate schedules of a program with a trained model (no timing)")
-    p.add_argument("program", help="a Python file defining build() (README, Your own programs)")
-    p.add_argument("--model", required=True, help="a trained model's directory, e.g. results/models/gcn")
-    p.add_argument("--work-dir", default=None, help="where the candidates go (default: a new temporary directory)")
-    p.add_argument("--out", default=None, help="also write the ranked table as Parquet here")
-    p.add_argument("--parallelism", type=int, default=1, help="cores the schedules are for (default: 1)")
+    for cmd, help_ in (
+        ("predict", "rank candidate schedules of a program with a trained model (no compiling or timing)"),
+        ("tune", "rank, then compile and time the top-k candidates and Halide's reference picks"),
+    ):
+        p = sub.add_parser(cmd, help=help_, description=help_)
+        p.add_argument("program", help="a Python file defining build() (README, Your own programs)")
+        p.add_argument("--model", required=True, help="a trained model's directory, e.g. results/models/gcn")
+        p.add_argument("--work-dir", default=None, help="where the candidates go (default: a new temporary directory)")
+        p.add_argument("--parallelism", type=int, default=1, help="cores the schedules are for (default: 1)")
+        if cmd == "predict":
+            p.add_argument("--out", default=None, help="also write the ranked table as Parquet here")
+        else:
+            p.add_argument("--top-k", type=int, default=5, help="predicted-fastest candidates to time (default: 5)")
+            p.add_argument("--beam-size", type=int, default=32,
+                           help="beam of Halide's default pick, Adams2019's beam search (default: 32, Halide's own)")  # fmt: skip
     args = ap.parse_args(argv)
 
     from featurize.errors import USER_ERRORS
 
     try:
-        table = predict(args.program, args.model, work_dir=args.work_dir, parallelism=args.parallelism)
+        if args.cmd == "predict":
+            table = predict(args.program, args.model, work_dir=args.work_dir, parallelism=args.parallelism)
+        else:
+            result = tune(args.program, args.model, work_dir=args.work_dir, parallelism=args.parallelism,
+                          top_k=args.top_k, beam_size=args.beam_size)  # fmt: skip
     except (SelectError, *USER_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_table(table))
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.write_parquet(out)
+    if args.cmd == "predict":
+        print(format_table(table))
+        if args.out:
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            table.write_parquet(out)
+        return 0
+    print(format_tuned(result["table"]))
+    chosen = result["chosen"]
+    print(f"\nfastest measured: {chosen['timed_as']} ({chosen['sampler']}), "
+          + (f"{chosen['speedup']:.2f}x Halide's default pick; " if chosen["speedup"] else "")
+          + f"schedule in {result['schedule_file']}, record in {result['work_dir']}/tune.json")  # fmt: skip
     return 0
 
 

@@ -269,6 +269,10 @@ def compile_program(
         return lib_dir / f"{sid}.so" if compile_libraries else None
 
     with tempfile.TemporaryDirectory(dir=out_dir) as weights_dir:
+        # The reference picks first, so each owns its row (Halide's default pick is found by its
+        # sampler name) and a sampler that draws the same schedule counts it as a duplicate.
+        for draw in refs:
+            record(draw, run_draw(entry, draw, lib_path_for, seen, weights_dir))
         for sampler in mix:
             n_distinct = 0
             for draw in sampler.draws:
@@ -283,8 +287,6 @@ def compile_program(
                     f"in {len(sampler.draws)} draws (wanted {sampler.wanted})",
                     file=sys.stderr,
                 )
-        for draw in refs:
-            record(draw, run_draw(entry, draw, lib_path_for, seen, weights_dir))
     table = schema.from_rows("candidates", list(rows.values()))
     schema.write_table("candidates", table, out_dir / "candidates.parquet")
     return pl.from_arrow(table)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from models.select import SelectError, main, predict
+from models.select import SelectError, main, predict, tune
 from models.train import train
-from tests.conftest import ROOT, SMALL_SAMPLING
+from tests.conftest import FAST_TIMING, ROOT, SMALL_SAMPLING
 
 pytestmark = pytest.mark.write_disk
 
@@ -57,3 +57,28 @@ def test_cli_prints_the_table_and_refuses_bad_input_in_one_line(model_dir, tmp_p
     assert "syntax error" in capsys.readouterr().err
     with pytest.raises(SelectError, match="not found"):
         predict(tmp_path / "missing.py", model_dir)
+
+
+def test_tune_times_the_top_k_and_the_references_and_writes_the_schedule(model_dir, tmp_path) -> None:
+    # A beam of 2 stands in for Halide's 32 to keep the test short; the pick is made the same way.
+    result = tune(ROOT / "examples/sharpen.py", model_dir, work_dir=tmp_path / "work", sampling=SAMPLING,
+                  timing={**FAST_TIMING, "threads": 1}, top_k=2, beam_size=2, beam_timeout_s=60,
+                  calibration_dir=tmp_path / "cal")  # fmt: skip
+    table = result["table"]
+    timed = table.filter(pl.col("timed_as").is_not_null())
+    # The two predicted fastest, then every reference pick not among them.
+    assert set(timed.filter(pl.col("rank").is_not_null() & pl.col("timed_as").str.starts_with("top"))["rank"]) == {1, 2}
+    assert {"adams2019_beam", "li2018", "mullapudi2016"} <= set(timed["sampler"]) | set(
+        table.filter(pl.col("status") != "scored")["sampler"]
+    )
+    assert (timed["timing_status"] == "ok").all() and (timed["measured_s"] > 0).all()
+    default = timed.filter(pl.col("sampler") == "adams2019_beam")
+    assert default.height == 1 and default["speedup"][0] == pytest.approx(1.0)
+    assert timed["speedup"].is_not_null().all()
+    # Untimed candidates keep their rows (no measured time), and so does Li2018 with no featurization.
+    assert table.height > timed.height and table.filter(pl.col("timed_as").is_null())["measured_s"].is_null().all()
+    header = Path(result["schedule_file"]).read_text()
+    assert "inline void apply_schedule_sharpen(::Halide::Pipeline pipeline" in header
+    assert result["chosen"]["measured_s"] == timed["measured_s"].min()
+    record = (tmp_path / "work/tune.json").read_text()
+    assert "halide_default_s" in record and len(result["candidates"]) == table.height
