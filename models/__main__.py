@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh-dir", default=None, help="name of those scores' directory in each run directory")
     p.add_argument("--models", nargs="+", default=None, help="model directories to gather (default: every one)")
     p.add_argument("--seeds", type=int, default=None, help="runs per model to average (default: every one)")
+    p.add_argument("--selection-dataset", default=None,
+                   help="a dataset whose zoo and user programs had every candidate timed: the models' picks there "
+                   "against Halide's default pick (models.selection)")  # fmt: skip
+    p.add_argument("--selection-dir", default="",
+                   help="name of the scores' directory on that dataset in each run directory (default: the run's own)")
 
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -142,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
         s = summarize(args.models_dir, args.dataset, args.out, split_path=args.split,
                       fresh_dataset=args.fresh_dataset, fresh_dir=args.fresh_dir, models=args.models,
-                      n_seeds=args.seeds)  # fmt: skip
+                      n_seeds=args.seeds, selection_dataset=args.selection_dataset,
+                      selection_dir=args.selection_dir)  # fmt: skip
         print(json.dumps({"models": sorted(s["models"]), "ratios": s["ratios"]}))
     return 0
 

@@ -50,16 +50,21 @@ def run_label(model_dir: Path) -> str:
     return model_dir.parent.parent.name if model_dir.parent.name == "seeds" else model_dir.name
 
 
-def seed_runs(model_dir: Path, sub: str = "", n_seeds: int | None = None) -> list[dict[str, Any]]:
-    """``metrics.json`` of a model's first run, then of each extra seed in order (with
-    ``sub``, the ``<run>/<sub>/metrics.json`` of scores on another dataset; with
-    ``n_seeds``, only the first ``n_seeds`` runs, so runs left from a config with more
-    seeds are not averaged in)."""
+def seed_run_dirs(model_dir: Path, n_seeds: int | None = None) -> list[Path]:
+    """A model's run directories: its first run, then each extra seed's in order (with
+    ``n_seeds``, only the first ``n_seeds``, so runs left from a config with more seeds
+    are not counted)."""
     seeds = model_dir / "seeds"
     extra = sorted((d for d in seeds.iterdir() if d.name.isdigit()), key=lambda d: int(d.name)) if seeds.is_dir() else []
     if n_seeds is not None:
         extra = [d for d in extra if int(d.name) < n_seeds]
-    paths = [run / sub / "metrics.json" for run in [model_dir, *extra]]
+    return [model_dir, *extra]
+
+
+def seed_runs(model_dir: Path, sub: str = "", n_seeds: int | None = None) -> list[dict[str, Any]]:
+    """``metrics.json`` of each run of :func:`seed_run_dirs` (with ``sub``, the
+    ``<run>/<sub>/metrics.json`` of scores on another dataset)."""
+    paths = [run / sub / "metrics.json" for run in seed_run_dirs(model_dir, n_seeds)]
     return [json.loads(p.read_text()) for p in paths if p.exists()]
 
 
@@ -155,6 +160,8 @@ def summarize(
     fresh_dir: str | None = None,
     models: list[str] | None = None,
     n_seeds: int | None = None,
+    selection_dataset: str | os.PathLike | None = None,
+    selection_dir: str = "",
 ) -> dict[str, Any]:
     """Gather all evaluated models under ``models_dir`` into one summary.
 
@@ -173,6 +180,10 @@ def summarize(
             ``models.names``). (default: every evaluated directory under ``models_dir``)
         n_seeds (int, optional): Runs per model to average (``models.seeds``).
             (default: every run found)
+        selection_dataset (str, optional): A dataset whose zoo and user programs had every
+            candidate timed, scored by the runs' ``<run>/<selection_dir>/predictions.parquet``:
+            adds ``selection``, each model's picks against Halide's default pick there
+            (:func:`models.selection.selection`).
 
     Returns:
         dict: ``models`` ({name: {split: metrics}}, averaged over the model's training
@@ -267,6 +278,10 @@ def summarize(
     }
     if fresh_dataset is not None and fresh_dir:
         summary["fresh"] = fresh_scores(models_dir, list(runs), fresh_dataset, fresh_dir, n_seeds)
+    if selection_dataset is not None:
+        from models.selection import selection
+
+        summary["selection"] = selection(models_dir, list(runs), selection_dataset, selection_dir, n_seeds)
     if out is not None:
         schema.write_json(summary, out)
     return summary

@@ -74,11 +74,18 @@ def draw_candidates(
     program: str | Path, work_dir: Path, sampling: dict, parallelism: int = 1, compile_libraries: bool = False
 ) -> pl.DataFrame:
     """Draw and featurize (and, if asked, compile) the candidate schedules of a user program in ``work_dir``."""
-    from pipelines.compile import compile_program
     from pipelines.programs import load_user_program, user_entry
 
     load_user_program(program)  # a bad program fails here, naming the file
-    entry = user_entry(str(program))
+    return draw_entry_candidates(user_entry(str(program)), work_dir, sampling, parallelism, compile_libraries)
+
+
+def draw_entry_candidates(
+    entry: dict, work_dir: Path, sampling: dict, parallelism: int = 1, compile_libraries: bool = False
+) -> pl.DataFrame:
+    """The same for any program entry (:mod:`pipelines.programs`: random, zoo or user)."""
+    from pipelines.compile import compile_program
+
     work_dir.mkdir(parents=True, exist_ok=True)
     schema.write_json(entry, work_dir / "entry.json")
     return compile_program(work_dir / "entry.json", work_dir, sampling, parallelism, compile_libraries)

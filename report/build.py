@@ -98,6 +98,7 @@ SECTION_IDS = (
     "error-cdf",
     "kendall",
     "top-k",
+    "selection",
     "training",
     "tvm",
     "fresh",
@@ -491,6 +492,51 @@ def section_topk(ctx: _Ctx) -> str:
     )
 
 
+def _speedup_cell(v: dict[str, Any] | None) -> str:
+    if not v or v.get("geomean") is None:
+        return "–"
+    return f"{v['geomean']:.2f}x [{v['lo']:.2f}, {v['hi']:.2f}]"
+
+
+def section_selection(ctx: _Ctx) -> str:
+    """The measured time of each model's picks against Halide's default pick (models.selection)."""
+    sel = (ctx.inp.summary or {}).get("selection")
+    if not sel or not sel.get("programs"):
+        return nodata("no zoo or user program with Halide's default pick timed (summary.json has no selection)")
+    rows = []
+    for name, v in sel["models"].items():
+        rows.append({"pick": name, "top-1": _speedup_cell(v.get("top1")), "best of top-5": _speedup_cell(v.get("top5")),
+                     "oracle": _speedup_cell(v.get("oracle")), "worst top-1": (v.get("top1") or {}).get("min"),
+                     "programs": (v.get("top1") or {}).get("n_programs")})  # fmt: skip
+    for ref, v in (sel.get("references") or {}).items():
+        rows.append({"pick": ref, "top-1": _speedup_cell(v), "best of top-5": "", "oracle": "",
+                     "worst top-1": v.get("min"), "programs": v.get("n_programs")})  # fmt: skip
+    frame = pl.DataFrame(rows, schema={"pick": pl.String, "top-1": pl.String, "best of top-5": pl.String,
+                                       "oracle": pl.String, "worst top-1": pl.Float64, "programs": pl.Int64})  # fmt: skip
+    t = Table(frame, formats={"worst top-1": fmt_num(2), "programs": fmt_num()})
+    missing = sel.get("programs_without_default") or []
+    words = (
+        f"Measured on <code>{esc(sel.get('dataset'))}</code>, whose zoo and user programs had every candidate "
+        f"timed: speedup of each pick over Halide's default pick ({esc(sel.get('halide_default'))}), geometric "
+        "mean over programs with its 95% bootstrap interval; <b>top-1</b>: the candidate the model predicts "
+        "fastest; <b>best of top-5</b>: the fastest of its five predicted fastest; <b>oracle</b>: the fastest "
+        "candidate a model could pick, which bounds what any model can gain from this sampling mix; <b>worst "
+        "top-1</b>: the program where the model's pick did worst. Mullapudi2016 and Li2018 are their own picks."
+    )
+    if missing:
+        words += f" Not counted (Halide's default pick failed or timed out): {esc(', '.join(missing))}."
+    ctx.markdown["selection"] = f"### Picks against Halide's default pick\n\n{t.markdown()}\n"
+    plot = ctx.figure(
+        "selection",
+        lambda: figures.pick_speedups(sel),
+        "speedup of each model's picks over Halide's default pick",
+        "Points: geometric-mean speedup of the model's top-1 pick and of the best of its top-5, over Halide's "
+        "default pick (1x, black), with 95% bootstrap intervals over programs; green: the best candidate.",
+        reason="no model's picks could be compared",
+    )
+    return "\n".join([note(words), t.html(), plot])
+
+
 def section_training(ctx: _Ctx) -> str:
     rows, hist = [], {}
     for name, run in ctx.inp.models.items():
@@ -848,6 +894,7 @@ SECTIONS: list[tuple[str, str, Callable[[_Ctx], str]]] = [
     ("error-cdf", "Error distribution", section_cdf),
     ("kendall", "Ranking within a program: Kendall τ", section_kendall),
     ("top-k", "Top-k: finding the best schedule", section_topk),
+    ("selection", "Picking a schedule: the models' picks against Halide's", section_selection),
     ("training", "Training", section_training),
     ("tvm", "TVM programs: GNN vs TVM's XGBModel", section_tvm),
     ("fresh", "Cross-machine check: the dataset built on this machine", section_fresh),
@@ -978,6 +1025,8 @@ def build_report(
         ctx.markdown.get("tvm", ""),
         "",
         ctx.markdown.get("fresh", ""),
+        "",
+        ctx.markdown.get("selection", ""),
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     schema.atomic_write_bytes(result.index_html, lambda tmp: Path(tmp).write_text(html_text, encoding="utf-8"))

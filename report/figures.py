@@ -262,6 +262,39 @@ def top_k_curves(preds: pl.DataFrame, models: Sequence[str], splits: Sequence[st
     return _png(fig)
 
 
+def pick_speedups(selection: dict) -> bytes | None:
+    """Each model's top-1 and best-of-top-5 picks as speedups over Halide's default pick
+    (geometric mean over programs, 95% interval; log axis, as speedups are ratios), beside
+    the oracle and the other autoschedulers."""
+    models = [m for m, v in (selection.get("models") or {}).items() if (v.get("top1") or {}).get("geomean")]
+    if not models:
+        return None
+    fig, axes = _new(max(5.6, 1.1 * len(models) + 2.5), 3.9)
+    ax = axes[0, 0]
+    x = np.arange(len(models))
+    with matplotlib.rc_context(RC):
+        for offset, key, color, label in ((-0.18, "top1", "#1f77b4", "top-1 pick"),
+                                          (0.18, "top5", "#ff7f0e", "best of top-5")):  # fmt: skip
+            g = np.array([selection["models"][m][key]["geomean"] for m in models])
+            lo = np.array([selection["models"][m][key]["lo"] for m in models])
+            hi = np.array([selection["models"][m][key]["hi"] for m in models])
+            ax.errorbar(x + offset, g, yerr=[g - lo, hi - g], fmt="o", color=color, ecolor=color, capsize=3,
+                        lw=1.1, label=label)
+        oracle = selection["models"][models[0]]["oracle"]["geomean"]
+        ax.axhline(oracle, color="#2ca02c", ls="--", lw=1.2, label=f"oracle (best candidate) {oracle:.2f}x")
+        for ref, style in (("mullapudi2016", ":"), ("li2018", "-.")):
+            g = (selection.get("references") or {}).get(ref, {}).get("geomean")
+            if g:
+                ax.axhline(g, color="#777777", ls=style, lw=1.0, label=f"{ref} {g:.2f}x")
+        ax.axhline(1.0, color="black", lw=0.9, label="Halide's default pick (1x)")
+        ax.set_xticks(x, models)
+        ax.set_yscale("log")
+        _log_labels(ax.yaxis, "x")
+        ax.set_ylabel("speedup over Halide's default pick")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return _png(fig)
+
+
 # --- Training -------------------------------------------------------------------------------
 
 

@@ -132,7 +132,10 @@ def fresh_inputs():
 
 
 def fresh_args():
-    return f"--fresh-dataset {DATA} --fresh-dir {FRESH_SCORES}" if EXTERNAL_TRAIN_DATA else ""
+    """The fresh dataset's scores, and the models' picks on its zoo and user programs."""
+    if EXTERNAL_TRAIN_DATA:
+        return f"--fresh-dataset {DATA} --fresh-dir {FRESH_SCORES} --selection-dataset {DATA} --selection-dir {FRESH_SCORES}"
+    return f"--selection-dataset {DATA}"
 
 
 rule summarize:

@@ -1,0 +1,135 @@
+"""The models' picks on the zoo against Halide's own default: Adams2019's beam search at beam 32.
+
+What ``perfgraph tune`` does for one program, for every zoo program and every trained
+model at once, with every candidate timed (so the oracle, the best candidate, is known):
+
+1. draw the default config's sampler mix plus the reference picks (Adams2019 beam search
+   with its shipped weights at ``--beam-size``, Halide's own default being 32, given
+   ``--beam-timeout`` seconds; Mullapudi2016; Li2018) and compile every candidate;
+2. time every compiled candidate with the default config's timing protocol, one program
+   after another, after all compiling is done (run it as the machine's only job);
+3. score the candidates with each run (every training seed) of each model under
+   ``--models-dir`` and report, per model, the geometric-mean speedup of its top-1 pick
+   and of the best of its top-5 over Halide's pick, the worst program, and the oracle's
+   (:mod:`models.selection`).
+
+Steps 1 and 2 keep their results under ``--work-dir`` and are skipped when rerun.
+
+    python benchmarks/zoo_selection.py --models-dir results/models --out results/bench/zoo_selection.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from featurize import schema  # noqa: E402
+from models.constants import MODEL_NAMES  # noqa: E402
+from models.evaluate import seed_run_dirs  # noqa: E402
+from models.select import (  # noqa: E402
+    REFERENCES,
+    default_sampling,
+    default_timing,
+    draw_entry_candidates,
+    load_model,
+    score_candidates,
+    time_candidates,
+    tune_sampling,
+)
+from models.selection import HALIDE_DEFAULT, pick_speedups, reference_speedups  # noqa: E402
+from pipelines.programs import zoo_entry  # noqa: E402
+from pipelines.zoo import ZOO  # noqa: E402
+
+
+def build(work: Path, names: list[str], beam_size: int, beam_timeout_s: float) -> dict[str, float]:
+    """Draw and compile every zoo program's candidates (skipping those already built); seconds each."""
+    sampling = tune_sampling(default_sampling(), beam_size, beam_timeout_s)
+    seconds = {}
+    for name in names:
+        d = work / name
+        if (d / "candidates.parquet").exists():
+            continue
+        t0 = time.perf_counter()
+        draw_entry_candidates(zoo_entry(name), d, sampling, parallelism=1, compile_libraries=True)
+        seconds[name] = time.perf_counter() - t0
+        print(f"{name}: drawn and compiled in {seconds[name]:.0f} s", file=sys.stderr, flush=True)
+    return seconds
+
+
+def measure(work: Path, names: list[str]) -> pl.DataFrame:
+    """Time every compiled candidate of every program (skipping programs already timed)."""
+    frames = []
+    for name in names:
+        d = work / name
+        out = d / "measurements.parquet"
+        if not out.exists():
+            cands = schema.read_table(d / "candidates.parquet", "candidates").filter(pl.col("compile_status") == "ok")
+            meas = time_candidates(d, cands, default_timing(), work / "calibration")
+            schema.write_table("measurements", meas, out)
+        frames.append(schema.read_table(out, "measurements"))
+    return pl.concat(frames)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models-dir", default="results/models")
+    ap.add_argument("--models", nargs="+", default=list(MODEL_NAMES))
+    ap.add_argument("--seeds", type=int, default=3, help="training runs per model to score with")
+    ap.add_argument("--programs", nargs="+", default=sorted(ZOO))
+    ap.add_argument("--beam-size", type=int, default=32)
+    ap.add_argument("--beam-timeout", type=float, default=600.0)
+    ap.add_argument("--work-dir", default="results/_work/zoo_selection")
+    ap.add_argument("--out", default="results/bench/zoo_selection.json")
+    args = ap.parse_args()
+    work = Path(args.work_dir)
+
+    t0 = time.perf_counter()
+    build_s = build(work, args.programs, args.beam_size, args.beam_timeout)
+    meas = measure(work, args.programs)
+    labels = meas.filter((pl.col("status") == "ok")).select("schedule_id", pl.col("runtime_s").alias("y_true"))
+    cands = pl.concat([schema.read_table(work / n / "candidates.parquet", "candidates") for n in args.programs])
+    sampler_times = cands.join(labels, on="schedule_id")
+    refs = pl.DataFrame({"program_id": sorted(set(cands["program_id"]))})
+    for sampler in REFERENCES:
+        t = sampler_times.filter(pl.col("sampler") == sampler).select("program_id", pl.col("y_true").alias(f"{sampler}_s"))
+        refs = refs.join(t, on="program_id", how="left")
+    result = {
+        "halide_default": f"Adams2019 beam search, beam {args.beam_size}, shipped weights",
+        "programs": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_not_null())["program_id"].to_list(),
+        "programs_without_default": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_null())["program_id"].to_list(),
+        "build_s": build_s,
+        "candidates": cands.group_by("program_id").len().sort("program_id").to_dicts(),
+        "references": reference_speedups(refs),
+        "models": {},
+    }
+    for model in args.models:
+        runs = [d for d in seed_run_dirs(Path(args.models_dir) / model, args.seeds) if d.is_dir()]
+        run_predictions = []
+        for run in runs:
+            trained = load_model(run)
+            scored = pl.concat([score_candidates(work / n, trained).filter(pl.col("status") == "scored")
+                                .select("schedule_id", pl.col("predicted_s").alias("y_pred")) for n in args.programs])  # fmt: skip
+            run_predictions.append(scored.join(sampler_times.select("program_id", "schedule_id", "y_true"), on="schedule_id"))
+        summary, _ = pick_speedups(run_predictions, refs)
+        if summary:
+            result["models"][model] = summary
+            print(f"{model}: top-1 {summary['top1']['geomean']:.2f}x, best of top-5 {summary['top5']['geomean']:.2f}x, "
+                  f"oracle {summary['oracle']['geomean']:.2f}x", file=sys.stderr)  # fmt: skip
+    result["wall_s"] = time.perf_counter() - t0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(json.dumps({k: result[k] for k in ("programs", "references")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Schedule selection: how fast is the schedule a model picks, against Halide's own picks?
+
+A cost model exists to steer a search, so besides its errors we measure what its pick
+is worth. For every zoo and user program of a dataset whose candidates were all timed
+(the dataset this run built), and every trained model:
+
+* ``top1``: the measured time of the candidate the model predicts fastest;
+* ``top5``: the best measured time among its five predicted fastest (a search that
+  times five candidates);
+* ``oracle``: the best measured time of any candidate the model could pick (every
+  labelled schedule with a featurization): what a perfect model would find, so the
+  sampling mix, not the model, bounds the gain above it;
+
+each as a speedup over Halide's default pick (Adams2019's beam search with its shipped
+weights, sampler ``adams2019_beam``; the config's beam size), beside Mullapudi2016's and
+Li2018's picks. Ties in the prediction are broken by schedule id
+(:func:`models.metrics.pick_order`), as in the top-k metrics.
+
+Speedups are summarised by their geometric mean over programs (per program, the
+geometric mean over the model's training seeds first), with a 95% bootstrap interval
+over programs, and the worst program's top-1 speedup.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from featurize import schema
+from models.metrics import pick_order
+
+#: Sampler name of Halide's default pick, and of the other reference autoschedulers.
+HALIDE_DEFAULT = "adams2019_beam"
+REFERENCES = ("mullapudi2016", "li2018")
+#: Candidates a search timing the model's best picks tries (the ``top5`` pick).
+TOP_K = 5
+#: Bootstrap resamples of the programs for the intervals.
+BOOTSTRAP = 2000
+
+
+def reference_times(dataset_dir: str | Path) -> pl.DataFrame:
+    """Per zoo and user program of the dataset: the measured time of Halide's default pick and
+    of each reference autoscheduler's (``<sampler>_s``; null where it failed or was not drawn)."""
+    tables = schema.read_dataset(dataset_dir, ("programs", "schedules", "measurements"))
+    progs = tables["programs"].filter(pl.col("origin").is_in(["zoo", "user"])).select("program_id")
+    meas = tables["measurements"].filter((pl.col("timing_pass") == 1) & (pl.col("status") == "ok"))
+    times = (
+        tables["schedules"]
+        .filter(pl.col("sampler").is_in([HALIDE_DEFAULT, *REFERENCES]))
+        .join(meas.select("schedule_id", "runtime_s"), on="schedule_id")
+        .group_by("program_id", "sampler")
+        .agg(pl.col("runtime_s").min())
+    )
+    wide = progs
+    for sampler in (HALIDE_DEFAULT, *REFERENCES):
+        t = times.filter(pl.col("sampler") == sampler).select("program_id", pl.col("runtime_s").alias(f"{sampler}_s"))
+        wide = wide.join(t, on="program_id", how="left")
+    return wide.sort("program_id")
+
+
+def pick_times(preds: pl.DataFrame, k: int = TOP_K) -> pl.DataFrame:
+    """Per program of a ``predictions`` table: measured time of the top-1 pick, of the best of
+    the top-``k``, and of the best candidate (``top1_s``, ``top5_s``, ``oracle_s``), and how
+    many candidates there were. A non-finite prediction ranks last."""
+    rows = []
+    for (pid,), g in preds.sort("schedule_id").group_by("program_id", maintain_order=True):
+        t = g["y_true"].to_numpy()
+        p = g["y_pred"].to_numpy().astype(float)
+        p = np.where(np.isfinite(p) & (p > 0), p, np.inf)
+        order = pick_order(p, g["schedule_id"].to_list())
+        rows.append({"program_id": pid, "n_candidates": len(t), "top1_s": float(t[order[0]]),
+                     "top5_s": float(t[order[:k]].min()), "oracle_s": float(t.min())})  # fmt: skip
+    return pl.DataFrame(rows, schema={"program_id": pl.String, "n_candidates": pl.Int64, "top1_s": pl.Float64,
+                                      "top5_s": pl.Float64, "oracle_s": pl.Float64})  # fmt: skip
+
+
+def geomean_interval(speedups: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """Geometric mean of ``speedups`` (one per program), its 95% bootstrap interval over
+    programs, the smallest, and the count."""
+    s = np.asarray(speedups, float)
+    s = s[np.isfinite(s) & (s > 0)]
+    if not len(s):
+        return {"geomean": None, "lo": None, "hi": None, "min": None, "n_programs": 0}
+    logs = np.log(s)
+    rng = np.random.default_rng(seed)
+    boot = logs[rng.integers(0, len(logs), size=(BOOTSTRAP, len(logs)))].mean(axis=1)
+    return {
+        "geomean": float(math.exp(logs.mean())),
+        "lo": float(math.exp(np.quantile(boot, 0.025))),
+        "hi": float(math.exp(np.quantile(boot, 0.975))),
+        "min": float(s.min()),
+        "n_programs": int(len(s)),
+    }
+
+
+def pick_speedups(run_predictions: list[pl.DataFrame], refs: pl.DataFrame) -> tuple[dict[str, Any], pl.DataFrame]:
+    """One model's pick speedups over Halide's default pick.
+
+    Args:
+        run_predictions: one ``predictions``-like frame (``program_id``, ``schedule_id``,
+            ``y_true``, ``y_pred``) per training run of the model.
+        refs: per program, the measured time of Halide's default pick (``adams2019_beam_s``)
+            and of any other reference (``<sampler>_s``), as :func:`reference_times` gives.
+
+    Returns:
+        (summary: {top1, top5, oracle: :func:`geomean_interval`, runs, per_program},
+        per-program speedups, each the geometric mean over the runs).
+    """
+    timed = refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_not_null())
+    pids = timed["program_id"].implode()
+    per_run = [pick_times(p.filter(pl.col("program_id").is_in(pids))).with_columns(run=pl.lit(i))
+               for i, p in enumerate(run_predictions)]  # fmt: skip
+    if not per_run:
+        return {}, pl.DataFrame()
+    base = pl.col(f"{HALIDE_DEFAULT}_s")
+    others = [r for r in REFERENCES if f"{r}_s" in refs.columns]
+    per_prog = (
+        pl.concat(per_run)
+        .join(timed, on="program_id")
+        .group_by("program_id")
+        .agg(
+            pl.col("n_candidates").first(),
+            *[(base / pl.col(f"{c}_s")).log().mean().exp().alias(c) for c in ("top1", "top5", "oracle")],
+            *[(base / pl.col(f"{r}_s")).first().alias(r) for r in others],
+        )
+        .sort("program_id")
+    )
+    summary = {c: geomean_interval(per_prog[c].to_numpy()) for c in ("top1", "top5", "oracle")}
+    summary["runs"] = len(per_run)
+    summary["per_program"] = per_prog.to_dicts()
+    return summary, per_prog
+
+
+def reference_speedups(refs: pl.DataFrame) -> dict[str, Any]:
+    """Mullapudi2016's and Li2018's picks over Halide's default pick."""
+    timed = refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_not_null())
+    base = timed[f"{HALIDE_DEFAULT}_s"].to_numpy()
+    return {r: geomean_interval(base / timed[f"{r}_s"].to_numpy()) for r in REFERENCES if f"{r}_s" in refs.columns}
+
+
+def selection(
+    models_dir: str | Path, names: list[str], dataset_dir: str | Path, sub: str = "", n_seeds: int | None = None
+) -> dict[str, Any]:
+    """Pick speedups of every model over Halide's default pick on the zoo and user programs of
+    ``dataset_dir`` (the dataset the runs' ``<run>/<sub>/predictions.parquet`` scored).
+
+    Returns:
+        dict: ``dataset``, ``halide_default`` (what it is), ``programs`` (with a default pick
+        timed), ``references`` ({Mullapudi2016, Li2018: speedup summary}), ``models``
+        ({name: {top1, top5, oracle: speedup summary, runs, per_program}}) and ``docs``.
+    """
+    from models.evaluate import seed_run_dirs
+
+    refs = reference_times(dataset_dir)
+    out: dict[str, Any] = {
+        "dataset": str(dataset_dir),
+        "halide_default": f"Adams2019 beam search with its shipped weights (sampler {HALIDE_DEFAULT})",
+        "programs": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_not_null())["program_id"].to_list(),
+        "programs_without_default": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_null())["program_id"].to_list(),
+        "references": reference_speedups(refs),
+        "models": {},
+        "docs": __doc__.split("\n\n", 2)[1].strip() if __doc__ else "",
+    }
+    for name in names:
+        files = [d / sub / "predictions.parquet" for d in seed_run_dirs(Path(models_dir) / name, n_seeds)]
+        summary, _ = pick_speedups([schema.read_table(f, "predictions") for f in files if f.exists()], refs)
+        if summary:
+            out["models"][name] = summary
+    return out

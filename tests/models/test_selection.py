@@ -1,0 +1,58 @@
+"""models.selection: the measured worth of a model's picks, on hand-made predictions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from models.selection import geomean_interval, pick_speedups, pick_times, reference_speedups
+
+
+def preds(rows: list[tuple[str, str, float, float]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"model": "m", "program_id": p, "schedule_id": s, "split": "zoo", "y_true": t, "y_pred": y} for p, s, t, y in rows]
+    )
+
+
+def test_pick_times_top1_top5_oracle_and_tie_break() -> None:
+    rows = [("p", f"s{i}", t, y) for i, (t, y) in enumerate([(4.0, 1.0), (1.0, 9.0), (2.0, 2.0), (3.0, 3.0),
+                                                               (5.0, 4.0), (6.0, 5.0), (1.5, 6.0)])]  # fmt: skip
+    # A tie on the best prediction is broken by schedule id: "a" before "b".
+    rows += [("q", "b", 1.0, 0.5), ("q", "a", 3.0, 0.5)]
+    # A non-finite prediction ranks last, never first.
+    rows += [("r", "x", 1.0, 1.0), ("r", "y", 5.0, math.nan)]
+    got = {r["program_id"]: r for r in pick_times(preds(rows)).iter_rows(named=True)}
+    assert (got["p"]["top1_s"], got["p"]["top5_s"], got["p"]["oracle_s"], got["p"]["n_candidates"]) == (4.0, 2.0, 1.0, 7)
+    assert got["q"]["top1_s"] == 3.0 and got["q"]["oracle_s"] == 1.0
+    assert got["r"]["top1_s"] == 1.0
+
+
+def test_geomean_interval() -> None:
+    s = geomean_interval(np.array([2.0, 0.5, 1.0, 4.0]))
+    assert s["geomean"] == pytest.approx(2 ** 0.5) and s["min"] == 0.5 and s["n_programs"] == 4
+    assert s["lo"] <= s["geomean"] <= s["hi"]
+    assert geomean_interval(np.array([math.nan]))["geomean"] is None
+
+
+def test_pick_speedups_over_the_default_pick_across_seeds() -> None:
+    refs = pl.DataFrame({"program_id": ["p", "q"], "adams2019_beam_s": [2.0, 1.0],
+                         "mullapudi2016_s": [1.0, 4.0], "li2018_s": [None, 1.0]})  # fmt: skip
+    # Seed 0 picks p's 1-second schedule (2x over the default's 2 s), seed 1 its 4-second one (0.5x):
+    # the per-program speedup is their geometric mean, 1x. On q both seeds pick the 2-second one (0.5x).
+    runs = [
+        [("p", "a", 1.0, 1.0), ("p", "b", 4.0, 2.0), ("q", "c", 2.0, 1.0), ("q", "d", 1.0, 3.0)],
+        [("p", "a", 1.0, 2.0), ("p", "b", 4.0, 1.0), ("q", "c", 2.0, 1.0), ("q", "d", 1.0, 3.0)],
+    ]
+    summary, per_prog = pick_speedups([preds(rows) for rows in runs], refs)
+    by = {r["program_id"]: r for r in per_prog.iter_rows(named=True)}
+    assert by["p"]["top1"] == pytest.approx(1.0) and by["q"]["top1"] == pytest.approx(0.5)
+    assert by["p"]["oracle"] == pytest.approx(2.0) and by["q"]["oracle"] == pytest.approx(1.0)
+    assert by["p"]["mullapudi2016"] == pytest.approx(2.0) and by["q"]["li2018"] == pytest.approx(1.0)
+    assert summary["runs"] == 2 and summary["top1"]["geomean"] == pytest.approx(0.5 ** 0.5)
+    assert summary["top1"]["min"] == pytest.approx(0.5)
+    refs_summary = reference_speedups(refs)
+    assert refs_summary["mullapudi2016"]["geomean"] == pytest.approx(0.5 ** 0.5)  # 2x on p, 0.25x on q
+    assert refs_summary["li2018"]["n_programs"] == 1
