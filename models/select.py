@@ -21,6 +21,7 @@ autoscheduler results), and a JSON record of every candidate.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import tempfile
@@ -70,13 +71,23 @@ def load_model(model_dir: str | Path):
         raise SelectError(f"{model_dir}/{CHECKPOINT}: not a perfgraph model checkpoint ({type(exc).__name__}: {exc})")
 
 
+def check_program(program: str | Path) -> None:
+    """Build the user's program once: a missing file, a syntax error, no ``build()`` or an
+    input without estimates is one error naming the file, before any sampling starts."""
+    from pipelines.programs import load_user_program
+
+    if not Path(program).is_file():
+        raise SelectError(f"{program}: program file not found")
+    load_user_program(program)
+
+
 def draw_candidates(
     program: str | Path, work_dir: Path, sampling: dict, parallelism: int = 1, compile_libraries: bool = False
 ) -> pl.DataFrame:
     """Draw and featurize (and, if asked, compile) the candidate schedules of a user program in ``work_dir``."""
-    from pipelines.programs import load_user_program, user_entry
+    from pipelines.programs import user_entry
 
-    load_user_program(program)  # a bad program fails here, naming the file
+    check_program(program)
     return draw_entry_candidates(user_entry(str(program)), work_dir, sampling, parallelism, compile_libraries)
 
 
@@ -149,8 +160,7 @@ def predict(
         ``bad_prediction``) and ``schedule_text``.
     """
     trained = load_model(model_dir)  # checked before any work
-    if not Path(program).is_file():
-        raise SelectError(f"{program}: program file not found")
+    check_program(program)
     work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="perfgraph_predict_"))
     cands = draw_candidates(program, work, sampling or default_sampling(), parallelism)
     if not cands["has_featurization"].any():
@@ -181,10 +191,22 @@ def time_candidates(work_dir: Path, chosen: pl.DataFrame, timing: dict, calibrat
 
     protocol = Protocol.from_config(timing)
     calib = ensure_kernel(calibration_dir)  # compiled before pinning: it may use every core
-    machine = machine_info(prepare_timing(protocol))
     cands = schema.read_table(work_dir / "candidates.parquet", "candidates")
     cands = cands.filter(pl.col("schedule_id").is_in(chosen["schedule_id"].implode()))
-    meas, _ = time_program(cands, lambda c: halide_loader(work_dir / c["library"]), protocol, calib, machine)
+    # Timing pins this process and sets the thread pool's size; a caller (a test, a notebook)
+    # gets its cores and environment back afterwards.
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    env = os.environ.get("HL_NUM_THREADS")
+    try:
+        machine = machine_info(prepare_timing(protocol))
+        meas, _ = time_program(cands, lambda c: halide_loader(work_dir / c["library"]), protocol, calib, machine)
+    finally:
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
+        if env is None:
+            os.environ.pop("HL_NUM_THREADS", None)
+        else:
+            os.environ["HL_NUM_THREADS"] = env
     return meas
 
 
@@ -211,8 +233,7 @@ def tune(
         (rank, predicted and measured time, statuses, ``timed_as``: ``top<k>`` or the reference).
     """
     trained = load_model(model_dir)
-    if not Path(program).is_file():
-        raise SelectError(f"{program}: program file not found")
+    check_program(program)
     if top_k < 1:
         raise SelectError(f"top_k must be at least 1, got {top_k}")
     work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="perfgraph_tune_"))

@@ -57,6 +57,23 @@ def test_cli_prints_the_table_and_refuses_bad_input_in_one_line(model_dir, tmp_p
     bad.write_text("def build(:\n")
     assert main(["predict", str(bad), "--model", str(model_dir)]) == 2
     assert "syntax error" in capsys.readouterr().err
+    no_estimates = tmp_path / "no_estimates.py"
+    no_estimates.write_text(
+        "import halide as hl\n"
+        "def build():\n"
+        "    img = hl.ImageParam(hl.Float(32), 2, 'img')\n"
+        "    x, y = hl.Var('x'), hl.Var('y')\n"
+        "    f = hl.Func('f')\n"
+        "    f[x, y] = img[x, y] * 2\n"
+        "    f.set_estimates([(0, 64), (0, 64)])\n"
+        "    return f\n"
+    )
+    assert main(["tune", str(no_estimates), "--model", str(model_dir), "--work-dir", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no_estimates.py" in err[0] and "estimates" in err[0]
+    # The model directory is checked before the program is even read.
+    assert main(["tune", str(bad), "--model", str(tmp_path / "nowhere")]) == 2
+    assert "checkpoint.pt" in capsys.readouterr().err
     with pytest.raises(SelectError, match="not found"):
         predict(tmp_path / "missing.py", model_dir)
 
