@@ -98,6 +98,26 @@ def test_tune_times_the_top_k_and_the_references_and_writes_the_schedule(model_d
     assert table.height > timed.height and table.filter(pl.col("timed_as").is_null())["measured_s"].is_null().all()
     header = Path(result["schedule_file"]).read_text()
     assert "inline void apply_schedule_sharpen(::Halide::Pipeline pipeline" in header
+    assert_compiles_against_halide(Path(result["schedule_file"]), tmp_path)
     assert result["chosen"]["measured_s"] == timed["measured_s"].min()
     record = (tmp_path / "work/tune.json").read_text()
     assert "halide_default_s" in record and len(result["candidates"]) == table.height
+
+
+def assert_compiles_against_halide(header: Path, tmp_path: Path) -> None:
+    """The written schedule is C++ a user can include: it passes the compiler's syntax check
+    against the Halide.h that ships with the halide wheel."""
+    import shutil
+    import subprocess
+
+    import halide
+
+    cxx = shutil.which("c++") or shutil.which("g++")
+    if cxx is None:
+        pytest.skip("no C++ compiler to check the written schedule with")
+    include = Path(halide.__file__).parent / "include"
+    src = tmp_path / "uses_schedule.cpp"
+    src.write_text(f'#include "{header.name}"\nint main() {{ return 0; }}\n')
+    done = subprocess.run([cxx, "-std=c++17", "-fsyntax-only", f"-I{include}", f"-I{header.parent}", str(src)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
