@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # build_report renders whatever is there (a run half done still gets its report); a path
+    # that does not exist at all is a typo, and the command says so.
+    for flag, path in (("--dataset", args.dataset), ("--models", args.models)):
+        if not Path(path).is_dir():
+            print(f"error: {path}: {flag} directory not found", file=sys.stderr)
+            return 2
     config = None
     if args.config_json:
         try:

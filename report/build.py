@@ -1018,7 +1018,7 @@ def build_report(
         f"models, retrained on the same data. Dataset <code>{esc(inp.dataset_dir)}</code>, generated {esc(stamp)}."
     )
     footer = (
-        f"Written by <code>python -m report</code> (perfgraph) on {esc(stamp)}. "
+        f"Written by <code>perfgraph report</code> on {esc(stamp)}. "
         "Reproduces Singh, Hegarty, Leather, Steiner, “A graph neural network-based performance model for deep "
         "learning applications”, MAPS 2022. Self-contained: no script, no network."
     )

@@ -19,7 +19,7 @@ rule bench:
     log:
         f"results/logs/bench/{{prog}}.log",
     shell:
-        "python -m pipelines bench --candidates {input} --out {output.measurements} --samples {output.samples} "
+        "perfgraph bench --candidates {input} --out {output.measurements} --samples {output.samples} "
         "--machine {output.machine} --timing '{params.timing}' "
         "--calibration-dir {CALIBRATION} > {log} 2>&1"
 
@@ -41,6 +41,6 @@ rule retime:
     log:
         "results/logs/retime.log",
     shell:
-        "python -m pipelines retime --out {output.measurements} --samples {output.samples} "
+        "perfgraph retime --out {output.measurements} --samples {output.samples} "
         "--timing '{params.timing}' --fraction {params.fraction} "
         "--calibration-dir {CALIBRATION} {input.candidates} > {log} 2>&1"

@@ -17,5 +17,5 @@ rule compile:
     log:
         f"results/logs/compile/{{prog}}.log",
     shell:
-        "python -m pipelines compile --entry {input} --out-dir {WORK}/{wildcards.prog} "
+        "perfgraph compile --entry {input} --out-dir {WORK}/{wildcards.prog} "
         "--sampling '{params.sampling}' --parallelism {params.parallelism} > {log} 2>&1"

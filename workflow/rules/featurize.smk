@@ -16,7 +16,7 @@ rule featurize:
     log:
         "results/logs/featurize.log",
     shell:
-        "python -m featurize build --out {DATA} --retime {input.retime} --retime-samples {input.retime_samples} "
+        "perfgraph featurize --out {DATA} --retime {input.retime} --retime-samples {input.retime_samples} "
         "{params.work_dirs} > {log} 2>&1"
 
 
@@ -37,5 +37,5 @@ rule publish_dataset:
     log:
         "results/logs/publish_dataset.log",
     shell:
-        "python -m featurize publish --dataset {DATA} --config {input.config} --work-dir {WORK} "
+        "perfgraph publish --dataset {DATA} --config {input.config} --work-dir {WORK} "
         "--command '{params.command}' --out datasets/{DS} > {log} 2>&1"

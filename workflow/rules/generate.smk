@@ -11,5 +11,5 @@ rule generate:
     log:
         f"results/logs/generate/{{prog}}.log",
     shell:
-        "python -m pipelines generate --program-id {wildcards.prog} {params.source} "
+        "perfgraph generate --program-id {wildcards.prog} {params.source} "
         "--out {output} > {log} 2>&1"

@@ -11,7 +11,7 @@ rule split:
     log:
         "results/logs/split.log",
     shell:
-        "python -m models split --dataset {TRAIN_DATA} --out {output} "
+        "perfgraph split --dataset {TRAIN_DATA} --out {output} "
         "--train {params.train} --val {params.val} --seed {params.seed} > {log} 2>&1"
 
 
@@ -37,7 +37,7 @@ rule search:
     log:
         "results/logs/search/{name}.log",
     shell:
-        "python -m models search --dataset {TRAIN_DATA} --split {input.split} --model {wildcards.name} "
+        "perfgraph search --dataset {TRAIN_DATA} --split {input.split} --model {wildcards.name} "
         "--out {output} --trials {params.trials} --epochs {params.epochs} --seed {params.seed} "
         "--threads {threads} > {log} 2>&1"
 
@@ -74,7 +74,7 @@ rule train:
     log:
         f"results/logs/train/{{model}}.log",
     shell:
-        "python -m models train --dataset {TRAIN_DATA} --split {input.split} --model {params.name} "
+        "perfgraph train --dataset {TRAIN_DATA} --split {input.split} --model {params.name} "
         "--out {MODELS}/{wildcards.model} --epochs {params.epochs} --seed {params.seed} "
         "--threads {threads} {params.hparams} > {log} 2>&1"
 
@@ -91,7 +91,7 @@ rule evaluate:
     log:
         f"results/logs/evaluate/{{model}}.log",
     shell:
-        "python -m models evaluate --dataset {TRAIN_DATA} --split {input.split} "
+        "perfgraph evaluate --dataset {TRAIN_DATA} --split {input.split} "
         "--model-dir {MODELS}/{wildcards.model} --threads {threads} > {log} 2>&1"
 
 
@@ -104,7 +104,7 @@ rule held_out_split:
     log:
         "results/logs/split_held_out.log",
     shell:
-        "python -m models split --dataset {DATA} --out {output} --held-out > {log} 2>&1"
+        "perfgraph split --dataset {DATA} --out {output} --held-out > {log} 2>&1"
 
 
 rule evaluate_fresh:
@@ -120,7 +120,7 @@ rule evaluate_fresh:
     log:
         f"results/logs/evaluate_fresh/{{model}}.log",
     shell:
-        "python -m models evaluate --dataset {DATA} --split {input.split} --no-strict "
+        "perfgraph evaluate --dataset {DATA} --split {input.split} --no-strict "
         "--model-dir {MODELS}/{wildcards.model} --out-dir {MODELS}/{wildcards.model}/{FRESH_SCORES} "
         "--threads {threads} > {log} 2>&1"
 
@@ -153,6 +153,6 @@ rule summarize:
     log:
         "results/logs/summarize.log",
     shell:
-        "python -m models summarize --models-dir {MODELS} --dataset {TRAIN_DATA} "
+        "perfgraph summarize --models-dir {MODELS} --dataset {TRAIN_DATA} "
         "--split {input.split} --out {output} --models {params.names} --seeds {params.seeds} "
         "{params.fresh} > {log} 2>&1"

@@ -30,5 +30,5 @@ rule report:
     log:
         "results/logs/report.log",
     shell:
-        "python -m report --dataset {TRAIN_DATA} --split {input.split} --models {MODELS} --config {input.config} "
+        "perfgraph report --dataset {TRAIN_DATA} --split {input.split} --models {MODELS} --config {input.config} "
         "--out results/report > {log} 2>&1"

@@ -59,7 +59,7 @@ rule tvm_generate:
     log:
         "results/logs/tvm_generate/{tprog}.log",
     shell:
-        "python -m pipelines.tvm_cli generate --program-id {wildcards.tprog} {params.args} "
+        "perfgraph tvm-generate --program-id {wildcards.tprog} {params.args} "
         "--out {output} > {log} 2>&1"
 
 
@@ -77,7 +77,7 @@ rule tvm_sample:
     log:
         "results/logs/tvm_sample/{tprog}.log",
     shell:
-        "python -m pipelines.tvm_cli sample --entry {input} --out-dir {TVM_WORK}/{wildcards.tprog} "
+        "perfgraph tvm-sample --entry {input} --out-dir {TVM_WORK}/{wildcards.tprog} "
         "--sampling '{params.sampling}' --cores {params.cores} --threads {threads} > {log} 2>&1"
 
 
@@ -97,7 +97,7 @@ rule tvm_bench:
     log:
         "results/logs/tvm_bench/{tprog}.log",
     shell:
-        "python -m pipelines.tvm_cli bench --work-dir {TVM_WORK}/{wildcards.tprog} --out {output.measurements} "
+        "perfgraph tvm-bench --work-dir {TVM_WORK}/{wildcards.tprog} --out {output.measurements} "
         "--samples {output.samples} --machine {output.machine} --timing '{params.timing}' "
         "--calibration-dir {CALIBRATION} > {log} 2>&1"
 
@@ -119,7 +119,7 @@ rule tvm_retime:
     log:
         "results/logs/tvm_retime.log",
     shell:
-        "python -m pipelines.tvm_cli retime --out {output.measurements} --samples {output.samples} "
+        "perfgraph tvm-retime --out {output.measurements} --samples {output.samples} "
         "--timing '{params.timing}' --fraction {params.fraction} "
         "--calibration-dir {CALIBRATION} {params.dirs} > {log} 2>&1"
 
@@ -139,7 +139,7 @@ rule tvm_featurize:
     log:
         "results/logs/tvm_featurize.log",
     shell:
-        "python -m pipelines.tvm_cli featurize --out {TVM_DATA} --retime {input.retime} {params.dirs} > {log} 2>&1"
+        "perfgraph tvm-featurize --out {TVM_DATA} --retime {input.retime} {params.dirs} > {log} 2>&1"
 
 
 rule tvm_split:
@@ -154,7 +154,7 @@ rule tvm_split:
     log:
         "results/logs/tvm_split.log",
     shell:
-        "python -m models split --dataset {TVM_DATA} --out {output} "
+        "perfgraph split --dataset {TVM_DATA} --out {output} "
         "--train {params.train} --val {params.val} > {log} 2>&1"
 
 
@@ -172,7 +172,7 @@ rule tvm_train:
     log:
         "results/logs/tvm_train/{tmodel}.log",
     shell:
-        "python -m models.tvm_costmodel train --dataset {TVM_DATA} --split {input.split} "
+        "perfgraph tvm-train --dataset {TVM_DATA} --split {input.split} "
         "--model {wildcards.tmodel} --out {TVM_MODELS}/{wildcards.tmodel} --epochs {params.epochs} "
         "--seed {params.seed} --threads {threads} > {log} 2>&1"
 
@@ -188,7 +188,7 @@ rule tvm_evaluate:
     log:
         "results/logs/tvm_evaluate/{tmodel}.log",
     shell:
-        "python -m models.tvm_costmodel evaluate --dataset {TVM_DATA} --split {input.split} "
+        "perfgraph tvm-evaluate --dataset {TVM_DATA} --split {input.split} "
         "--model-dir {TVM_MODELS}/{wildcards.tmodel} > {log} 2>&1"
 
 
@@ -203,5 +203,5 @@ rule tvm_summarize:
     log:
         "results/logs/tvm_summarize.log",
     shell:
-        "python -m models.tvm_costmodel summarize --models-dir {TVM_MODELS} --dataset {TVM_DATA} "
+        "perfgraph tvm-summarize --models-dir {TVM_MODELS} --dataset {TVM_DATA} "
         "--split {input.split} --out {output.json} > {log} 2>&1"

@@ -1,0 +1,87 @@
+"""``perfgraph``: one command for every stage of the workflow and for using a trained model.
+
+Each stage keeps its own parser beside its code (``python -m pipelines``, ``python -m
+featurize``, ``python -m models``, ``python -m report``, ...); ``perfgraph <stage>``
+runs the same function with the same flags, so what a Snakemake rule runs and what a
+user types by hand are one command. Every error a user can cause (a wrong path, a bad
+file, a bad program) is one line on stderr naming the file and the problem, exit code 2.
+
+    perfgraph --help                 # the stages
+    perfgraph <stage> --help         # one stage's flags
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A ``perfgraph`` subcommand: the module whose ``main(argv)`` runs it, and the
+    module's own subcommand (``None``: the module has a single command)."""
+
+    module: str
+    sub: str | None
+    help: str
+
+
+#: Every subcommand, in the order of the workflow.
+STAGES: dict[str, Stage] = {
+    "generate": Stage("pipelines.__main__", "generate", "write one program entry (random, zoo or user)"),
+    "compile": Stage("pipelines.__main__", "compile", "sample and compile the candidate schedules of one program"),
+    "bench": Stage("pipelines.__main__", "bench", "time the compiled candidates of one program"),
+    "retime": Stage("pipelines.__main__", "retime", "drift pass: re-time a fraction of all candidates, later"),
+    "featurize": Stage("featurize.__main__", "build", "join the per-program work directories into the dataset tables"),
+    "summary": Stage("featurize.__main__", "summary", "print a dataset's headline figures as JSON"),
+    "publish": Stage("featurize.__main__", "publish", "copy a built dataset to datasets/<name> with its card"),
+    "split": Stage("models.__main__", "split", "split programs into train / val / test / zoo"),
+    "search": Stage("models.__main__", "search", "hyperparameter search, the same trials for every model"),
+    "train": Stage("models.__main__", "train", "train one model"),
+    "evaluate": Stage("models.__main__", "evaluate", "score a trained model on the held-out programs"),
+    "summarize": Stage("models.__main__", "summarize", "gather every model's metrics, the noise and the ratios"),
+    "report": Stage("report.__main__", None, "render the comparison report"),
+    "predict": Stage("models.select", "predict", "rank candidate schedules of your program with a trained model"),
+    "tune": Stage("models.select", "tune", "rank, then time the top-k and Halide's own picks; write the fastest"),
+    "tvm-generate": Stage("pipelines.tvm_cli", "generate", "TVM: write one program entry"),
+    "tvm-sample": Stage("pipelines.tvm_cli", "sample", "TVM: sample, build and featurize MetaSchedule schedules"),
+    "tvm-bench": Stage("pipelines.tvm_cli", "bench", "TVM: time the built candidates of one program"),
+    "tvm-retime": Stage("pipelines.tvm_cli", "retime", "TVM: drift pass"),
+    "tvm-featurize": Stage("pipelines.tvm_cli", "featurize", "TVM: write the dataset tables"),
+    "tvm-train": Stage("models.tvm_costmodel", "train", "TVM: train TVM's XGBModel or a GNN on the TVM dataset"),
+    "tvm-evaluate": Stage("models.tvm_costmodel", "evaluate", "TVM: score a model on the TVM dataset"),
+    "tvm-summarize": Stage("models.tvm_costmodel", "summarize", "TVM: gather the TVM side's metrics"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, STAGES))
+    lines = [__doc__.splitlines()[0], "", "usage: perfgraph <stage> [flags]   (perfgraph <stage> --help)", "", "stages:"]
+    lines += [f"  {name:<{width}}  {stage.help}" for name, stage in STAGES.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``perfgraph <stage> ...``: the stage module's ``main`` with its subcommand."""
+    from featurize.errors import USER_ERRORS
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    stage = STAGES.get(name)
+    if stage is None:
+        print(f"error: unknown stage {name!r}; run perfgraph --help for the list", file=sys.stderr)
+        return 2
+    module = importlib.import_module(stage.module)
+    try:
+        return module.main(([stage.sub] if stage.sub else []) + rest) or 0
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
