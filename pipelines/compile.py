@@ -43,6 +43,10 @@ FN_NAME = "pg_pipeline"
 
 def _child_schedule(conn, entry: dict, autoscheduler: str, params: dict) -> None:
     """In a forked child: build, autoschedule, report, and compile if asked."""
+    # Halide prints its lowering warnings ("Not folding Func ...") on stdout; they are
+    # diagnostics, so they go to stderr with the rest, and stdout stays the command's output.
+    sys.stdout.flush()
+    os.dup2(2, 1)
     try:
         program = load_program(entry)
         t0 = time.perf_counter()
