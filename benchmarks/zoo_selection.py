@@ -35,7 +35,6 @@ from featurize import schema  # noqa: E402
 from models.constants import MODEL_NAMES  # noqa: E402
 from models.evaluate import seed_run_dirs  # noqa: E402
 from models.select import (  # noqa: E402
-    REFERENCES,
     default_sampling,
     default_timing,
     draw_entry_candidates,
@@ -44,7 +43,7 @@ from models.select import (  # noqa: E402
     time_candidates,
     tune_sampling,
 )
-from models.selection import HALIDE_DEFAULT, pick_speedups, reference_speedups  # noqa: E402
+from models.selection import HALIDE_DEFAULT, pick_speedups, reference_columns, reference_speedups  # noqa: E402
 from pipelines.programs import zoo_entry  # noqa: E402
 from pipelines.zoo import ZOO  # noqa: E402
 
@@ -97,10 +96,7 @@ def main() -> int:
     labels = meas.filter((pl.col("status") == "ok")).select("schedule_id", pl.col("runtime_s").alias("y_true"))
     cands = pl.concat([schema.read_table(work / n / "candidates.parquet", "candidates") for n in args.programs])
     sampler_times = cands.join(labels, on="schedule_id")
-    refs = pl.DataFrame({"program_id": sorted(set(cands["program_id"]))})
-    for sampler in REFERENCES:
-        t = sampler_times.filter(pl.col("sampler") == sampler).select("program_id", pl.col("y_true").alias(f"{sampler}_s"))
-        refs = refs.join(t, on="program_id", how="left")
+    refs = reference_columns(cands["program_id"], cands, labels.rename({"y_true": "runtime_s"}))
     result = {
         "halide_default": f"Adams2019 beam search, beam {args.beam_size}, shipped weights",
         "programs": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_not_null())["program_id"].to_list(),

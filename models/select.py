@@ -21,7 +21,6 @@ autoscheduler results), and a JSON record of every candidate.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import tempfile
@@ -30,6 +29,8 @@ from pathlib import Path
 import polars as pl
 
 from featurize import schema
+from models.selection import HALIDE_DEFAULT
+from models.selection import REFERENCES as OTHER_REFERENCES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,16 +80,6 @@ def check_program(program: str | Path) -> None:
     if not Path(program).is_file():
         raise SelectError(f"{program}: program file not found")
     load_user_program(program)
-
-
-def draw_candidates(
-    program: str | Path, work_dir: Path, sampling: dict, parallelism: int = 1, compile_libraries: bool = False
-) -> pl.DataFrame:
-    """Draw and featurize (and, if asked, compile) the candidate schedules of a user program in ``work_dir``."""
-    from pipelines.programs import user_entry
-
-    check_program(program)
-    return draw_entry_candidates(user_entry(str(program)), work_dir, sampling, parallelism, compile_libraries)
 
 
 def draw_entry_candidates(
@@ -159,18 +150,33 @@ def predict(
         ``predicted_s``, ``status`` (``scored``, ``no_featurization``,
         ``bad_prediction``) and ``schedule_text``.
     """
-    trained = load_model(model_dir)  # checked before any work
-    check_program(program)
-    work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="perfgraph_predict_"))
-    cands = draw_candidates(program, work, sampling or default_sampling(), parallelism)
-    if not cands["has_featurization"].any():
-        raise SelectError(f"{program}: no candidate schedule with a featurization could be drawn ({cands.height} tried)")
+    trained, work, _ = draw_and_score(program, model_dir, work_dir, sampling or default_sampling(), parallelism,
+                                      compile_libraries=False)  # fmt: skip
     return score_candidates(work, trained)
 
 
+def draw_and_score(
+    program: str | Path, model_dir: str | Path, work_dir: str | Path | None, sampling: dict, parallelism: int,
+    compile_libraries: bool, announce: str = "",
+) -> tuple[object, Path, pl.DataFrame]:
+    """What ``predict`` and ``tune`` share: check the model directory and the program (one
+    error each, before any work), draw the candidates into ``work_dir`` (a new temporary
+    directory if ``None``). Returns (the trained model, the work directory, the candidates)."""
+    from pipelines.programs import user_entry
+
+    trained = load_model(model_dir)
+    check_program(program)
+    work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="perfgraph_"))
+    if announce:
+        _progress(announce)
+    cands = draw_entry_candidates(user_entry(str(program)), work, sampling, parallelism, compile_libraries)
+    if not cands["has_featurization"].any():
+        raise SelectError(f"{program}: no candidate schedule with a featurization could be drawn ({cands.height} tried)")
+    return trained, work, cands
+
+
 #: The reference picks ``tune`` always times, by sampler name: Halide's default first.
-HALIDE_DEFAULT = "adams2019_beam"
-REFERENCES = (HALIDE_DEFAULT, "mullapudi2016", "li2018")
+REFERENCES = (HALIDE_DEFAULT, *OTHER_REFERENCES)
 
 
 def tune_sampling(sampling: dict, beam_size: int, beam_timeout_s: float) -> dict:
@@ -185,7 +191,7 @@ def tune_sampling(sampling: dict, beam_size: int, beam_timeout_s: float) -> dict
 
 def time_candidates(work_dir: Path, chosen: pl.DataFrame, timing: dict, calibration_dir: Path) -> pl.DataFrame:
     """Time the compiled candidates in ``chosen`` with the timing protocol; their measurement rows."""
-    from pipelines.bench import halide_loader, machine_info, prepare_timing, time_program
+    from pipelines.bench import halide_loader, machine_info, pinned_for_timing, time_program
     from pipelines.calibration import ensure_kernel
     from pipelines.protocol import Protocol
 
@@ -193,20 +199,9 @@ def time_candidates(work_dir: Path, chosen: pl.DataFrame, timing: dict, calibrat
     calib = ensure_kernel(calibration_dir)  # compiled before pinning: it may use every core
     cands = schema.read_table(work_dir / "candidates.parquet", "candidates")
     cands = cands.filter(pl.col("schedule_id").is_in(chosen["schedule_id"].implode()))
-    # Timing pins this process and sets the thread pool's size; a caller (a test, a notebook)
-    # gets its cores and environment back afterwards.
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    env = os.environ.get("HL_NUM_THREADS")
-    try:
-        machine = machine_info(prepare_timing(protocol))
+    with pinned_for_timing(protocol) as threads:
+        machine = machine_info(threads)
         meas, _ = time_program(cands, lambda c: halide_loader(work_dir / c["library"]), protocol, calib, machine)
-    finally:
-        if affinity is not None:
-            os.sched_setaffinity(0, affinity)
-        if env is None:
-            os.environ.pop("HL_NUM_THREADS", None)
-        else:
-            os.environ["HL_NUM_THREADS"] = env
     return meas
 
 
@@ -232,16 +227,13 @@ def tune(
         candidate's; null where either failed) and ``candidates``: every candidate's row
         (rank, predicted and measured time, statuses, ``timed_as``: ``top<k>`` or the reference).
     """
-    trained = load_model(model_dir)
-    check_program(program)
     if top_k < 1:
         raise SelectError(f"top_k must be at least 1, got {top_k}")
-    work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="perfgraph_tune_"))
-    sampling = tune_sampling(sampling or default_sampling(), beam_size, beam_timeout_s)
-    _progress(f"drawing and compiling candidates of {program} (Halide's default: beam search, beam {beam_size})")
-    cands = draw_candidates(program, work, sampling, parallelism, compile_libraries=True)
-    if not cands["has_featurization"].any():
-        raise SelectError(f"{program}: no candidate schedule with a featurization could be drawn ({cands.height} tried)")
+    trained, work, _ = draw_and_score(
+        program, model_dir, work_dir, tune_sampling(sampling or default_sampling(), beam_size, beam_timeout_s),
+        parallelism, compile_libraries=True,
+        announce=f"drawing and compiling candidates of {program} (Halide's default: beam search, beam {beam_size})",
+    )  # fmt: skip
     ranked = score_candidates(work, trained)
     top = ranked.filter((pl.col("status") == "scored") & (pl.col("rank") <= top_k)).with_columns(
         timed_as=pl.format("top{}", pl.col("rank"))

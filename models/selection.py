@@ -46,20 +46,25 @@ def reference_times(dataset_dir: str | Path) -> pl.DataFrame:
     """Per zoo and user program of the dataset: the measured time of Halide's default pick and
     of each reference autoscheduler's (``<sampler>_s``; null where it failed or was not drawn)."""
     tables = schema.read_dataset(dataset_dir, ("programs", "schedules", "measurements"))
-    progs = tables["programs"].filter(pl.col("origin").is_in(["zoo", "user"])).select("program_id")
+    progs = tables["programs"].filter(pl.col("origin").is_in(["zoo", "user"]))["program_id"]
     meas = tables["measurements"].filter((pl.col("timing_pass") == 1) & (pl.col("status") == "ok"))
+    return reference_columns(progs, tables["schedules"], meas.select("schedule_id", "runtime_s"))
+
+
+def reference_columns(program_ids, schedules: pl.DataFrame, runtimes: pl.DataFrame) -> pl.DataFrame:
+    """One row per program of ``program_ids``, one ``<sampler>_s`` column per reference pick:
+    its measured time from ``runtimes`` (``schedule_id``, ``runtime_s``), null where missing."""
     times = (
-        tables["schedules"]
-        .filter(pl.col("sampler").is_in([HALIDE_DEFAULT, *REFERENCES]))
-        .join(meas.select("schedule_id", "runtime_s"), on="schedule_id")
+        schedules.filter(pl.col("sampler").is_in([HALIDE_DEFAULT, *REFERENCES]))
+        .join(runtimes, on="schedule_id")
         .group_by("program_id", "sampler")
         .agg(pl.col("runtime_s").min())
     )
-    wide = progs
+    wide = pl.DataFrame({"program_id": sorted(set(program_ids))}, schema={"program_id": pl.String})
     for sampler in (HALIDE_DEFAULT, *REFERENCES):
         t = times.filter(pl.col("sampler") == sampler).select("program_id", pl.col("runtime_s").alias(f"{sampler}_s"))
         wide = wide.join(t, on="program_id", how="left")
-    return wide.sort("program_id")
+    return wide
 
 
 def pick_times(preds: pl.DataFrame, k: int = TOP_K) -> pl.DataFrame:

@@ -10,6 +10,7 @@ window); the candidate is not timed in later rounds.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import faulthandler
 import hashlib
@@ -289,6 +290,23 @@ def prepare_timing(protocol: Protocol, env_var: str = "HL_NUM_THREADS") -> int:
     if protocol.pin and allowed and threads < len(allowed):
         os.sched_setaffinity(0, allowed[-threads:])
     return threads
+
+
+@contextlib.contextmanager
+def pinned_for_timing(protocol: Protocol, env_var: str = "HL_NUM_THREADS"):
+    """:func:`prepare_timing` for a process that goes on afterwards (``perfgraph tune``, a
+    test, a notebook): yields the thread count and gives back the cores and ``env_var``."""
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    before = os.environ.get(env_var)
+    try:
+        yield prepare_timing(protocol, env_var)
+    finally:
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
+        if before is None:
+            os.environ.pop(env_var, None)
+        else:
+            os.environ[env_var] = before
 
 
 def bench_program(candidates_path, out_path, samples_path, machine_path, protocol: Protocol, calibration_dir) -> None:
