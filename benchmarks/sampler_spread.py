@@ -71,7 +71,7 @@ def main() -> None:
         if (work / "candidates.parquet").exists():
             continue
         while len(running) >= args.jobs:
-            running = [p for p in running if p.poll() is None] or running
+            running = [p for p in running if p.poll() is None]
             time.sleep(0.2)
         cmd = [sys.executable, "-m", "pipelines", "compile", "--entry", str(work / "entry.json"), "--out-dir", str(work),
                "--sampling", json.dumps(cfg["sampling"]), "--parallelism", str(threads)]  # fmt: skip

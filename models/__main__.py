@@ -6,6 +6,7 @@
                                [--config JSON | --search F]
     python -m models evaluate  --dataset D --split F --model-dir DIR [--threads T] [--out-dir DIR --no-strict]
     python -m models summarize --models-dir DIR --dataset D --out F [--split F] [--fresh-dataset D --fresh-dir NAME]
+    python -m models export-weights --model-dir DIR --out F.weights
 
 ``--out`` of ``train`` is the model's own directory (e.g. ``results/models/gcn``).
 """
@@ -85,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--selection-dir", default="",
                    help="name of the scores' directory on that dataset in each run directory (default: the run's own)")
 
+    p = sub.add_parser("export-weights",
+                       help="write a trained Adams2019 model as Halide's .weights file, to guide the sampler")  # fmt: skip
+    p.add_argument("--model-dir", required=True, help="a trained adams2019 run, e.g. results/models/adams2019/seed0")
+    p.add_argument("--out", required=True, help="the .weights file (a sampler's `weights:` reads it)")
+
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -142,6 +148,14 @@ def main(argv: list[str] | None = None) -> int:
             out_dir=args.out_dir,
         )
         print(json.dumps(out))
+    elif args.cmd == "export-weights":
+        from models.adams2019 import export_halide_weights
+        from models.registry import TrainedModel
+
+        trained = TrainedModel(args.model_dir)
+        if trained.name != "adams2019":
+            raise ValueError(f"{args.model_dir}: a {trained.name} model; only adams2019 has Halide's weights format")
+        print(export_halide_weights(trained.model, args.out))
     elif args.cmd == "summarize":
         from models.evaluate import summarize
 

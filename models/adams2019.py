@@ -294,3 +294,17 @@ class Adams2019(torch.nn.Module):
             f"{HEAD2_W}->{HEAD2_CHANNELS}, {CONV1_CHANNELS}, num_cores={self.num_cores}"
             + (f", init={self.init!r})" if self.init != "random" else ")")
         )
+
+
+def export_halide_weights(model: Adams2019, path: str | Path) -> Path:
+    """Write ``model``'s weights as Halide's ``.weights`` file (what the Adams2019
+    autoscheduler's ``weights_path`` reads): Halide's autotune loop samples with its
+    retrained model the same way. The network is Halide's own, so the file is usable as is."""
+    from featurize.schema import atomic_write_bytes
+    from pipelines.samplers import weights_bytes
+
+    weights = {name: getattr(model, name).detach().cpu().numpy() for name in _WEIGHT_NAMES}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, lambda tmp: Path(tmp).write_bytes(weights_bytes(weights)))
+    return path

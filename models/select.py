@@ -50,8 +50,14 @@ def default_config() -> dict:
 
 
 def default_sampling() -> dict:
-    """The ``sampling`` section of the default config."""
-    return default_config()["sampling"]
+    """The ``sampling`` section of the default config, its weights files found from any directory."""
+    from pipelines.samplers import BUILTIN_WEIGHTS
+
+    sampling = default_config()["sampling"]
+    for sampler in sampling["samplers"].values():
+        if sampler["weights"] not in BUILTIN_WEIGHTS:
+            sampler["weights"] = str(ROOT / sampler["weights"])  # an absolute path stays as it is
+    return sampling
 
 
 def default_timing() -> dict:

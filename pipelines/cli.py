@@ -40,6 +40,7 @@ STAGES: dict[str, Stage] = {
     "search": Stage("models.__main__", "search", "hyperparameter search, the same trials for every model"),
     "train": Stage("models.__main__", "train", "train one model"),
     "evaluate": Stage("models.__main__", "evaluate", "score a trained model on the held-out programs"),
+    "export-weights": Stage("models.__main__", "export-weights", "write a trained Adams2019 model as Halide's .weights file"),
     "summarize": Stage("models.__main__", "summarize", "gather every model's metrics, the noise and the ratios"),
     "report": Stage("report.__main__", None, "render the comparison report"),
     "predict": Stage("models.select", "predict", "rank candidate schedules of your program with a trained model"),

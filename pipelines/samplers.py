@@ -10,6 +10,11 @@ gives three levers on Adams2019, and the mix combines them:
   the shipped tensors' shapes, as Halide's own autotune loop starts before it has
   trained weights. These reach schedules 1.1-100x+ slower than the best, the spread
   the dropout samples lack;
+- ``weights: <path>``: the search is guided by a retrained cost model, a Halide
+  ``.weights`` file (``perfgraph export-weights`` writes one from an Adams2019 model
+  trained on measured data). This is the second step of Halide's autotune loop: with
+  weights trained on this machine's timings, the greedy path and its dropout
+  neighbours land near the fastest schedules, the density the random weights lack;
 - ``beam_size``: the beam search itself.
 
 Every mix sampler is Adams2019, so every training sample carries its featurization.
@@ -18,11 +23,13 @@ and Li2018 are drawn once each as reference points.
 
 A sampler's draws are seeded 1, 2, ...: seed ``k`` is ``random_dropout_seed = k`` and,
 for ``weights: random``, the weights drawn from seed ``k``; the same seed gives the
-same schedule. Each sample records its sampler's name and these parameters.
+same schedule. Each sample records its sampler's name and these parameters (a weights
+file by its path and the first 16 hex digits of its SHA-256).
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,18 +84,22 @@ class Draw:
     """One request to an autoscheduler.
 
     ``params`` is what the sample records; ``weights_seed`` (random weights) is turned
-    into the autoscheduler's ``weights_path`` only when the draw runs."""
+    into the autoscheduler's ``weights_path`` only when the draw runs, ``weights_file``
+    (a retrained model) is passed as it is."""
 
     sampler: str
     autoscheduler: str
     params: dict
     timeout_s: float
     weights_seed: int | None = field(default=None)
+    weights_file: str | None = field(default=None)
 
     def autoscheduler_params(self, weights_dir: str | Path) -> dict:
-        params = {k: v for k, v in self.params.items() if k not in ("weights", "weights_seed")}
+        params = {k: v for k, v in self.params.items() if k not in ("weights", "weights_seed", "weights_sha256")}
         if self.weights_seed is not None:
             params["weights_path"] = str(write_random_weights(weights_dir, self.weights_seed))
+        elif self.weights_file is not None:
+            params["weights_path"] = self.weights_file
         return params
 
 
@@ -101,10 +112,41 @@ class MixSampler:
     draws: tuple[Draw, ...]
 
 
+#: ``weights`` values that name no file: Halide's shipped model, or random weights per seed.
+BUILTIN_WEIGHTS = ("shipped", "random")
+
+
+def weights_files(cfg: dict) -> list[str]:
+    """The weights files the mix's samplers read (``weights`` other than shipped or random)."""
+    return sorted(
+        {s["weights"] for s in cfg["samplers"].values() if s.get("count", 1) > 0 and s.get("weights", "shipped") not in BUILTIN_WEIGHTS}
+    )
+
+
+def checked_weights_file(sampler: str, path: str) -> tuple[str, str]:
+    """(the absolute path, its SHA-256 prefix) of a sampler's weights file; one clear error
+    naming the file if it is missing or not a Halide weights file of the shipped shapes."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: sampler {sampler}: no such weights file (perfgraph export-weights writes one)")
+    data = p.read_bytes()
+    sig, pver, sver, count = struct.unpack_from("<IIII", data) if len(data) >= 16 else (0, 0, 0, 0)
+    if sig != WEIGHTS_SIGNATURE or (pver, sver) != FEATURE_VERSIONS or count != len(WEIGHT_SHAPES):
+        raise ValueError(
+            f"{p}: sampler {sampler}: not a Halide Adams2019 weights file for feature versions {FEATURE_VERSIONS}"
+        )
+    return str(p.resolve()), hashlib.sha256(data).hexdigest()[:16]
+
+
 def plan_draws(cfg: dict, parallelism: int) -> tuple[list[MixSampler], list[Draw]]:
     """(the mix's samplers with their draws, the reference draws) for one program."""
     mix = []
     for name, s in cfg["samplers"].items():
+        weights_file, weights_sha = None, None
+        if s["count"] == 0:
+            continue
+        if s["weights"] not in BUILTIN_WEIGHTS:
+            weights_file, weights_sha = checked_weights_file(name, s["weights"])
         draws = []
         for seed in range(1, s["max_attempts"] + 1):
             params = {"parallelism": parallelism, "beam_size": s["beam_size"], "random_dropout": s["random_dropout"]}
@@ -114,7 +156,9 @@ def plan_draws(cfg: dict, parallelism: int) -> tuple[list[MixSampler], list[Draw
             if s["weights"] == "random":
                 weights_seed = seed
                 params.update(weights="random", weights_seed=seed)
-            draws.append(Draw(name, "Adams2019", params, cfg["timeout_s"], weights_seed))
+            elif weights_file is not None:
+                params.update(weights=s["weights"], weights_sha256=weights_sha)
+            draws.append(Draw(name, "Adams2019", params, cfg["timeout_s"], weights_seed, weights_file))
         mix.append(MixSampler(name, s["count"], tuple(draws)))
     refs = []
     if cfg["beam_search"]["enabled"]:

@@ -28,6 +28,7 @@ def wrong_path_args(tmp_path) -> dict[str, list[str]]:
                    "--out", f"{out}/s.json", "--trials", "1"],
         "train": ["--dataset", MISSING, "--split", f"{MISSING}/split.parquet", "--model", "gcn", "--out", out],
         "evaluate": ["--dataset", MISSING, "--split", f"{MISSING}/split.parquet", "--model-dir", MISSING],
+        "export-weights": ["--model-dir", MISSING, "--out", f"{out}/w.weights"],
         "summarize": ["--models-dir", MISSING, "--dataset", MISSING, "--out", f"{out}/summary.json"],
         "report": ["--dataset", MISSING, "--models", MISSING, "--out", out, "--strict"],
         "predict": [f"{MISSING}/p.py", "--model", MISSING],

@@ -1,5 +1,5 @@
-"""The sampler mix: random cost-model weights Halide can read, and each sampler's draws
-distinct, featurized, recorded and reproducible."""
+"""The sampler mix: random and retrained cost-model weights Halide can read, and each
+sampler's draws distinct, featurized, recorded and reproducible."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from featurize.schema import write_json
 from pipelines.compile import compile_program
 from pipelines.programs import random_entry
-from pipelines.samplers import WEIGHT_SHAPES, plan_draws, random_weights, weights_bytes
+from pipelines.samplers import WEIGHT_SHAPES, checked_weights_file, plan_draws, random_weights, weights_bytes
 
 MIX = {
     "adams2019_random_weights_d50": {"count": 2, "beam_size": 1, "random_dropout": 50, "weights": "random", "max_attempts": 8},
@@ -47,12 +47,41 @@ def test_plan_records_seeds_and_weights(small_sampling) -> None:
     assert mix[2].draws[0].weights_seed is None and len(mix[2].draws) == 15
 
 
+def test_exported_weights_are_the_models_and_halides_format(tmp_path) -> None:
+    from models.adams2019 import Adams2019, export_halide_weights, parse_weights
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = Adams2019(init="random")
+    path = export_halide_weights(model, tmp_path / "w.weights")
+    parsed = parse_weights(path.read_bytes())
+    for name in WEIGHT_SHAPES:
+        np.testing.assert_array_equal(parsed[name].numpy(), getattr(model, name).detach().numpy())
+    resolved, sha = checked_weights_file("s", str(path))
+    assert resolved == str(path.resolve()) and len(sha) == 16
+
+
+def test_a_bad_weights_file_is_one_error_naming_it(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere.weights: sampler s: no such weights file"):
+        checked_weights_file("s", str(tmp_path / "nowhere.weights"))
+    (tmp_path / "bad.weights").write_bytes(b"not weights")
+    with pytest.raises(ValueError, match="bad.weights: sampler s: not a Halide Adams2019 weights file"):
+        checked_weights_file("s", str(tmp_path / "bad.weights"))
+
+
+#: A retrained model guides this sampler: Adams2019 from Halide's shipped weights, exported.
+RETRAINED = {"count": 2, "beam_size": 1, "random_dropout": 1, "max_attempts": 15}
+
+
 @pytest.fixture(scope="module")
 def sampled(tmp_path_factory):
     """A small random program sampled twice with the same mix."""
+    from models.adams2019 import Adams2019, export_halide_weights
     from tests.conftest import SMALL_SAMPLING
 
-    cfg = {**SMALL_SAMPLING, "samplers": MIX}
+    weights = export_halide_weights(Adams2019(init="halide"), tmp_path_factory.mktemp("w") / "retrained.weights")
+    MIX_RETRAINED["adams2019_retrained"] = {**RETRAINED, "weights": str(weights)}
+    cfg = {**SMALL_SAMPLING, "samplers": MIX_RETRAINED}
     params = {"max_stages": 5, "widths": [32], "channels": [4, 8], "max_macs": 3_000_000}
     runs = []
     for k in range(2):
@@ -62,21 +91,28 @@ def sampled(tmp_path_factory):
     return runs
 
 
+#: MIX and the retrained sampler (its weights file is written by the fixture).
+MIX_RETRAINED: dict = dict(MIX)
+
+
 def test_each_sampler_gives_distinct_featurized_schedules(sampled) -> None:
     cands = sampled[0]
     assert cands["schedule_id"].n_unique() == cands.height
     assert cands["has_featurization"].all()
     assert (cands["compile_status"] == "ok").all()
     counts = dict(cands.group_by("sampler").len().iter_rows())
-    assert counts == {name: 2 for name in MIX}
+    assert counts == {name: 2 for name in MIX_RETRAINED}
     for row in cands.iter_rows(named=True):
         params = json.loads(row["sampler_params"])
-        assert params["random_dropout"] == MIX[row["sampler"]]["random_dropout"]
-        assert ("weights_seed" in params) == (MIX[row["sampler"]]["weights"] == "random")
-        assert "weights_path" not in params  # machine-specific; the seed is what is recorded
+        spec = MIX_RETRAINED[row["sampler"]]
+        assert params["random_dropout"] == spec["random_dropout"]
+        assert ("weights_seed" in params) == (spec["weights"] == "random")
+        assert "weights_path" not in params  # machine-specific; the seed or the file's hash is recorded
+        if spec["weights"] not in ("random", "shipped"):
+            assert params["weights"] == spec["weights"] and len(params["weights_sha256"]) == 16
 
 
 def test_same_seed_same_schedules(sampled) -> None:
     a, b = (s.select("sampler", "sampler_params", "schedule_id").sort("schedule_id") for s in sampled)
     assert a.equals(b)
-    assert pl.Series(sampled[0]["schedule_id"]).n_unique() == 6
+    assert pl.Series(sampled[0]["schedule_id"]).n_unique() == 8

@@ -54,3 +54,21 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path) -> None:
     assert run.returncode != 0
     assert "-1 is less than the minimum of 0" in run.stdout + run.stderr
     assert "count" in run.stdout + run.stderr
+
+
+def test_the_default_mix_reads_the_shipped_retrained_weights(monkeypatch) -> None:
+    """The default config's retrained sampler names a weights file in the repository that
+    Halide can read; the reference config, whose data trained it, leaves it out."""
+    from pipelines.samplers import plan_draws, weights_files
+
+    monkeypatch.chdir(ROOT)
+    cfg = default_config()
+    validate(cfg, SCHEMA, set_default=True)
+    assert weights_files(cfg["sampling"]) == ["datasets/reference/adams2019_retrained.weights"]
+    mix, _ = plan_draws(cfg["sampling"], 1)
+    retrained = [s for s in mix if s.draws[0].weights_file]
+    assert [s.name for s in retrained] == ["adams2019_retrained"]
+    assert len(retrained[0].draws[0].params["weights_sha256"]) == 16
+    reference = yaml.safe_load((ROOT / "config/reference.yaml").read_text())
+    merged = {**cfg["sampling"]["samplers"], **reference["sampling"]["samplers"]}  # Snakemake merges per sampler
+    assert weights_files({"samplers": merged}) == []

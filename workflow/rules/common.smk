@@ -60,6 +60,13 @@ def user_program_file(wildcards):
     return [user_programs()[wildcards.prog]] if wildcards.prog in user_programs() else []
 
 
+def sampler_weights_files(wildcards=None):
+    """The Halide .weights files the sampler mix reads: inputs of every compile job."""
+    from pipelines.samplers import weights_files
+
+    return weights_files(config["sampling"])
+
+
 def as_json(key):
     return json.dumps(config[key], sort_keys=True)
 

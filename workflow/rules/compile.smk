@@ -1,7 +1,8 @@
 rule compile:
     """Sample candidate schedules of one program and compile each (cores in parallel)."""
     input:
-        f"{WORK}/programs/{{prog}}.json",
+        entry=f"{WORK}/programs/{{prog}}.json",
+        weights=sampler_weights_files,
     output:
         candidates=f"{WORK}/{{prog}}/candidates.parquet",
         dag=f"{WORK}/{{prog}}/dag.log",
@@ -17,5 +18,5 @@ rule compile:
     log:
         f"results/logs/compile/{{prog}}.log",
     shell:
-        "perfgraph compile --entry {input} --out-dir {WORK}/{wildcards.prog} "
+        "perfgraph compile --entry {input.entry} --out-dir {WORK}/{wildcards.prog} "
         "--sampling '{params.sampling}' --parallelism {params.parallelism} > {log} 2>&1"
