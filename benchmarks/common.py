@@ -10,13 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -25,7 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from featurize.schema import write_json  # noqa: E402
-from pipelines.bench import cpu_model  # noqa: E402,F401  (re-exported for the benchmarks)
+from pipelines.bench import cpu_model, package_versions  # noqa: E402,F401  (cpu_model: re-exported for the benchmarks)
 
 BENCH_DIR = ROOT / "results/bench"
 
@@ -42,12 +40,7 @@ def git_commit() -> str:
 
 def environment() -> dict:
     """The machine and software a figure was measured on."""
-    versions = {"python": platform.python_version()}
-    for pkg in ("polars", "pyarrow", "duckdb", "torch", "torch_geometric", "xgboost", "halide", "snakemake"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
+    versions = package_versions(("polars", "pyarrow", "duckdb", "torch", "torch_geometric", "xgboost", "halide", "snakemake"))
     return {
         "hostname": socket.gethostname(),
         "cpu_model": cpu_model(),

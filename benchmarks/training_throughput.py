@@ -38,7 +38,7 @@ from models.constants import GNN_MODELS, MODEL_NAMES, TORCH_MODELS, XGB_MODELS  
 from models.data import load_dataset, read_model_tables  # noqa: E402
 from models.registry import build_model, default_config  # noqa: E402
 from models.split import assign_splits, read_split  # noqa: E402
-from models.train import _batches, _steps, programs_per_step, seed_everything  # noqa: E402
+from models.train import group_steps, programs_per_step, schedule_batches, seed_everything, train_epoch  # noqa: E402
 
 
 def default_dataset() -> Path:
@@ -63,17 +63,10 @@ def bench_torch(name: str, ds, epochs: int, device: torch.device) -> dict:
     n_graphs = sum(p.num_schedules for p in train)
 
     def epoch(e: int) -> int:
-        model.train()
-        steps = 0
-        for step in _steps(_batches(train, cfg["batch_size"], torch.Generator().manual_seed(e)), per_step):
-            loss = model.training_loss(step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-            opt.step()
-            steps += 1
-        return steps
+        """One epoch of the training loop itself (models.train.train_epoch); its step count."""
+        steps = group_steps(schedule_batches(train, cfg["batch_size"], torch.Generator().manual_seed(e)), per_step)
+        train_epoch(model, name, opt, steps, cfg["grad_clip"], torch.device("cpu"))
+        return len(steps)
 
     epoch(-1)  # warm-up
     times, steps = [], 0

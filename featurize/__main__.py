@@ -1,4 +1,4 @@
-"""Command line of the featurize stage: ``python -m featurize {build,summary,publish}``."""
+"""Command line of the featurize stage: ``perfgraph {featurize,summary,publish}`` (also ``python -m featurize {build,summary,publish}``)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def main(argv=None) -> int:
     p.add_argument("--work-dir", default=None, help="its work directory, for the build's wall time")
     p.add_argument("--command", default="", help="the command that rebuilds it, shown on the card")
     p.add_argument("--out", required=True, help="where to publish, e.g. datasets/reference")
+
+    from pipelines.cli import name_subcommands
+
+    name_subcommands(sub, "featurize.__main__")
     args = ap.parse_args(argv)
     if args.cmd == "build":
         featurize_dataset(args.work_dirs, args.retime, args.out, args.retime_samples)

@@ -100,17 +100,15 @@ def _num(v: float | None, spec: str = ".3f", unit: str = "") -> str:
 
 
 def render_card(card: dict[str, Any]) -> str:
-    """The dataset card (Markdown) from ``card.json``'s figures."""
-    m = card["machines"][0] if card["machines"] else {}
-    versions = ", ".join(f"{k} {v}" for k, v in sorted((m.get("versions") or {}).items()))
-    noise = card["noise"]
-    sh, dr = noise.get("split_half") or {}, noise.get("drift") or {}
-    spread = card["spread"]
-    build = card.get("build") or {}
+    """The dataset card (Markdown) from ``card.json``'s figures, section by section."""
+    sections = (_intro_lines, _machine_lines, _build_lines, _noise_lines, _spread_lines, _use_lines)
+    lines = [line for section in sections for line in section(card)]
+    return "\n".join(lines + _sampler_weights_lines(card.get("sampler_weights")))
+
+
+def _intro_lines(card: dict[str, Any]) -> list[str]:
     size_mb = sum(card["size_bytes"].values()) / 1e6
-    t = card["timing"]
-    samplers = card["sampling"].get("samplers", {})
-    lines = [
+    return [
         f"# Dataset card: `{card['name']}`",
         "",
         "Halide schedules of random programs and of the zoo, each compiled and timed on one machine, as "
@@ -132,6 +130,13 @@ def render_card(card: dict[str, Any]) -> str:
         f"(median {_num(card['runtime_ms_median'], '.2f')} ms).",
         f"- Size: {size_mb:.1f} MB of Parquet (zstd) in {len(card['size_bytes'])} tables.",
         "",
+    ]
+
+
+def _machine_lines(card: dict[str, Any]) -> list[str]:
+    m = card["machines"][0] if card["machines"] else {}
+    versions = ", ".join(f"{k} {v}" for k, v in sorted((m.get("versions") or {}).items()))
+    return [
         "## Machine and software",
         "",
         f"- Machine `{m.get('machine_id')}`: {m.get('cpu_model')}, {m.get('n_cores')} cores, Halide target "
@@ -139,6 +144,14 @@ def render_card(card: dict[str, Any]) -> str:
         f"{m.get('pinning')}.",
         f"- Versions: {versions}.",
         "",
+    ]
+
+
+def _build_lines(card: dict[str, Any]) -> list[str]:
+    build = card.get("build") or {}
+    t = card["timing"]
+    samplers = card["sampling"].get("samplers", {})
+    return [
         "## How it was built",
         "",
         f"- Command: `{card['rebuild_command']}`" if card.get("rebuild_command") else "- Command: not recorded.",
@@ -148,7 +161,7 @@ def render_card(card: dict[str, Any]) -> str:
         else "- Wall time: not recorded.",
         f"- Timing protocol (README, Timing): {t.get('rounds')} shuffled rounds of {t.get('window_s')} s windows, "
         f"each right after a {t.get('calibration_s', 0.015)} s calibration kernel; slow windows flagged and "
-        f"re-measured; label `runtime_s` = {noise.get('label_method')} over the good windows. "
+        f"re-measured; label `runtime_s` = {card['noise'].get('label_method')} over the good windows. "
         f"{card['timing_windows']} windows, {100 * (card['timing_windows_slow_share'] or 0):.1f}% flagged slow.",
         "- Generator parameters: `" + json.dumps(card["generator"].get("random", {}).get("params", {}), sort_keys=True) + "`.",
         "- Sampler mix (per program, distinct schedules wanted; `pipelines/samplers.py`):",
@@ -161,6 +174,13 @@ def render_card(card: dict[str, Any]) -> str:
         "",
         "The full config is `config.json`.",
         "",
+    ]
+
+
+def _noise_lines(card: dict[str, Any]) -> list[str]:
+    noise = card["noise"]
+    sh, dr = noise.get("split_half") or {}, noise.get("drift") or {}
+    return [
         "## Timing noise",
         "",
         f"- Split-half (odd vs even rounds of the same job, featurized schedules): MAPE {_num(sh.get('mape'), '.1f', '%')}, "
@@ -169,6 +189,12 @@ def render_card(card: dict[str, Any]) -> str:
         f"{_num(dr.get('mape'), '.1f', '%')}, median ratio {_num(dr.get('median_ratio'))}, "
         f"{dr.get('n_schedules')} schedules.",
         "",
+    ]
+
+
+def _spread_lines(card: dict[str, Any]) -> list[str]:
+    spread = card["spread"]
+    return [
         "## Within-program spread",
         "",
         f"Over the labelled featurized samples of each of {spread.get('programs')} programs: slowest / fastest "
@@ -185,6 +211,11 @@ def render_card(card: dict[str, Any]) -> str:
             for name, s in (spread.get("by_sampler") or {}).items()
         ],
         "",
+    ]
+
+
+def _use_lines(card: dict[str, Any]) -> list[str]:
+    return [
         "## Use it",
         "",
         "```python",
@@ -197,4 +228,21 @@ def render_card(card: dict[str, Any]) -> str:
         "ranking within a program much less.",
         "",
     ]
-    return "\n".join(lines)
+
+
+def _sampler_weights_lines(w: dict | None) -> list[str]:
+    """The card's section on a cost model trained on the dataset and shipped beside it."""
+    if not w:
+        return []
+    return [
+        "## Sampler weights shipped with it",
+        "",
+        f"`{w['file']}` ({w['bytes']:,} bytes, SHA-256 `{w['sha256']}`): {w['what']}",
+        "",
+        "Rebuilt by:",
+        "",
+        "```",
+        *w["commands"],
+        "```",
+        "",
+    ]

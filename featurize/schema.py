@@ -338,6 +338,11 @@ def to_arrow(table_name: str, frame: pl.DataFrame | pa.Table) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
+def polars_schema(table_name: str) -> pl.Schema:
+    """The table's columns and their polars dtypes (for frames built column by column)."""
+    return pl.from_arrow(TABLES_ALL[table_name].empty_table()).schema
+
+
 def from_rows(table_name: str, rows: list[dict]) -> pa.Table:
     """Build a table from row dicts, typed by the table's schema."""
     return pa.Table.from_pylist(rows, schema=_with_metadata(table_name))

@@ -338,7 +338,7 @@ def store_rows(
 
 
 # --------------------------------------------------------------------------------------
-# Dataset build (from the work directories of `python -m pipelines.tvm_cli sample/bench`)
+# Dataset build (from the work directories of `perfgraph tvm-sample` and `perfgraph tvm-bench`)
 # --------------------------------------------------------------------------------------
 
 

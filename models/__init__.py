@@ -2,5 +2,5 @@
 
 One module per model (:mod:`models.gcn`, :mod:`models.gine`, :mod:`models.gatv2`,
 :mod:`models.adams2019`, :mod:`models.tvm_xgb`, :mod:`models.pooled_xgb`); the split,
-loader, metrics, trainer and evaluator are shared. Command line: ``python -m models``.
+loader, metrics, trainer and evaluator are shared. Command line: ``perfgraph <stage>`` (``python -m models``).
 """

@@ -1,14 +1,15 @@
 """Command line of the models stage.
 
-    python -m models split     --dataset D --out F [--train 0.7 --val 0.15 --salt S --seed S]
-    python -m models search    --dataset D --split F --model NAME --out F --trials N [--epochs N --seed S]
-    python -m models train     --dataset D --split F --model NAME --out DIR [--epochs N --threads T --seed S]
-                               [--config JSON | --search F]
-    python -m models evaluate  --dataset D --split F --model-dir DIR [--threads T] [--out-dir DIR --no-strict]
-    python -m models summarize --models-dir DIR --dataset D --out F [--split F] [--fresh-dataset D --fresh-dir NAME]
-    python -m models export-weights --model-dir DIR --out F.weights
+    perfgraph split     --dataset D --out F [--train 0.7 --val 0.15 --salt S --seed S]
+    perfgraph search    --dataset D --split F --model NAME --out F --trials N [--epochs N --seed S]
+    perfgraph train     --dataset D --split F --model NAME --out DIR [--epochs N --threads T --seed S]
+                        [--config JSON | --search F]
+    perfgraph evaluate  --dataset D --split F --model-dir DIR [--threads T] [--out-dir DIR --no-strict]
+    perfgraph summarize --models-dir DIR --dataset D --out F [--split F] [--fresh-dataset D --fresh-dir NAME]
+    perfgraph export-weights --model-dir DIR --out F.weights
 
-``--out`` of ``train`` is the model's own directory (e.g. ``results/models/gcn``).
+``python -m models <sub>`` runs the same. ``--out`` of ``train`` is the model's own directory
+(e.g. ``results/models/gcn``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import sys
 from models.constants import MODEL_NAMES
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The models stage's parser: one subcommand per ``perfgraph`` stage it serves."""
     parser = argparse.ArgumentParser(prog="python -m models", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=None, help='JSON overrides, e.g. \'{"hidden_channels": 32}\'')
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--search", default=None, metavar="FILE",  # --config or --search, not both
-                   help="a search result (python -m models search): train with the configuration it chose")  # fmt: skip
+                   help="a search result (perfgraph search): train with the configuration it chose")  # fmt: skip
 
     p = sub.add_parser("search", help="hyperparameter search: the same number of trials for every model")
     p.add_argument("--dataset", required=True)
@@ -91,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-dir", required=True, help="a trained adams2019 run, e.g. results/models/adams2019/seed0")
     p.add_argument("--out", required=True, help="the .weights file (a sampler's `weights:` reads it)")
 
+    from pipelines.cli import name_subcommands
+
+    name_subcommands(sub, "models.__main__")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -353,55 +353,11 @@ def edge_features(edges: pl.DataFrame) -> np.ndarray:
     return out
 
 
-def load_dataset(
-    dataset_dir: str | os.PathLike | None = None,
-    split: pl.DataFrame | None = None,
-    *,
-    tables: dict[str, pl.DataFrame] | None = None,
-    stats: FeatureStats | None = None,
-    splits: Sequence[str] | None = None,
-    machine_id: str | None = None,
-    labeled_only: bool = True,
-) -> GraphDataset:
-    """Build :class:`ProgramData` for every program of the split.
-
-    Args:
-        dataset_dir (str, optional): Dataset directory (or pass ``tables``).
-        split (pl.DataFrame): The ``split`` table. Programs missing from it are skipped.
-        tables (dict, optional): Already-read tables (see :func:`read_model_tables`).
-        stats (FeatureStats, optional): Normalization statistics; fitted on the ``train``
-            split when not given. Pass the checkpoint's at evaluation time.
-        splits (Sequence[str], optional): Keep only programs of these splits.
-        machine_id (str, optional): Whose timings are the labels (default: the machine
-            with most ok measurements).
-        labeled_only (bool, optional): Drop schedules without a label; otherwise they are
-            kept with a NaN run time (for inference). (default: :obj:`True`)
-    """
-    if split is None:
-        raise ValueError("a split table is required (python -m models split)")
-    if tables is None:
-        if dataset_dir is None:
-            raise ValueError("give dataset_dir or tables")
-        tables = read_model_tables(dataset_dir)
-    if labeled_only or machine_id is None or tables["measurements"].height:
-        machine = choose_machine(tables["measurements"], machine_id)
-    else:
-        # Scoring schedules nobody has timed (perfgraph predict): the model's own machine.
-        machine = machine_id
-    num_cores = machine_cores(tables["machines"], machine)
-    dropped: dict[str, int] = {}
-
-    split_of = split.select("program_id", "split")
-    keep = split_of if splits is None else split_of.filter(pl.col("split").is_in(list(splits)))
-    if stats is None:
-        # Statistics always come from the train split, whatever is being built.
-        needed = keep.vstack(split_of.filter(pl.col("split") == "train")).unique("program_id")
-    else:
-        needed = keep
-
-    # --- nodes, checked to be 0..n-1 per program -----------------------------------------
+def _checked_nodes(nodes: pl.DataFrame, needed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The ``nodes`` rows of the needed programs, sorted, checked to be 0..n-1 per program;
+    and each program's node count."""
     nodes = (
-        tables["nodes"].lazy()
+        nodes.lazy()
         .join(needed.lazy(), on="program_id", how="inner")
         .sort(["program_id", "node_id"])
         .with_columns(pl.int_range(pl.len()).over("program_id").alias("_expect"))
@@ -410,12 +366,19 @@ def load_dataset(
     bad = nodes.filter(pl.col("node_id") != pl.col("_expect"))["program_id"].unique()
     if len(bad):
         raise ValueError(f"node ids are not 0..n-1 for programs {bad.to_list()[:5]}")
-    n_nodes = nodes.group_by("program_id").len().rename({"len": "n_nodes"})
+    return nodes, nodes.group_by("program_id").len().rename({"len": "n_nodes"})
 
-    # --- labeled, featurized schedules ---------------------------------------------------
+
+def _complete_schedule_rows(
+    tables: dict[str, pl.DataFrame], lab: pl.DataFrame, needed: pl.DataFrame, n_nodes: pl.DataFrame,
+    labeled_only: bool, dropped: dict[str, int],
+) -> pl.DataFrame:
+    """The ``node_schedule_features`` rows of the featurized (and, with ``labeled_only``,
+    labelled) schedules of the needed programs, with their labels, sorted by program,
+    schedule and node. A schedule must have exactly one feature row per node, for nodes
+    0..n-1; one that does not is dropped and counted in ``dropped``."""
     sched = tables["schedules"].lazy().filter(pl.col("has_featurization")).select("program_id", "schedule_id")
-    lab = labels(tables["measurements"], machine).lazy()
-    sched = sched.join(lab, on=["program_id", "schedule_id"], how="inner" if labeled_only else "left")
+    sched = sched.join(lab.lazy(), on=["program_id", "schedule_id"], how="inner" if labeled_only else "left")
     nsf = (
         tables["node_schedule_features"].lazy()
         .join(sched, on=["program_id", "schedule_id"], how="inner")
@@ -428,7 +391,6 @@ def load_dataset(
         )
         .collect()
     )
-    # A schedule must have exactly one feature row per node, for nodes 0..n-1.
     incomplete = (
         nsf.filter((pl.col("_count") != pl.col("n_nodes")) | (pl.col("node_id") != pl.col("_expect")))
         .select("program_id", "schedule_id")
@@ -438,33 +400,29 @@ def load_dataset(
         dropped["incomplete_featurization"] = incomplete.height
         log.warning("dropping %d schedules whose featurization does not cover every node", incomplete.height)
         nsf = nsf.join(incomplete, on=["program_id", "schedule_id"], how="anti")
+    return nsf
 
-    # --- whole-table feature arrays --------------------------------------------------------
+
+def _program_data(
+    program_ids: list[str], split_of: pl.DataFrame, nodes: pl.DataFrame, nsf: pl.DataFrame, edges: pl.DataFrame,
+    stats: FeatureStats, dropped: dict[str, int],
+) -> list[ProgramData]:
+    """One :class:`ProgramData` per program, sliced from whole-table arrays (features are
+    log-transformed and normalized once for all programs); a program without nodes or
+    without schedules is counted in ``dropped``."""
     pf_raw_all = nodes.select(PIPELINE_COLUMNS).to_numpy().astype(np.float32)
     sf_raw_all = nsf.select(SCHEDULE_COLUMNS).to_numpy().astype(np.float32)
-    pf_log_all = log_transform(pf_raw_all)
-    sf_log_all = log_transform(sf_raw_all)
-    if stats is None:
-        train_nodes = (nodes["split"] == "train").to_numpy()
-        train_rows = (nsf["split"] == "train").to_numpy()
-        stats = FeatureStats.fit(pf_log_all[train_nodes], sf_log_all[train_rows])
-    x_pipe_all = stats.normalize_pipe(pf_log_all)
-    x_sched_all = stats.normalize_sched(sf_log_all)
+    x_pipe_all = stats.normalize_pipe(log_transform(pf_raw_all))
+    x_sched_all = stats.normalize_sched(log_transform(sf_raw_all))
     runtime_all = nsf["runtime_s"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-
-    edges = tables["edges"].join(needed, on="program_id", how="inner").sort(["program_id", "src", "dst"])
     edge_attr_all = edge_features(edges)
     edge_index_all = edges.select("src", "dst").to_numpy().astype(np.int64)
-
-    node_off = _offsets(nodes["program_id"])
-    edge_off = _offsets(edges["program_id"])
-    nsf_off = _offsets(nsf["program_id"])
+    node_off, edge_off, nsf_off = _offsets(nodes["program_id"]), _offsets(edges["program_id"]), _offsets(nsf["program_id"])
     sched_ids_all = nsf["schedule_id"].to_numpy()
+    split_map = dict(zip(split_of["program_id"].to_list(), split_of["split"].to_list()))
 
     programs: list[ProgramData] = []
-    keep_ids = set(keep["program_id"].to_list())
-    split_map = dict(zip(split_of["program_id"].to_list(), split_of["split"].to_list()))
-    for pid in sorted(keep_ids):
+    for pid in program_ids:
         if pid not in node_off:
             dropped["program_without_nodes"] = dropped.get("program_without_nodes", 0) + 1
             continue
@@ -492,4 +450,63 @@ def load_dataset(
                 runtime=torch.from_numpy(runtime_all[c : c + m : n].copy()),
             )
         )
+    return programs
+
+
+def load_dataset(
+    dataset_dir: str | os.PathLike | None = None,
+    split: pl.DataFrame | None = None,
+    *,
+    tables: dict[str, pl.DataFrame] | None = None,
+    stats: FeatureStats | None = None,
+    splits: Sequence[str] | None = None,
+    machine_id: str | None = None,
+    labeled_only: bool = True,
+) -> GraphDataset:
+    """Build :class:`ProgramData` for every program of the split.
+
+    Args:
+        dataset_dir (str, optional): Dataset directory (or pass ``tables``).
+        split (pl.DataFrame): The ``split`` table. Programs missing from it are skipped.
+        tables (dict, optional): Already-read tables (see :func:`read_model_tables`).
+        stats (FeatureStats, optional): Normalization statistics; fitted on the ``train``
+            split when not given. Pass the checkpoint's at evaluation time.
+        splits (Sequence[str], optional): Keep only programs of these splits.
+        machine_id (str, optional): Whose timings are the labels (default: the machine
+            with most ok measurements).
+        labeled_only (bool, optional): Drop schedules without a label; otherwise they are
+            kept with a NaN run time (for inference). (default: :obj:`True`)
+    """
+    if split is None:
+        raise ValueError("a split table is required (perfgraph split)")
+    if tables is None:
+        if dataset_dir is None:
+            raise ValueError("give dataset_dir or tables")
+        tables = read_model_tables(dataset_dir)
+    if labeled_only or machine_id is None or tables["measurements"].height:
+        machine = choose_machine(tables["measurements"], machine_id)
+    else:
+        # Scoring schedules nobody has timed (perfgraph predict): the model's own machine.
+        machine = machine_id
+    num_cores = machine_cores(tables["machines"], machine)
+    dropped: dict[str, int] = {}
+
+    split_of = split.select("program_id", "split")
+    keep = split_of if splits is None else split_of.filter(pl.col("split").is_in(list(splits)))
+    if stats is None:
+        # Statistics always come from the train split, whatever is being built.
+        needed = keep.vstack(split_of.filter(pl.col("split") == "train")).unique("program_id")
+    else:
+        needed = keep
+
+    nodes, n_nodes = _checked_nodes(tables["nodes"], needed)
+    nsf = _complete_schedule_rows(tables, labels(tables["measurements"], machine), needed, n_nodes, labeled_only, dropped)
+
+    if stats is None:
+        train_nodes = (nodes["split"] == "train").to_numpy()
+        train_rows = (nsf["split"] == "train").to_numpy()
+        stats = FeatureStats.fit(log_transform(nodes.select(PIPELINE_COLUMNS).to_numpy().astype(np.float32))[train_nodes],
+                                 log_transform(nsf.select(SCHEDULE_COLUMNS).to_numpy().astype(np.float32))[train_rows])  # fmt: skip
+    edges = tables["edges"].join(needed, on="program_id", how="inner").sort(["program_id", "src", "dst"])
+    programs = _program_data(sorted(set(keep["program_id"].to_list())), split_of, nodes, nsf, edges, stats, dropped)
     return GraphDataset(programs=programs, stats=stats, machine_id=machine, num_cores=num_cores, dropped=dropped)

@@ -33,7 +33,7 @@ import torch
 from featurize import schema
 from models import metrics as metrics_mod
 from models.constants import EVAL_SPLITS, MODEL_NAMES, SELECTION_SPLIT
-from models.data import dataset_hash, split_hash, load_dataset, read_model_tables
+from models.data import dataset_hash, load_dataset, split_hash
 from models.registry import TrainedModel
 from models.train import predictions_frame
 from pipelines.protocol import NOISE_DOCS
@@ -66,6 +66,18 @@ def seed_runs(model_dir: Path, sub: str = "", n_seeds: int | None = None) -> lis
     ``<run>/<sub>/metrics.json`` of scores on another dataset)."""
     paths = [run / sub / "metrics.json" for run in seed_run_dirs(model_dir, n_seeds)]
     return [json.loads(p.read_text()) for p in paths if p.exists()]
+
+
+def check_trained_on(trained: TrainedModel, model_dir: Path, dataset_dir, split_path) -> None:
+    """Refuse to score a model on a dataset or split other than its training one (a
+    different split could put training programs in the test set)."""
+    dhash, shash = dataset_hash(dataset_dir), split_hash(split_path)
+    fp = trained.fingerprint
+    if fp["dataset_hash"] != dhash or fp["split_hash"] != shash:
+        raise ValueError(
+            f"{model_dir} was trained on dataset {fp['dataset_hash']} / split {fp['split_hash']}, "
+            f"not {dhash} / {shash}; retrain, or pass strict=False (--no-strict) knowingly"
+        )
 
 
 def evaluate(
@@ -103,15 +115,10 @@ def evaluate(
     torch.set_num_threads(max(1, threads))
     model_dir = Path(model_dir)
     trained = TrainedModel(model_dir, device=device, threads=threads)
-    dhash, shash = dataset_hash(dataset_dir), split_hash(split_path)
-    fp = trained.fingerprint
     if out_dir is not None and strict:
         raise ValueError("scoring on another dataset (out_dir) needs strict=False (--no-strict)")
-    if strict and (fp["dataset_hash"] != dhash or fp["split_hash"] != shash):
-        raise ValueError(
-            f"{model_dir} was trained on dataset {fp['dataset_hash']} / split {fp['split_hash']}, "
-            f"not {dhash} / {shash}; retrain, or pass strict=False (--no-strict) knowingly"
-        )
+    if strict:
+        check_trained_on(trained, model_dir, dataset_dir, split_path)
     split = schema.read_table(split_path, "split")
     elsewhere = out_dir is not None
     loaded = tuple(splits) + ((SELECTION_SPLIT,) if SELECTION_SPLIT not in splits and not elsewhere else ())
@@ -192,52 +199,18 @@ def summarize(
         ({split: metrics}), ``ratios`` (with each seed's ratio) and ``paper_ratios``.
     """
     models_dir = Path(models_dir)
-    results, runs, training, machines, splits_seen = {}, {}, {}, set(), set()
-    # The six models first, then any variant directory (e.g. adams2019 with init="halide").
-    names = [n for n in MODEL_NAMES if (models_dir / n).is_dir()]
-    names += sorted(d.name for d in models_dir.iterdir() if d.is_dir() and d.name not in MODEL_NAMES)
-    if models is not None:
-        names = [n for n in names if n in models]
-    for name in names:
-        mpath = models_dir / name / "metrics.json"
-        if not mpath.exists():
-            continue
-        runs[name] = seed_runs(models_dir / name, n_seeds=n_seeds)
-        results[name] = metrics_mod.average_over_seeds(runs[name])
-        meta_path = models_dir / name / "meta.json"
-        if meta_path.exists():
-            meta = json.loads(meta_path.read_text())
-            training[name] = {
-                k: meta.get(k)
-                for k in (
-                    "model",
-                    "train_wall_s",
-                    "epochs_run",
-                    "best_epoch",
-                    "n_params",
-                    "device",
-                    "threads",
-                    "dataset_hash",
-                )
-            }
-            machines.add(meta.get("machine_id"))
-            if split_path is None and meta.get("split"):
-                splits_seen.add(meta["split"])
+    runs, training = gather_runs(models_dir, models, n_seeds)
+    results = {name: metrics_mod.average_over_seeds(r) for name, r in runs.items()}
+    machines = {t.pop("machine_id") for t in training.values()}
+    splits_seen = {s for s in (t.pop("split") for t in training.values()) if s}
     if split_path is None and len(splits_seen) == 1:
         split_path = next(iter(splits_seen))
     hashes = {t.get("dataset_hash") for t in training.values()}
     current = dataset_hash(dataset_dir)
     if hashes and hashes != {current}:
         log.warning("models were trained on datasets %s; %s is %s", sorted(map(str, hashes)), dataset_dir, current)
-
-    tables = schema.read_dataset(dataset_dir, metrics_mod.NOISE_TABLES)
     machine = next(iter(machines)) if len(machines) == 1 else None
-    noise = {"all": metrics_mod.noise_floor(tables, machine_id=machine)}
-    if split_path is not None and Path(split_path).exists():
-        split = schema.read_table(split_path, "split")
-        for name in sorted(set(split["split"].to_list())):
-            pids = split.filter(pl.col("split") == name)["program_id"].to_list()
-            noise[name] = metrics_mod.noise_floor(tables, programs=pids, machine_id=machine)
+    noise = noise_by_split(dataset_dir, split_path, machine)
 
     ratios = metrics_mod.seed_ratio_spread(runs, metrics_mod.headline_ratios(results))
 
@@ -245,36 +218,14 @@ def summarize(
         "dataset": str(dataset_dir),
         "dataset_hash": current,
         "machine_id": machine,
-        "metric_docs": {
-            "mape": "mean absolute percentage error of run time, percent (lower is better)",
-            "rmse_log": "RMSE of natural-log run time (lower is better)",
-            "kendall_tau": "Kendall tau-b between predicted and true run times within a program",
-            "pairwise_acc": "fraction of schedule pairs ordered correctly within a program",
-            "top1": "best true time / true time of the model's best pick (1 = optimal)",
-            "top5": "best true time / best true time among the model's 5 best picks (programs with > 5 schedules; "
-            "top1 on programs with > 1); top1_random / top5_random: the expected score of random picks",
-            "mape_calibrated": "MAPE after rescaling each program's predictions by its median-time schedule, "
-            "over the other schedules (scale-free; what a search that timed one candidate knows)",
-            "failures": "a NaN, infinite or non-positive prediction is a failure (n_failed_predictions); its "
-            "program is scored at the worst value of each metric, never dropped",
-            "averaging": "computed per program, then averaged over programs; then averaged over the model's "
-            "training seeds (<metric>_std: their standard deviation; n_seeds: how many)",
-        },
+        "metric_docs": metrics_mod.METRIC_DOCS,
         "models": results,
         "seeds": {name: len(r) for name, r in runs.items()},
         "training": training,
         "noise_floor": noise,
         "ratios": ratios,
         "paper_ratios": PAPER_RATIOS,
-        "notes": {
-            "tvm_xgb": "scores are scale-free (min_cost/cost); MAPE and rmse_log use one global "
-            "score->seconds constant fitted on training programs, so they mostly measure the "
-            "per-program scale the model cannot know. Its calibrated MAPE and rank metrics are the fair "
-            "comparison; the paper's 12x is a ratio of raw MAPE.",
-            "noise_floor": "metrics of the split-half labels (odd timing rounds vs even rounds) on the "
-            "schedules models are scored on; its split_half and drift entries are the two noise figures",
-            **{f"noise_{k}": v for k, v in NOISE_DOCS.items()},
-        },
+        "notes": {**SUMMARY_NOTES, **{f"noise_{k}": v for k, v in NOISE_DOCS.items()}},
     }
     if fresh_dataset is not None and fresh_dir:
         summary["fresh"] = fresh_scores(models_dir, list(runs), fresh_dataset, fresh_dir, n_seeds)
@@ -285,6 +236,55 @@ def summarize(
     if out is not None:
         schema.write_json(summary, out)
     return summary
+
+
+#: Notes the summary carries on how to read some of its figures.
+SUMMARY_NOTES = {
+    "tvm_xgb": "scores are scale-free (min_cost/cost); MAPE and rmse_log use one global "
+    "score->seconds constant fitted on training programs, so they mostly measure the "
+    "per-program scale the model cannot know. Its calibrated MAPE and rank metrics are the fair "
+    "comparison; the paper's 12x is a ratio of raw MAPE.",
+    "noise_floor": "metrics of the split-half labels (odd timing rounds vs even rounds) on the "
+    "schedules models are scored on; its split_half and drift entries are the two noise figures",
+}
+
+
+#: What ``summary.json`` keeps of each model's ``meta.json`` (of its first run).
+TRAINING_KEYS = ("model", "train_wall_s", "epochs_run", "best_epoch", "n_params", "device", "threads", "dataset_hash")
+
+
+def gather_runs(
+    models_dir: Path, models: list[str] | None, n_seeds: int | None
+) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+    """(each evaluated model's runs' metrics, its first run's training facts with
+    ``machine_id`` and ``split``): the six models first, then any variant directory (e.g.
+    adams2019 with init="halide"), restricted to ``models`` when given."""
+    names = [n for n in MODEL_NAMES if (models_dir / n).is_dir()]
+    names += sorted(d.name for d in models_dir.iterdir() if d.is_dir() and d.name not in MODEL_NAMES)
+    if models is not None:
+        names = [n for n in names if n in models]
+    runs, training = {}, {}
+    for name in names:
+        if not (models_dir / name / "metrics.json").exists():
+            continue
+        runs[name] = seed_runs(models_dir / name, n_seeds=n_seeds)
+        meta_path = models_dir / name / "meta.json"
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            training[name] = {k: meta.get(k) for k in (*TRAINING_KEYS, "machine_id", "split")}
+    return runs, training
+
+
+def noise_by_split(dataset_dir, split_path, machine: str | None) -> dict[str, dict]:
+    """The noise floor over all of the dataset's schedules and per split of ``split_path``."""
+    tables = schema.read_dataset(dataset_dir, metrics_mod.NOISE_TABLES)
+    noise = {"all": metrics_mod.noise_floor(tables, machine_id=machine)}
+    if split_path is not None and Path(split_path).exists():
+        split = schema.read_table(split_path, "split")
+        for name in sorted(set(split["split"].to_list())):
+            pids = split.filter(pl.col("split") == name)["program_id"].to_list()
+            noise[name] = metrics_mod.noise_floor(tables, programs=pids, machine_id=machine)
+    return noise
 
 
 def fresh_scores(models_dir: Path, names: list[str], dataset_dir, sub: str, n_seeds: int | None = None) -> dict[str, Any]:

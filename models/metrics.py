@@ -84,6 +84,24 @@ HIGHER_IS_BETTER = {
 }
 #: Averaged beside :data:`METRICS`: the expected top-k score of random picks.
 RANDOM_BASELINES = ("top1_random", "top5_random")
+
+#: What each metric means, for the summary and the report (one copy: both read it from here).
+METRIC_DOCS = {
+    "mape": "mean absolute percentage error of run time, percent (lower is better)",
+    "mape_calibrated": "MAPE after rescaling each program's predictions by one measured schedule (the one of "
+    "median true time), over its other schedules: scale-free, fair to models such as TVM's that predict "
+    "relative scores; what a search that timed one candidate knows (lower is better)",
+    "rmse_log": "RMSE of natural-log run time (lower is better)",
+    "kendall_tau": "Kendall τ-b between predicted and true run times within a program (higher is better)",
+    "pairwise_acc": "fraction of schedule pairs a model orders correctly within a program (higher is better)",
+    "top1": "best true time / true time of the model's best pick (1 = optimal)",
+    "top5": "best true time / best true time among the model's 5 best picks (1 = optimal); only on programs "
+    "with more than 5 schedules (top-1: more than 1); top1_random / top5_random: the expected score of random picks",
+    "failures": "a NaN, infinite or non-positive prediction is a failure (n_failed_predictions); its "
+    "program is scored at the worst value of each metric, never dropped",
+    "averaging": "computed per program, then averaged over programs; then averaged over the model's "
+    "training seeds (<metric>_std: their standard deviation; n_seeds: how many)",
+}
 #: Count of programs where each metric is defined, as reported by :func:`compute_metrics`.
 COUNTS = {
     "n_programs_ranked": "kendall_tau",

@@ -157,7 +157,7 @@ class TrainedModel:
     def __init__(self, model_dir: str | os.PathLike, device: str | torch.device = "cpu", threads: int = 1) -> None:
         ckpt = load_checkpoint(model_dir)
         if not ckpt.get("done"):
-            raise RuntimeError(f"{model_dir}: training did not finish (resume it with `python -m models train`)")
+            raise RuntimeError(f"{model_dir}: training did not finish (resume it with `perfgraph train`)")
         self.name: str = ckpt["model"]
         self.config: dict[str, Any] = ckpt["config"]
         self.stats = FeatureStats.from_state_dict(ckpt["stats"])

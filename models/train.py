@@ -77,7 +77,7 @@ def fingerprint(name: str, config: dict, dhash: str, shash: str, seed: int, mach
     }
 
 
-def _batches(progs: list[ProgramData], batch_size: int, gen: torch.Generator | None) -> list[ProgramData]:
+def schedule_batches(progs: list[ProgramData], batch_size: int, gen: torch.Generator | None) -> list[ProgramData]:
     """Chunks of at most ``batch_size`` schedules of one program; shuffled when ``gen`` is given."""
     out = []
     order = torch.randperm(len(progs), generator=gen).tolist() if gen is not None else range(len(progs))
@@ -89,7 +89,7 @@ def _batches(progs: list[ProgramData], batch_size: int, gen: torch.Generator | N
     return out
 
 
-def _steps(batches: list[ProgramData], per_step: int) -> list[list[ProgramData]]:
+def group_steps(batches: list[ProgramData], per_step: int) -> list[list[ProgramData]]:
     return [batches[i : i + per_step] for i in range(0, len(batches), per_step)]
 
 
@@ -99,7 +99,7 @@ def programs_per_step(config: dict, n_train: int) -> int:
     return max(1, round(n_train / 32)) if v == "auto" else max(1, int(v))
 
 
-def _summed_loss(name: str, loss: torch.Tensor, step: list[ProgramData]) -> float:
+def summed_loss(name: str, loss: torch.Tensor, step: list[ProgramData]) -> float:
     # GNN losses are means over a step's schedules, Adams2019's a sum (as in Halide):
     # return the sum over schedules, to report both per schedule.
     n = sum(b.num_schedules for b in step)
@@ -107,12 +107,12 @@ def _summed_loss(name: str, loss: torch.Tensor, step: list[ProgramData]) -> floa
 
 
 @torch.no_grad()
-def _eval_loss(model, name: str, batches: list[ProgramData], device: torch.device) -> float:
+def eval_loss(model, name: str, batches: list[ProgramData], device: torch.device) -> float:
     model.eval()
     total, count = 0.0, 0
     for b in batches:
         b = b.to(device)
-        total += _summed_loss(name, model.training_loss([b]), [b])
+        total += summed_loss(name, model.training_loss([b]), [b])
         count += b.num_schedules
     return total / max(count, 1)
 
@@ -139,17 +139,62 @@ def predictions_frame(name: str, progs: Sequence, preds: Sequence[np.ndarray]) -
         rows["split"] += [p.split] * s
         rows["y_true"] += np.asarray(p.runtime, dtype=np.float64).tolist()
         rows["y_pred"] += np.asarray(y, dtype=np.float64).tolist()
-    return pl.DataFrame(
-        rows,
-        schema={
-            "model": pl.String,
-            "program_id": pl.String,
-            "schedule_id": pl.String,
-            "split": pl.String,
-            "y_true": pl.Float64,
-            "y_pred": pl.Float64,
-        },
-    )
+    return pl.DataFrame(rows, schema=schema.polars_schema("predictions"))
+
+
+def _resume(name: str, out_dir: Path, fp: dict, model, opt, state: dict, best_state: dict) -> dict:
+    """Continue from ``out_dir``'s checkpoint if it was made by the same training (its
+    fingerprint): restore the model, optimizer, RNG and ``state`` in place; the best state."""
+    if not (out_dir / CHECKPOINT).exists():
+        return best_state
+    ckpt = load_checkpoint(out_dir, map_location="cpu")
+    if ckpt.get("fingerprint") != fp:
+        diff = [k for k in fp if ckpt.get("fingerprint", {}).get(k) != fp[k]]
+        log.warning("checkpoint in %s does not match (%s differ); training from scratch", out_dir, diff)
+        return best_state
+    model.load_state_dict(ckpt["model_state"])
+    opt.load_state_dict(ckpt["optimizer_state"])
+    torch.set_rng_state(ckpt["rng_state"])
+    state.update({k: ckpt[k] for k in state})
+    log.info("resuming %s after epoch %d", name, state["epoch"])
+    return ckpt["best_state"]
+
+
+def train_epoch(model, name: str, opt, steps: list[list[ProgramData]], grad_clip: float, device) -> float:
+    """One pass over the training steps; the mean training loss per schedule."""
+    model.train()
+    total, count = 0.0, 0
+    for step in steps:
+        step = [b.to(device) for b in step]
+        loss = model.training_loss(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        total += summed_loss(name, loss, step)
+        count += sum(b.num_schedules for b in step)
+    return total / max(count, 1)
+
+
+def end_epoch(name: str, state: dict, epoch: int, train_loss: float, val_loss: float, patience: int, model,
+               best_state: dict, wall) -> dict:
+    """Record an epoch in ``state`` (history, early stopping on the validation loss, a
+    non-finite training loss stops too); the best state so far. ``wall()``: seconds so far."""
+    state["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "wall_s": wall()})
+    if not np.isfinite(train_loss):
+        log.warning("%s: non-finite training loss at epoch %d; stopping", name, epoch)
+        state["stopped_early"] = True
+    if val_loss < state["best_val"]:
+        state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0)
+        best_state = copy.deepcopy(model.state_dict())
+    else:
+        state["bad_epochs"] += 1
+        if state["bad_epochs"] >= patience:
+            state["stopped_early"] = True
+    state["epoch"] = epoch
+    state["wall_s"] = wall()
+    return best_state
 
 
 def _train_torch(
@@ -185,60 +230,25 @@ def _train_torch(
         "stopped_early": False,
     }
     best_state = copy.deepcopy(model.state_dict())
-    ckpt_path = out_dir / CHECKPOINT
-    if resume and ckpt_path.exists():
-        ckpt = load_checkpoint(out_dir, map_location="cpu")
-        if ckpt.get("fingerprint") == fp:
-            model.load_state_dict(ckpt["model_state"])
-            opt.load_state_dict(ckpt["optimizer_state"])
-            best_state = ckpt["best_state"]
-            torch.set_rng_state(ckpt["rng_state"])
-            state.update({k: ckpt[k] for k in state})
-            log.info("resuming %s after epoch %d", name, state["epoch"])
-        else:
-            diff = [k for k in fp if ckpt.get("fingerprint", {}).get(k) != fp[k]]
-            log.warning("checkpoint in %s does not match (%s differ); training from scratch", out_dir, diff)
+    if resume:
+        best_state = _resume(name, out_dir, fp, model, opt, state, best_state)
 
     epochs = int(config["epochs"])
     per_step = programs_per_step(config, len(train))
     start = state["epoch"] + 1
-    val_batches = _batches(val or train, config["batch_size"], None)
+    val_batches = schedule_batches(val or train, config["batch_size"], None)
     t0 = time.perf_counter()
     wall0 = state["wall_s"]
     bar = tqdm(range(start, epochs), desc=name, disable=not (progress and sys.stderr.isatty()), leave=False)
     ran = False
     for epoch in bar if not state["stopped_early"] else []:
         ran = True
-        model.train()
         gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        total, count = 0.0, 0
-        for step in _steps(_batches(train, config["batch_size"], gen), per_step):
-            step = [b.to(device) for b in step]
-            loss = model.training_loss(step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if config["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
-            opt.step()
-            total += _summed_loss(name, loss, step)
-            count += sum(b.num_schedules for b in step)
-        val_loss = _eval_loss(model, name, val_batches, device)
-        train_loss = total / max(count, 1)
-        state["history"].append(
-            {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "wall_s": wall0 + time.perf_counter() - t0}
-        )
-        if not np.isfinite(train_loss):
-            log.warning("%s: non-finite training loss at epoch %d; stopping", name, epoch)
-            state["stopped_early"] = True
-        if val_loss < state["best_val"]:
-            state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0)
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            state["bad_epochs"] += 1
-            if state["bad_epochs"] >= config["patience"]:
-                state["stopped_early"] = True
-        state["epoch"] = epoch
-        state["wall_s"] = wall0 + time.perf_counter() - t0
+        train_loss = train_epoch(model, name, opt, group_steps(schedule_batches(train, config["batch_size"], gen), per_step),
+                                  config["grad_clip"], device)  # fmt: skip
+        val_loss = eval_loss(model, name, val_batches, device)
+        best_state = end_epoch(name, state, epoch, train_loss, val_loss, config["patience"], model, best_state,
+                                lambda: wall0 + time.perf_counter() - t0)  # fmt: skip
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
         done = state["stopped_early"] or epoch + 1 >= epochs
         save_checkpoint(
@@ -263,7 +273,9 @@ def _train_torch(
     }
 
 
-def _torch_ckpt(name, config, ds, fp, model, opt, best_state, state, done) -> dict[str, Any]:
+def _ckpt_header(name: str, config: dict, ds: GraphDataset, fp: dict) -> dict[str, Any]:
+    """What every checkpoint says of itself: format, model, config, fingerprint and the data
+    facts inference needs (feature statistics, the labels' machine and its cores)."""
     return {
         "format": CHECKPOINT_FORMAT,
         "model": name,
@@ -272,6 +284,12 @@ def _torch_ckpt(name, config, ds, fp, model, opt, best_state, state, done) -> di
         "stats": ds.stats.state_dict(),
         "machine_id": ds.machine_id,
         "num_cores": ds.num_cores,
+    }
+
+
+def _torch_ckpt(name, config, ds, fp, model, opt, best_state, state, done) -> dict[str, Any]:
+    return {
+        **_ckpt_header(name, config, ds, fp),
         "model_state": model.state_dict(),
         "best_state": best_state,
         "optimizer_state": opt.state_dict(),
@@ -308,13 +326,7 @@ def _train_xgb(
     best_it = model.best_iteration
     n_nodes = sum(len(tree.splitlines()) for tree in model.booster.get_dump())
     ckpt = {
-        "format": CHECKPOINT_FORMAT,
-        "model": name,
-        "config": config,
-        "fingerprint": fp,
-        "stats": ds.stats.state_dict(),
-        "machine_id": ds.machine_id,
-        "num_cores": ds.num_cores,
+        **_ckpt_header(name, config, ds, fp),
         "booster": booster_to_tensor(model.booster),
         "best_iteration": best_it,
         "best_val": float(model.history[best_it]["val_loss"]),
@@ -337,6 +349,54 @@ def _train_xgb(
         "train_wall_s": wall,
         "n_params": n_nodes,
     }
+
+
+def training_meta(
+    model_name: str, trained: TrainedModel, cfg: dict, ds: GraphDataset, res: dict, val_metrics: dict | None, *,
+    seed: int, threads: int, device, dataset: tuple, split: tuple, load_s: float,
+) -> dict[str, Any]:
+    """What ``meta.json`` records of a training run: data, configuration, result, versions."""
+    (dataset_dir, dhash), (split_path, shash), dev = dataset, split, device
+    val = ds.split("val")
+    meta = {
+        "model": model_name,
+        "repr": repr(trained.model),
+        "dataset": str(dataset_dir),
+        "dataset_hash": dhash,
+        "split": str(split_path),
+        "split_hash": shash,
+        "machine_id": ds.machine_id,
+        "num_cores": ds.num_cores,
+        "config": cfg,
+        "seed": seed,
+        "threads": threads,
+        "device": str(dev),
+        "n_train_programs": len(ds.split("train")),
+        "n_train_schedules": sum(p.num_schedules for p in ds.split("train")),
+        "n_val_programs": len(val),
+        "n_val_schedules": sum(p.num_schedules for p in val),
+        "epochs_run": res["epochs_run"],
+        "best_epoch": res["best_epoch"],
+        "best_val_loss": res["best_val_loss"],
+        "stopped_early": res["stopped_early"],
+        "train_wall_s": res["train_wall_s"],
+        "load_wall_s": load_s,
+        "n_params": res["n_params"],
+        "metrics": {"val": val_metrics},
+        "dropped": ds.dropped,
+        "versions": {
+            "torch": torch.__version__,
+            "torch_geometric": torch_geometric.__version__,
+            "xgboost": xgb.__version__,
+            "polars": pl.__version__,
+        },
+    }
+    if model_name == "tvm_xgb":
+        meta["calibration"] = (
+            "score -> seconds by one global constant fitted on training programs: "
+            "t = exp(log_scale) / pos(score); rank metrics are unaffected (see models/tvm_xgb.py)"
+        )
+    return meta
 
 
 def train(
@@ -405,44 +465,8 @@ def train(
     val_metrics = (
         metrics_mod.compute_metrics(predictions_frame(model_name, val, trained.predict_seconds(val))) if val else None
     )
-    meta = {
-        "model": model_name,
-        "repr": repr(trained.model),
-        "dataset": str(dataset_dir),
-        "dataset_hash": dhash,
-        "split": str(split_path),
-        "split_hash": shash,
-        "machine_id": ds.machine_id,
-        "num_cores": ds.num_cores,
-        "config": cfg,
-        "seed": seed,
-        "threads": threads,
-        "device": str(dev),
-        "n_train_programs": len(ds.split("train")),
-        "n_train_schedules": sum(p.num_schedules for p in ds.split("train")),
-        "n_val_programs": len(val),
-        "n_val_schedules": sum(p.num_schedules for p in val),
-        "epochs_run": res["epochs_run"],
-        "best_epoch": res["best_epoch"],
-        "best_val_loss": res["best_val_loss"],
-        "stopped_early": res["stopped_early"],
-        "train_wall_s": res["train_wall_s"],
-        "load_wall_s": load_s,
-        "n_params": res["n_params"],
-        "metrics": {"val": val_metrics},
-        "dropped": ds.dropped,
-        "versions": {
-            "torch": torch.__version__,
-            "torch_geometric": torch_geometric.__version__,
-            "xgboost": xgb.__version__,
-            "polars": pl.__version__,
-        },
-    }
-    if model_name == "tvm_xgb":
-        meta["calibration"] = (
-            "score -> seconds by one global constant fitted on training programs: "
-            "t = exp(log_scale) / pos(score); rank metrics are unaffected (see models/tvm_xgb.py)"
-        )
+    meta = training_meta(model_name, trained, cfg, ds, res, val_metrics, seed=seed, threads=threads, device=dev,
+                         dataset=(dataset_dir, dhash), split=(split_path, shash), load_s=load_s)  # fmt: skip
     schema.write_json(res["history"], out_dir / "history.json")
     schema.write_json(meta, out_dir / "meta.json")
     return meta

@@ -1,6 +1,6 @@
 """Cost models on a TVM dataset: TVM's own ``XGBModel`` and the GNNs, scored alike.
 
-A TVM dataset (``results/tvm_<dataset>/``, built by ``python -m pipelines.tvm_cli``)
+A TVM dataset (``results/tvm_<dataset>/``, built by ``perfgraph tvm-sample`` and the other ``tvm-*`` stages)
 holds the seven perfgraph tables plus ``tvm_store_features`` and
 ``tvm_node_features`` (:mod:`featurize.tvm_graph`). :mod:`models.data` cannot read it
 as it is: it builds node features from Halide's 287 pipeline and 39 schedule
@@ -38,10 +38,10 @@ Every model writes ``predictions.parquet`` (table ``predictions``) and
 ``metrics.json`` (:func:`models.metrics.compute_metrics` per held-out split), and
 :func:`summarize` gathers them beside the noise floor.
 
-    python -m models.tvm_costmodel train     --dataset D --split F --model NAME --out DIR
+    perfgraph tvm-train     --dataset D --split F --model NAME --out DIR
                                              [--epochs N --threads T --seed S]
-    python -m models.tvm_costmodel evaluate  --dataset D --split F --model-dir DIR
-    python -m models.tvm_costmodel summarize --models-dir DIR --dataset D --split F --out F
+    perfgraph tvm-evaluate  --dataset D --split F --model-dir DIR
+    perfgraph tvm-summarize --models-dir DIR --dataset D --split F --out F
 """
 
 from __future__ import annotations
@@ -370,60 +370,34 @@ def build_gnn(name: str, config: dict):
     return model
 
 
-def _batches(progs: list[ProgramData], size: int, gen: torch.Generator | None) -> list[ProgramData]:
-    out = []
-    order = torch.randperm(len(progs), generator=gen).tolist() if gen is not None else range(len(progs))
-    for i in order:
-        p = progs[i]
-        idx = torch.randperm(p.num_schedules, generator=gen) if gen is not None else torch.arange(p.num_schedules)
-        out += [p.select(idx[a : a + size]) for a in range(0, p.num_schedules, size)]
-    return out
-
-
 def train_gnn(name: str, config: dict, train: list[ProgramData], val: list[ProgramData], seed: int) -> dict[str, Any]:
-    """Adam on batches of one program's schedules; early stopping on the validation loss."""
+    """Adam on batches of one program's schedules, early stopping on the validation loss:
+    the training loop of :mod:`models.train` (one loop for both backends)."""
+    from models.train import end_epoch, eval_loss, group_steps, programs_per_step, schedule_batches, train_epoch
+
     torch.manual_seed(seed)
     model = build_gnn(name, config)
     model.y_shift.fill_(float(torch.cat([p.y for p in train]).mean()))
     opt = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
-    per_step = (
-        max(1, round(len(train) / 32))
-        if config.get("programs_per_step") == "auto"
-        else int(config.get("programs_per_step", 1))
-    )
-    val_b = _batches(val or train, config["batch_size"], None)
-    best, best_state, best_epoch, bad, history = math.inf, copy.deepcopy(model.state_dict()), -1, 0, []
+    per_step = programs_per_step(config, len(train))
+    val_batches = schedule_batches(val or train, config["batch_size"], None)
+    state = {"epoch": -1, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0, "history": [], "wall_s": 0.0,
+             "stopped_early": False}  # fmt: skip
+    best_state = copy.deepcopy(model.state_dict())
+    cpu = torch.device("cpu")
     t0 = time.perf_counter()
     for epoch in range(int(config["epochs"])):
-        model.train()
         gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        b = _batches(train, config["batch_size"], gen)
-        total = count = 0.0
-        for i in range(0, len(b), per_step):
-            step = b[i : i + per_step]
-            loss = model.training_loss(step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if config["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
-            opt.step()
-            n = sum(s.num_schedules for s in step)
-            total, count = total + loss.item() * n, count + n
-        model.eval()
-        with torch.no_grad():
-            vl = sum(model.training_loss([v]).item() * v.num_schedules for v in val_b) / max(
-                1, sum(v.num_schedules for v in val_b)
-            )
-        history.append({"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": vl})
-        if vl < best:
-            best, best_state, best_epoch, bad = vl, copy.deepcopy(model.state_dict()), epoch, 0
-        else:
-            bad += 1
-            if bad >= config["patience"]:
-                break
+        steps = group_steps(schedule_batches(train, config["batch_size"], gen), per_step)
+        train_loss = train_epoch(model, name, opt, steps, config["grad_clip"], cpu)
+        val_loss = eval_loss(model, name, val_batches, cpu)
+        best_state = end_epoch(name, state, epoch, train_loss, val_loss, config["patience"], model, best_state,
+                               lambda: time.perf_counter() - t0)  # fmt: skip
+        if state["stopped_early"]:
+            break
     model.load_state_dict(best_state)
-    return {"model": model, "history": history, "best_epoch": best_epoch, "best_val_loss": best,
-            "train_wall_s": time.perf_counter() - t0,
+    return {"model": model, "history": state["history"], "best_epoch": state["best_epoch"],
+            "best_val_loss": state["best_val"], "train_wall_s": time.perf_counter() - t0,
             "n_params": sum(p.numel() for p in model.parameters())}  # fmt: skip
 
 
@@ -657,6 +631,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", required=True)
     p.add_argument("--out", required=True)
+
+    from pipelines.cli import name_subcommands
+
+    name_subcommands(sub, "models.tvm_costmodel")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

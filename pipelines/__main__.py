@@ -1,4 +1,4 @@
-"""Command line of the dataset stages: ``python -m pipelines {generate,compile,bench,retime}``."""
+"""Command line of the dataset stages: ``perfgraph {generate,compile,bench,retime}`` (also ``python -m pipelines``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 
 from featurize.schema import write_json
+from pipelines.cli import add_timing_flags, name_subcommands
 
 
 def main(argv=None) -> int:
@@ -31,20 +32,11 @@ def main(argv=None) -> int:
 
     b = sub.add_parser("bench", help="time the compiled candidates of one program")
     b.add_argument("--candidates", required=True)
-    b.add_argument("--out", required=True, help="measurements table to write")
-    b.add_argument("--samples", required=True, help="timing_samples table to write (every window)")
-    b.add_argument("--machine", required=True)
-
     r = sub.add_parser("retime", help="drift pass: re-time a fraction of all candidates, later")
-    r.add_argument("--out", required=True, help="measurements table to write")
-    r.add_argument("--samples", required=True, help="timing_samples table to write (every window)")
-    r.add_argument("--fraction", type=float, required=True)
     r.add_argument("candidates", nargs="+")
-    for t in (b, r):
-        t.add_argument("--timing", required=True, help="timing protocol (JSON: the config's timing section)")
-        t.add_argument("--calibration-dir", default="results/_work/calibration",
-                       help="where this machine's calibration kernel is built once")  # fmt: skip
+    add_timing_flags(b, r)
 
+    name_subcommands(sub, "pipelines.__main__")
     args = ap.parse_args(argv)
     cores = os.cpu_count() or 1
     if args.cmd == "generate":

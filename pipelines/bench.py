@@ -49,6 +49,17 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def package_versions(packages) -> dict[str, str]:
+    """Python's version and each installed package's (those not installed are left out)."""
+    versions = {"python": platform.python_version()}
+    for pkg in packages:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
 def cpu_affinity() -> str:
     """The cores the timing process may run on, e.g. ``"0-1"`` (all of a 2-core machine: no pinning).
 
@@ -66,12 +77,7 @@ def machine_info(timing_threads: int) -> dict:
     """The machine a measurement was taken on; ``machine_id`` hashes what matters for timing."""
     import halide as hl
 
-    versions = {"python": platform.python_version()}
-    for pkg in ("halide", "numpy", "polars", "pyarrow", "torch", "torch_geometric", "xgboost", "snakemake"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
+    versions = package_versions(("halide", "numpy", "polars", "pyarrow", "torch", "torch_geometric", "xgboost", "snakemake"))
     info = {
         "hostname": socket.gethostname(),
         "cpu_model": cpu_model(),

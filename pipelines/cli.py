@@ -56,6 +56,27 @@ STAGES: dict[str, Stage] = {
 }
 
 
+def name_subcommands(subparsers, module: str) -> None:
+    """Make each subcommand of ``module`` say ``perfgraph <stage>`` in its usage line and
+    errors (``python -m <module> <sub>`` runs the same parser)."""
+    for name, stage in STAGES.items():
+        if stage.module == module and stage.sub in subparsers.choices:
+            subparsers.choices[stage.sub].prog = f"perfgraph {name}"
+
+
+def add_timing_flags(bench, retime) -> None:
+    """The flags the Halide and the TVM timing stages share (``bench``: time one program's
+    candidates; ``retime``: the drift pass over a fraction of all of them)."""
+    for t in (bench, retime):
+        t.add_argument("--out", required=True, help="measurements table to write")
+        t.add_argument("--samples", required=True, help="timing_samples table to write (every window)")
+        t.add_argument("--timing", required=True, help="timing protocol (JSON: the config's timing section)")
+        t.add_argument("--calibration-dir", default="results/_work/calibration",
+                       help="where this machine's calibration kernel is built once")  # fmt: skip
+    bench.add_argument("--machine", required=True, help="machine.json to write")
+    retime.add_argument("--fraction", type=float, required=True, help="share of the candidates re-timed")
+
+
 def usage() -> str:
     width = max(map(len, STAGES))
     lines = [__doc__.splitlines()[0], "", "usage: perfgraph <stage> [flags]   (perfgraph <stage> --help)", "", "stages:"]

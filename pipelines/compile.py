@@ -33,7 +33,7 @@ import polars as pl
 from featurize import schema
 from pipelines.autoschedule import autoschedule, host_target, schedule_hash
 from pipelines.programs import load_program, read_entry
-from pipelines.samplers import Draw, plan_draws
+from pipelines.samplers import Draw, MixSampler, plan_draws
 
 FN_NAME = "pg_pipeline"
 
@@ -125,32 +125,34 @@ def _child_dump(entry: dict, parallelism: int, log_path: str) -> None:
 _CTX = mp.get_context("fork")
 
 
-def in_child(fn, *args, timeout_s: float) -> None:
-    """Run ``fn(*args)`` in a forked child: LLVM aborts and hangs stay there."""
+def _child_exit_code(fn, args: tuple, timeout_s: float, what: str) -> int:
+    """Run ``fn(*args)`` in a forked child (LLVM aborts and hangs stay there); its exit code.
+    A child still running after ``timeout_s`` is killed: ``what did not finish``."""
     p = _CTX.Process(target=fn, args=args)
     p.start()
     p.join(timeout_s)
     if p.is_alive():
         p.kill()
         p.join()
-        raise RuntimeError(f"{fn.__name__} did not finish in {timeout_s} s")
-    if p.exitcode != 0:
-        raise RuntimeError(f"{fn.__name__} failed (exit code {p.exitcode})")
+        raise RuntimeError(f"{what} did not finish in {timeout_s} s")
+    return p.exitcode
+
+
+def in_child(fn, *args, timeout_s: float) -> None:
+    """Run ``fn(*args)`` in a forked child; an error if it fails or does not finish."""
+    code = _child_exit_code(fn, args, timeout_s, fn.__name__)
+    if code != 0:
+        raise RuntimeError(f"{fn.__name__} failed (exit code {code})")
 
 
 def dag_dump(entry: dict, parallelism: int, timeout_s: float) -> str:
     """The autoscheduler's DAG dump for a program (text)."""
     with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
-        p = _CTX.Process(target=_child_dump, args=(entry, parallelism, log.name))
-        p.start()
-        p.join(timeout_s)
-        if p.is_alive():
-            p.kill()
-            p.join()
-            raise RuntimeError(f"{entry['program_id']}: Adams2019 did not finish in {timeout_s} s")
+        what = f"{entry['program_id']}: Adams2019"
+        code = _child_exit_code(_child_dump, (entry, parallelism, log.name), timeout_s, what)
         text = log.read()
-        if p.exitcode != 0:
-            raise RuntimeError(f"{entry['program_id']}: Adams2019 failed (exit {p.exitcode}):\n{text[-2000:]}")
+        if code != 0:
+            raise RuntimeError(f"{what} failed (exit {code}):\n{text[-2000:]}")
         return text
 
 
@@ -211,6 +213,65 @@ def run_draw(entry: dict, draw: Draw, lib_path_for, seen: dict, weights_dir: str
         parent.close()
 
 
+def candidate_row(entry: dict, draw: Draw, out: Outcome) -> dict:
+    """The ``candidates`` row of a drawn (and possibly compiled) schedule."""
+    sid = schedule_hash(out.text)
+    return {
+        "program_id": entry["program_id"],
+        "schedule_id": sid,
+        "sampler": draw.sampler,
+        "sampler_params": json.dumps(draw.params, sort_keys=True),
+        "autoscheduler": draw.autoscheduler,
+        "has_featurization": len(out.featurization) > 0,
+        "schedule_text": out.text,
+        "sample_time_s": out.sample_time_s,
+        "n_duplicates": 0,
+        "compile_status": out.status,
+        "compile_error": out.error,
+        "compile_time_s": out.compile_time_s,
+        "library": "" if out.status == "not_compiled" else f"lib/{sid}.so",
+        "featurization": out.featurization,
+    }
+
+
+def draw_candidates(entry: dict, mix: list[MixSampler], refs: list[Draw], lib_path_for, out_dir: Path) -> dict[str, dict]:
+    """Run the reference draws, then each mix sampler's until it has its distinct schedules.
+
+    Returns the candidate rows by schedule id; a schedule drawn again counts as a duplicate
+    of the first draw's row, and a draw that gave no schedule is reported on stderr."""
+    rows: dict[str, dict] = {}
+
+    def record(draw: Draw, out: Outcome) -> None:
+        if out.status == "duplicate":
+            rows[schedule_hash(out.text)]["n_duplicates"] += 1
+            return
+        if out.status in ("schedule_error", "timeout") and not out.text:
+            print(f"{entry['program_id']}: {draw.sampler} {draw.params}: {out.status}: {out.error}", file=sys.stderr)
+            return
+        rows[schedule_hash(out.text)] = candidate_row(entry, draw, out)
+
+    with tempfile.TemporaryDirectory(dir=out_dir) as weights_dir:
+        # The reference picks first, so each owns its row (Halide's default pick is found by its
+        # sampler name) and a sampler that draws the same schedule counts it as a duplicate.
+        for draw in refs:
+            record(draw, run_draw(entry, draw, lib_path_for, rows, weights_dir))
+        for sampler in mix:
+            n_distinct = 0
+            for draw in sampler.draws:
+                if n_distinct >= sampler.wanted:
+                    break
+                before = len(rows)
+                record(draw, run_draw(entry, draw, lib_path_for, rows, weights_dir))
+                n_distinct += len(rows) - before
+            if n_distinct < sampler.wanted:
+                print(
+                    f"{entry['program_id']}: {sampler.name}: only {n_distinct} distinct schedules "
+                    f"in {len(sampler.draws)} draws (wanted {sampler.wanted})",
+                    file=sys.stderr,
+                )
+    return rows
+
+
 def compile_program(
     entry_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: dict, parallelism: int, compile_libraries: bool = True
 ) -> pl.DataFrame:
@@ -222,6 +283,7 @@ def compile_program(
     compiled (``compile_status`` ``not_compiled``): what scoring with a model needs.
     """
     entry = read_entry(entry_path)
+    mix, refs = plan_draws(cfg, parallelism)  # a missing weights file stops it before any work
     out_dir = Path(out_dir)
     lib_dir = out_dir / "lib"
     lib_dir.mkdir(parents=True, exist_ok=True)
@@ -240,57 +302,11 @@ def compile_program(
 
     if compile_libraries:
         in_child(compile_runtime, lib_dir / RUNTIME_OBJECT, timeout_s=cfg["timeout_s"])
-    mix, refs = plan_draws(cfg, parallelism)
-    rows: dict[str, dict] = {}
-    seen: dict[str, dict] = rows
-
-    def record(draw: Draw, out: Outcome) -> None:
-        if out.status == "duplicate":
-            rows[schedule_hash(out.text)]["n_duplicates"] += 1
-            return
-        if out.status in ("schedule_error", "timeout") and not out.text:
-            print(f"{entry['program_id']}: {draw.sampler} {draw.params}: {out.status}: {out.error}", file=sys.stderr)
-            return
-        sid = schedule_hash(out.text)
-        rows[sid] = {
-            "program_id": entry["program_id"],
-            "schedule_id": sid,
-            "sampler": draw.sampler,
-            "sampler_params": json.dumps(draw.params, sort_keys=True),
-            "autoscheduler": draw.autoscheduler,
-            "has_featurization": len(out.featurization) > 0,
-            "schedule_text": out.text,
-            "sample_time_s": out.sample_time_s,
-            "n_duplicates": 0,
-            "compile_status": out.status,
-            "compile_error": out.error,
-            "compile_time_s": out.compile_time_s,
-            "library": "" if out.status == "not_compiled" else f"lib/{sid}.so",
-            "featurization": out.featurization,
-        }
 
     def lib_path_for(sid: str) -> Path | None:
         return lib_dir / f"{sid}.so" if compile_libraries else None
 
-    with tempfile.TemporaryDirectory(dir=out_dir) as weights_dir:
-        # The reference picks first, so each owns its row (Halide's default pick is found by its
-        # sampler name) and a sampler that draws the same schedule counts it as a duplicate.
-        for draw in refs:
-            record(draw, run_draw(entry, draw, lib_path_for, seen, weights_dir))
-        for sampler in mix:
-            n_distinct = 0
-            for draw in sampler.draws:
-                if n_distinct >= sampler.wanted:
-                    break
-                before = len(rows)
-                record(draw, run_draw(entry, draw, lib_path_for, seen, weights_dir))
-                n_distinct += len(rows) - before
-            if n_distinct < sampler.wanted:
-                print(
-                    f"{entry['program_id']}: {sampler.name}: only {n_distinct} distinct schedules "
-                    f"in {len(sampler.draws)} draws (wanted {sampler.wanted})",
-                    file=sys.stderr,
-                )
+    rows = draw_candidates(entry, mix, refs, lib_path_for, out_dir)
     table = schema.from_rows("candidates", list(rows.values()))
     schema.write_table("candidates", table, out_dir / "candidates.parquet")
     return pl.from_arrow(table)

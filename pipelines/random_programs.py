@@ -133,50 +133,7 @@ def _draw(rng: random.Random, p: dict) -> tuple[dict, int]:
             a = order[-1]
         shape = shapes[a]
         op = rng.choices(ops, weights)[0]
-        attrs: dict = {}
-        args = [a]
-        if op == "conv2d":
-            attrs = {
-                "k": rng.choice([1, 3, 3, 5]),
-                "cout": min(p["max_channels"], rng.choice(p["channels"]) * rng.choice([1, 2])),
-                "form": rng.choice(["rdom", "unrolled"]),
-            }
-        elif op == "depthwise_conv2d":
-            attrs = {"k": rng.choice([3, 5])}
-        elif op in ("max_pool", "avg_pool"):
-            if min(shape[:2]) < 4:
-                op, attrs = "unary", {"fn": rng.choice(UNARY_FNS)}
-            else:
-                attrs = {"k": rng.choice([2, 3]), "stride": rng.choice([1, 2])}
-        elif op == "fully_connected":
-            attrs = {"cout": rng.choice(p["widths"])}
-        elif op == "matmul":
-            # a(k, i, c) x b(j, k, c): square activations multiply with their own transpose.
-            if shape[0] != shape[1]:
-                op, attrs = "transpose", {}
-            else:
-                partners = [t for t in order if shapes[t] == shape and t != a]
-                args = [a, rng.choice(partners) if partners else a]
-        elif op == "unary":
-            attrs = {"fn": rng.choice(UNARY_FNS)}
-        elif op == "binary":
-            partners = [t for t in order if shapes[t] == shape and t != a]
-            waiting = [t for t in partners if t not in consumed]
-            if waiting or partners:
-                args = [a, rng.choice(waiting or partners)]
-                attrs = {"fn": rng.choice(BINARY_FNS)}
-            else:
-                op, attrs = "unary", {"fn": rng.choice(UNARY_FNS)}
-        elif op == "upsample":
-            if max(shape[:2]) * 2 > 2 * max(p["widths"]):
-                op, attrs = "downsample", {"factor": 2}
-            else:
-                attrs = {"factor": 2}
-        elif op == "downsample":
-            if min(shape[:2]) < 4:
-                op, attrs = "upsample", {"factor": 2}
-            else:
-                attrs = {"factor": 2}
+        op, attrs, args = _stage_attrs(rng, p, op, a, order, shapes, consumed)
         out = _out_shape(op, shape, attrs)
         cost = _macs(op, shape, attrs)
         if macs + cost > p["max_macs"]:
@@ -210,6 +167,60 @@ def _draw(rng: random.Random, p: dict) -> tuple[dict, int]:
     live_macs = sum(cost for st, cost in zip(all_stages, costs) if st in stages)
     spec = {"name": "", "inputs": [{"name": "input", "shape": list(shape0)}], "stages": stages, "outputs": [output]}
     return spec, live_macs
+
+
+def _stage_attrs(
+    rng: random.Random, p: dict, op: str, a: str, order: list[str], shapes: dict, consumed: set[str]
+) -> tuple[str, dict, list[str]]:
+    """(op, attrs, operands) of a new stage on tensor ``a``: the drawn ``op`` with its
+    attributes, or a cheaper op where the shape does not allow it (the same random draws,
+    in the same order, as the generator has always made: a seed keeps its program)."""
+    shape = shapes[a]
+    attrs: dict = {}
+    args = [a]
+    if op == "conv2d":
+        attrs = {
+            "k": rng.choice([1, 3, 3, 5]),
+            "cout": min(p["max_channels"], rng.choice(p["channels"]) * rng.choice([1, 2])),
+            "form": rng.choice(["rdom", "unrolled"]),
+        }
+    elif op == "depthwise_conv2d":
+        attrs = {"k": rng.choice([3, 5])}
+    elif op in ("max_pool", "avg_pool"):
+        if min(shape[:2]) < 4:
+            op, attrs = "unary", {"fn": rng.choice(UNARY_FNS)}
+        else:
+            attrs = {"k": rng.choice([2, 3]), "stride": rng.choice([1, 2])}
+    elif op == "fully_connected":
+        attrs = {"cout": rng.choice(p["widths"])}
+    elif op == "matmul":
+        # a(k, i, c) x b(j, k, c): square activations multiply with their own transpose.
+        if shape[0] != shape[1]:
+            op, attrs = "transpose", {}
+        else:
+            partners = [t for t in order if shapes[t] == shape and t != a]
+            args = [a, rng.choice(partners) if partners else a]
+    elif op == "unary":
+        attrs = {"fn": rng.choice(UNARY_FNS)}
+    elif op == "binary":
+        partners = [t for t in order if shapes[t] == shape and t != a]
+        waiting = [t for t in partners if t not in consumed]
+        if waiting or partners:
+            args = [a, rng.choice(waiting or partners)]
+            attrs = {"fn": rng.choice(BINARY_FNS)}
+        else:
+            op, attrs = "unary", {"fn": rng.choice(UNARY_FNS)}
+    elif op == "upsample":
+        if max(shape[:2]) * 2 > 2 * max(p["widths"]):
+            op, attrs = "downsample", {"factor": 2}
+        else:
+            attrs = {"factor": 2}
+    elif op == "downsample":
+        if min(shape[:2]) < 4:
+            op, attrs = "upsample", {"factor": 2}
+        else:
+            attrs = {"factor": 2}
+    return op, attrs, args
 
 
 def _prune(stages: list[dict], output: str) -> list[dict]:

@@ -1,10 +1,10 @@
 """Command line of the TVM dataset stages (what ``workflow/rules/tvm.smk`` calls).
 
-python -m pipelines.tvm_cli generate  --program-id ID (--seed N [--params JSON] | --zoo NAME) --out F
-python -m pipelines.tvm_cli sample    --entry F --out-dir D [--sampling JSON] [--cores N] [--threads T]
-python -m pipelines.tvm_cli bench     --work-dir D --out F --samples F --machine F --timing JSON
-python -m pipelines.tvm_cli retime    --out F --samples F --timing JSON --fraction X WORK_DIR...
-python -m pipelines.tvm_cli featurize --out DATASET_DIR [--retime F] WORK_DIR...
+perfgraph tvm-generate  --program-id ID (--seed N [--params JSON] | --zoo NAME) --out F
+perfgraph tvm-sample    --entry F --out-dir D [--sampling JSON] [--parallelism N] [--threads T]
+perfgraph tvm-bench     --work-dir D --out F --samples F --machine F --timing JSON
+perfgraph tvm-retime    --out F --samples F --timing JSON --fraction X WORK_DIR...
+perfgraph tvm-featurize --out DATASET_DIR [--retime F] WORK_DIR...
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import argparse
 import json
 import os
 import sys
+
+from pipelines.cli import add_timing_flags, name_subcommands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,30 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--entry", required=True)
     s.add_argument("--out-dir", required=True)
     s.add_argument("--sampling", default="{}", help="sampling config (JSON)")
-    s.add_argument("--cores", type=int, default=0, help="cores the schedules target (0: this machine's)")
+    s.add_argument("--parallelism", type=int, default=0, help="cores the schedules target (0: this machine's)")
     s.add_argument("--threads", type=int, default=1, help="threads of feature extraction and XGBoost while sampling")
 
     b = sub.add_parser("bench", help="time the compiled candidates of one program")
     b.add_argument("--work-dir", required=True)
-    b.add_argument("--out", required=True, help="measurements table to write")
-    b.add_argument("--samples", required=True, help="timing_samples table to write (every window)")
-    b.add_argument("--machine", required=True)
-
     r = sub.add_parser("retime", help="drift pass: re-time a fraction of all candidates, later")
-    r.add_argument("--out", required=True, help="measurements table to write")
-    r.add_argument("--samples", required=True, help="timing_samples table to write (every window)")
-    r.add_argument("--fraction", type=float, required=True)
     r.add_argument("work_dirs", nargs="+")
-    for t in (b, r):
-        t.add_argument("--timing", required=True, help="timing protocol (JSON), as the Halide side's")
-        t.add_argument("--calibration-dir", default="results/_work/calibration",
-                       help="where this machine's calibration kernel is built once")  # fmt: skip
+    add_timing_flags(b, r)
 
     f = sub.add_parser("featurize", help="write the dataset tables from the work directories")
     f.add_argument("--out", required=True)
     f.add_argument("--retime", default=None)
     f.add_argument("work_dirs", nargs="+")
 
+    name_subcommands(sub, "pipelines.tvm_cli")
     args = ap.parse_args(argv)
     cores = os.cpu_count() or 1
     try:
@@ -70,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "sample":
             from pipelines.tvm_sample import sample_program
 
-            sample_program(args.entry, args.out_dir, json.loads(args.sampling), args.cores or cores, args.threads)
+            sample_program(args.entry, args.out_dir, json.loads(args.sampling), args.parallelism or cores, args.threads)
         elif args.cmd in ("bench", "retime"):
             from pipelines import tvm_bench
             from pipelines.protocol import Protocol

@@ -154,17 +154,24 @@ def _conv2d(p: dict, name: str) -> Workload:
     )
     kinds["conv2d"] = "conv2d"
     tensors = [data, weight]
+    out = _bias_and_activation(te, tvm, out, p, co, tensors, kinds)
+    macs = co * oh * oh * ci * k * k
+    desc = f"conv2d {ci}->{co} {k}x{k}/{stride} pad {pad} on {size}x{size}"
+    return Workload(name, "conv2d", tensors + [out], kinds, macs, desc)
+
+
+def _bias_and_activation(te, tvm, out, p: dict, channels: int, tensors: list, kinds: dict):
+    """A convolution's optional epilogue: a per-channel bias (its weights appended to
+    ``tensors``) and an activation, each a stage recorded in ``kinds``."""
     if p.get("bias"):
-        bias = te.placeholder((co,), name="bias_w")
+        bias = te.placeholder((channels,), name="bias_w")
         tensors.append(bias)
-        out = te.compute(out.shape, lambda b, f, i, j: out[b, f, i, j] + bias[f], name="bias")
+        out = te.compute(out.shape, lambda b, c, i, j: out[b, c, i, j] + bias[c], name="bias")
         kinds["bias"] = "bias"
     if p.get("act"):
         out = _activation(te, tvm, out, p["act"], "act")
         kinds["act"] = "unary"
-    macs = co * oh * oh * ci * k * k
-    desc = f"conv2d {ci}->{co} {k}x{k}/{stride} pad {pad} on {size}x{size}"
-    return Workload(name, "conv2d", tensors + [out], kinds, macs, desc)
+    return out
 
 
 def _depthwise_conv2d(p: dict, name: str) -> Workload:
@@ -187,14 +194,7 @@ def _depthwise_conv2d(p: dict, name: str) -> Workload:
     )
     kinds["dwconv"] = "depthwise_conv2d"
     tensors = [data, weight]
-    if p.get("bias"):
-        bias = te.placeholder((ch,), name="bias_w")
-        tensors.append(bias)
-        out = te.compute(out.shape, lambda b, c, i, j: out[b, c, i, j] + bias[c], name="bias")
-        kinds["bias"] = "bias"
-    if p.get("act"):
-        out = _activation(te, tvm, out, p["act"], "act")
-        kinds["act"] = "unary"
+    out = _bias_and_activation(te, tvm, out, p, ch, tensors, kinds)
     macs = ch * oh * oh * k * k
     desc = f"depthwise conv2d {ch}ch {k}x{k}/{stride} on {size}x{size}"
     return Workload(name, "depthwise_conv2d", tensors + [out], kinds, macs, desc)

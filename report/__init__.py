@@ -3,7 +3,7 @@
 :func:`report.build.build_report` reads a dataset directory, the models' outputs and
 the config, and writes ``index.html`` (figures embedded as PNG, inline CSS, no script),
 ``summary.md`` (the headline table) and ``figures/*.png``. Command line:
-``python -m report``; page checks in headless Chromium: :mod:`report.chromium`.
+``perfgraph report``; page checks in headless Chromium: :mod:`report.chromium`.
 """
 
 from report.build import SECTION_IDS, ReportResult, build_report

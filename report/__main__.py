@@ -1,6 +1,6 @@
 """Command line of the report stage.
 
-    python -m report --dataset results/default --models results/models \
+    perfgraph report --dataset results/default --models results/models \
         --config config/config.yaml --out results/report
 
 Writes ``<out>/index.html``, ``<out>/summary.md`` and ``<out>/figures/*.png``.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m report", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="perfgraph report", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, help="dataset directory, e.g. results/default")
     parser.add_argument("--models", required=True, help="parent of the model directories, e.g. results/models")
     parser.add_argument("--out", required=True, help="report directory, e.g. results/report")

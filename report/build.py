@@ -1,6 +1,6 @@
 """Build the report: ``index.html`` (self-contained), ``summary.md`` and ``figures/*.png``.
 
-:func:`build_report` is the whole stage; ``python -m report`` is its command line.
+:func:`build_report` is the whole stage; ``perfgraph report`` is its command line.
 Each section is built by one function from the loaded :class:`report.load.Inputs`;
 a section whose data is missing says "no data" and why, and the others are unaffected.
 """
@@ -22,7 +22,7 @@ import polars as pl
 
 from featurize import schema
 from models.constants import EVAL_SPLITS, XGB_MODELS
-from models.metrics import HIGHER_IS_BETTER
+from models.metrics import HIGHER_IS_BETTER, METRIC_DOCS
 from report import figures, stats
 from report.load import (
     MODEL_DOCS,
@@ -75,19 +75,6 @@ METRIC_FORMATS = {
     "pairwise acc.": fmt_num(3),
     "top-1": fmt_num(3),
     "top-5": fmt_num(3),
-}
-METRIC_DOCS = {
-    "mape": "mean absolute percentage error of run time, percent (lower is better)",
-    "mape_calibrated": "MAPE after rescaling each program's predictions by one measured schedule (the one of "
-    "median true time), over its other schedules: scale-free, fair to models such as TVM's that predict "
-    "relative scores (lower is better)",
-    "rmse_log": "RMSE of natural-log run time (lower is better)",
-    "kendall_tau": "Kendall τ-b between predicted and true run times within a program (higher is better)",
-    "pairwise_acc": "fraction of schedule pairs a model orders correctly within a program (higher is better)",
-    "top1": "best true time / true time of the model's best pick (1 = optimal)",
-    "top5": "best true time / best true time among the model's 5 best picks (1 = optimal); only on programs "
-    "with more than 5 schedules (top-1: more than 1)",
-    "averaging": "computed per program, then averaged over programs",
 }
 NOISE_NAME = "timing noise (split-half)"
 SECTION_IDS = (
@@ -613,6 +600,48 @@ def _pass1_times(inp: Inputs) -> pl.DataFrame:
     return t.join(progs.select("program_id", "origin"), on="program_id", how="left")
 
 
+def _sampler_and_failure_parts(ctx: _Ctx, sched: pl.DataFrame, meas: pl.DataFrame, p1: pl.DataFrame) -> list[str]:
+    """The dataset section's samplers-and-failures part: the figure, the sampler x status
+    table and the most frequent failures."""
+    out: list[str] = []
+    status = (
+        p1.group_by("program_id", "schedule_id")
+        .agg(pl.when((pl.col("status") == "ok").any()).then(pl.lit("ok")).otherwise(pl.col("status").first()).alias("status"))
+    )
+    ss = (
+        sched.select("program_id", "schedule_id", "sampler")
+        .join(status, on=["program_id", "schedule_id"], how="left")
+        .with_columns(pl.col("status").fill_null("not timed"), pl.col("sampler").fill_null("?"))
+    )
+    sched_status = ss.group_by("sampler", "status").len().rename({"len": "n"})
+    pass_status = meas.group_by("timing_pass", "status").len().rename({"len": "n"})
+    out.append("<h3>Samplers and failures</h3>")
+    out.append(ctx.figure("sampler_status", lambda: figures.sampler_status(sched_status, pass_status),
+                        "sampler mix and failures",
+                        "Left: schedules per sampler, coloured by the outcome of their main timing. "
+                        "Right: outcomes of every measurement, per timing pass.", reason="no schedules"))
+    if ss.height:
+        piv = ss.pivot(on="status", index="sampler", values="program_id", aggregate_function="len").fill_null(0)
+        cols = ["sampler"] + [c for c in ("ok", *schema.STATUSES[1:], "not timed") if c in piv.columns]
+        cols += [c for c in piv.columns if c not in cols]
+        out.append(Table(piv.select(cols).sort("sampler"), caption="schedules by sampler and status (pass 1)").html())
+    fails = meas.filter(pl.col("status") != "ok")
+    if fails.height:
+        top = (
+            fails.with_columns(
+                pl.col("error").fill_null("").str.split("\n").list.first().str.slice(0, 160).alias("error (first line)")
+            )
+            .group_by("status", "error (first line)")
+            .agg(pl.len().alias("count"), pl.col("program_id").first().alias("e.g. program"))
+            .sort("count", descending=True)
+            .head(10)
+        )
+        out.append(Table(top, caption="most frequent failures").html())
+    else:
+        out.append(note("No failed measurement."))
+    return out
+
+
 def section_dataset(ctx: _Ctx) -> str:
     inp = ctx.inp
     if inp.tables is None:
@@ -672,41 +701,7 @@ def section_dataset(ctx: _Ctx) -> str:
                         "Right: each schedule's run time over the best of its program (log scale): the room a cost "
                         "model has to win or lose.", reason="no successful timing"))
 
-    status = (
-        p1.group_by("program_id", "schedule_id")
-        .agg(pl.when((pl.col("status") == "ok").any()).then(pl.lit("ok")).otherwise(pl.col("status").first()).alias("status"))
-    )
-    ss = (
-        sched.select("program_id", "schedule_id", "sampler")
-        .join(status, on=["program_id", "schedule_id"], how="left")
-        .with_columns(pl.col("status").fill_null("not timed"), pl.col("sampler").fill_null("?"))
-    )
-    sched_status = ss.group_by("sampler", "status").len().rename({"len": "n"})
-    pass_status = meas.group_by("timing_pass", "status").len().rename({"len": "n"})
-    parts.append("<h3>Samplers and failures</h3>")
-    parts.append(ctx.figure("sampler_status", lambda: figures.sampler_status(sched_status, pass_status),
-                        "sampler mix and failures",
-                        "Left: schedules per sampler, coloured by the outcome of their main timing. "
-                        "Right: outcomes of every measurement, per timing pass.", reason="no schedules"))
-    if ss.height:
-        piv = ss.pivot(on="status", index="sampler", values="program_id", aggregate_function="len").fill_null(0)
-        cols = ["sampler"] + [c for c in ("ok", *schema.STATUSES[1:], "not timed") if c in piv.columns]
-        cols += [c for c in piv.columns if c not in cols]
-        parts.append(Table(piv.select(cols).sort("sampler"), caption="schedules by sampler and status (pass 1)").html())
-    fails = meas.filter(pl.col("status") != "ok")
-    if fails.height:
-        top = (
-            fails.with_columns(
-                pl.col("error").fill_null("").str.split("\n").list.first().str.slice(0, 160).alias("error (first line)")
-            )
-            .group_by("status", "error (first line)")
-            .agg(pl.len().alias("count"), pl.col("program_id").first().alias("e.g. program"))
-            .sort("count", descending=True)
-            .head(10)
-        )
-        parts.append(Table(top, caption="most frequent failures").html())
-    else:
-        parts.append(note("No failed measurement."))
+    parts += _sampler_and_failure_parts(ctx, sched, meas, p1)
     return "\n".join(parts)
 
 
@@ -949,6 +944,66 @@ def _per_program(preds: pl.DataFrame, noise: pl.DataFrame) -> dict[str, dict[str
     return out
 
 
+def _build_sections(ctx: _Ctx, strict: bool, result: ReportResult) -> list[Section]:
+    """Every section of :data:`SECTIONS`; one that fails shows its error (or raises, ``strict``)."""
+    sections = []
+    for sid, title, fn in SECTIONS:
+        try:
+            body = fn(ctx)
+        except Exception as exc:  # noqa: BLE001
+            if strict:
+                raise
+            log.error("report section %s failed:\n%s", sid, traceback.format_exc())
+            result.failed_sections.append(sid)
+            body = f'<p class="warn">this section could not be built: {esc(type(exc).__name__)}: {esc(exc)}</p>'
+        sections.append(Section(sid, title, body))
+    result.sections = [s.id for s in sections]
+    return sections
+
+
+def _summary_markdown(ctx: _Ctx, stamp: str) -> str:
+    """``summary.md``: the headline tables, noise and ratios (the sections' own Markdown)."""
+    inp = ctx.inp
+    md = [
+        "# perfgraph: headline",
+        "",
+        f"Dataset `{inp.dataset_dir}`, models `{inp.models_dir}`, generated {stamp}. "
+        "Metrics are computed per held-out program, then averaged; **bold** is the best model, "
+        f"*italic* the timing noise (split-half labels of the same schedules). Full report: `index.html`.",
+        "",
+        ctx.markdown.get("headline", "no data\n"),
+        "### Timing noise",
+        "",
+        *[f"- {split}: {_noise_words(ctx.noise.get(split) or {})}" for split in ("all", *EVAL_SPLITS)],
+        "",
+        "Split-half: the label from the odd timing rounds vs the even rounds of the same job; drift: a later "
+        "re-time vs the labels. Both on the schedules the models are scored on.",
+        "",
+        "### Error ratios (baseline / best GNN)",
+        "",
+        ctx.markdown.get("ratios", "no data"),
+        "",
+        ctx.markdown.get("tvm", ""),
+        "",
+        ctx.markdown.get("fresh", ""),
+        "",
+        ctx.markdown.get("selection", ""),
+    ]
+    return "\n".join(md)
+
+
+def _write_figures(figures: dict[str, bytes], fig_dir: Path) -> dict[str, Path]:
+    """Each figure as ``fig_dir/<name>.png``; the folder is always made (a Snakemake
+    ``directory()`` output), even with no figure."""
+    fig_dir.mkdir(exist_ok=True)
+    written = {}
+    for name, png in figures.items():
+        path = fig_dir / f"{name}.png"
+        schema.atomic_write_bytes(path, lambda tmp, png=png: Path(tmp).write_bytes(png))
+        written[name] = path
+    return written
+
+
 def build_report(
     dataset_dir: str | os.PathLike,
     models_dir: str | os.PathLike,
@@ -1009,19 +1064,7 @@ def build_report(
                per_prog=_per_program(preds, npairs), draw=draw_figures)
 
     result = ReportResult(index_html=out_dir / "index.html", summary_md=out_dir / "summary.md")
-    sections = []
-    for sid, title, fn in SECTIONS:
-        try:
-            body = fn(ctx)
-        except Exception as exc:  # noqa: BLE001
-            if strict:
-                raise
-            log.error("report section %s failed:\n%s", sid, traceback.format_exc())
-            result.failed_sections.append(sid)
-            body = f'<p class="warn">this section could not be built: {esc(type(exc).__name__)}: {esc(exc)}</p>'
-        sections.append(Section(sid, title, body))
-    result.sections = [s.id for s in sections]
-
+    sections = _build_sections(ctx, strict, result)
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     subtitle = (
         f"Predicting the run time of Halide schedules: graph neural networks against Halide's and TVM's cost "
@@ -1033,42 +1076,12 @@ def build_report(
         "learning applications”, MAPS 2022. Self-contained: no script, no network."
     )
     html_text = page(TITLE, subtitle, sections, footer)
-
-    md = [
-        "# perfgraph: headline",
-        "",
-        f"Dataset `{inp.dataset_dir}`, models `{inp.models_dir}`, generated {stamp}. "
-        "Metrics are computed per held-out program, then averaged; **bold** is the best model, "
-        f"*italic* the timing noise (split-half labels of the same schedules). Full report: `index.html`.",
-        "",
-        ctx.markdown.get("headline", "no data\n"),
-        "### Timing noise",
-        "",
-        *[f"- {split}: {_noise_words(ctx.noise.get(split) or {})}" for split in ("all", *EVAL_SPLITS)],
-        "",
-        "Split-half: the label from the odd timing rounds vs the even rounds of the same job; drift: a later "
-        "re-time vs the labels. Both on the schedules the models are scored on.",
-        "",
-        "### Error ratios (baseline / best GNN)",
-        "",
-        ctx.markdown.get("ratios", "no data"),
-        "",
-        ctx.markdown.get("tvm", ""),
-        "",
-        ctx.markdown.get("fresh", ""),
-        "",
-        ctx.markdown.get("selection", ""),
-    ]
     out_dir.mkdir(parents=True, exist_ok=True)
     schema.atomic_write_bytes(result.index_html, lambda tmp: Path(tmp).write_text(html_text, encoding="utf-8"))
-    schema.atomic_write_bytes(result.summary_md, lambda tmp: Path(tmp).write_text("\n".join(md), encoding="utf-8"))
+    md = _summary_markdown(ctx, stamp)
+    schema.atomic_write_bytes(result.summary_md, lambda tmp: Path(tmp).write_text(md, encoding="utf-8"))
     if write_figures:
-        fig_dir = out_dir / "figures"
-        fig_dir.mkdir(exist_ok=True)  # always there (a Snakemake directory() output), even with no figure
-        for name, png in ctx.figures.items():
-            path = fig_dir / f"{name}.png"
-            schema.atomic_write_bytes(path, lambda tmp, png=png: Path(tmp).write_bytes(png))
-            result.figures[name] = path
+        result.figures = _write_figures(ctx.figures, out_dir / "figures")
     result.problems = list(inp.problems) + [p for m in inp.models.values() for p in m.problems]
     return result
 

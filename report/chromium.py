@@ -206,6 +206,76 @@ def _errors_from(events: list[dict]) -> tuple[list[str], list[str]]:
     return errors, console
 
 
+def _start_chromium(exe: str, profile: str, width: int) -> tuple[subprocess.Popen, int, int]:
+    """Start Chromium with its DevTools pipe; (the process, our command fd, our event fd)."""
+    # fd 3: commands to the browser; fd 4: replies and events from it. The child
+    # ends are first moved to fds >= 100 (close-on-exec), so that placing them on
+    # 3 and 4 cannot clobber one with the other; dup2 makes 3 and 4 inheritable.
+    cmd_r, cmd_w = os.pipe()
+    ev_r, ev_w = os.pipe()
+    hi_r = fcntl.fcntl(cmd_r, fcntl.F_DUPFD_CLOEXEC, 100)
+    hi_w = fcntl.fcntl(ev_w, fcntl.F_DUPFD_CLOEXEC, 100)
+    os.close(cmd_r)
+    os.close(ev_w)
+
+    def _child_fds() -> None:  # runs in the child, before exec
+        os.dup2(hi_r, 3)
+        os.dup2(hi_w, 4)
+
+    try:
+        proc = subprocess.Popen(
+            [exe, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},800"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            close_fds=False,  # keep 3 and 4; every other fd of ours is close-on-exec (PEP 446)
+            preexec_fn=_child_fds,
+        )
+    except OSError as exc:
+        for fd in (hi_r, hi_w, cmd_w, ev_r):
+            os.close(fd)
+        raise ChromiumError(f"cannot start {exe}: {exc}") from None
+    os.close(hi_r)
+    os.close(hi_w)
+    return proc, cmd_w, ev_r
+
+
+def _load_and_capture(pipe: _Pipe, url: str, result: PageCheck, screenshot, *, width: int, max_height: int,
+                      full_page: bool, settle_s: float, timeout_s: float) -> None:
+    """Open ``url`` in a new tab, wait for its load event and settle, record its size and
+    title in ``result``, and write the screenshot if one is asked for."""
+    target = pipe.send("Target.createTarget", {"url": "about:blank"}, timeout=timeout_s)["targetId"]
+    session = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    for domain in ("Page", "Runtime", "Log"):
+        pipe.send(f"{domain}.enable", session=session)
+    pipe.send(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": False},
+        session=session,
+    )
+    pipe.events.clear()
+    pipe.send("Page.navigate", {"url": url}, session=session)
+    pipe.wait_event("Page.loadEventFired", timeout_s)
+    pipe.drain(settle_s)
+    metrics = pipe.send("Page.getLayoutMetrics", session=session)
+    size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
+    height = int(min(max_height, max(800, size.get("height", 800)))) if full_page else 800
+    result.width, result.height = width, height
+    title = pipe.send("Runtime.evaluate", {"expression": "document.title"}, session=session)
+    result.title = str(title.get("result", {}).get("value", ""))
+    if screenshot is not None:
+        pipe.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
+        shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session, timeout=timeout_s)
+        out = Path(screenshot)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(base64.b64decode(shot["data"]))
+        result.screenshot = out
+
+
 def check_page(
     html_path: str | os.PathLike,
     screenshot: str | os.PathLike | None = None,
@@ -239,69 +309,13 @@ def check_page(
     url = Path(html_path).resolve().as_uri()
     result = PageCheck(url=url)
     with tempfile.TemporaryDirectory(prefix="perfgraph-chromium-") as profile:
-        # fd 3: commands to the browser; fd 4: replies and events from it. The child
-        # ends are first moved to fds >= 100 (close-on-exec), so that placing them on
-        # 3 and 4 cannot clobber one with the other; dup2 makes 3 and 4 inheritable.
-        cmd_r, cmd_w = os.pipe()
-        ev_r, ev_w = os.pipe()
-        hi_r = fcntl.fcntl(cmd_r, fcntl.F_DUPFD_CLOEXEC, 100)
-        hi_w = fcntl.fcntl(ev_w, fcntl.F_DUPFD_CLOEXEC, 100)
-        os.close(cmd_r)
-        os.close(ev_w)
-
-        def _child_fds() -> None:  # runs in the child, before exec
-            os.dup2(hi_r, 3)
-            os.dup2(hi_w, 4)
-
-        try:
-            proc = subprocess.Popen(
-                [exe, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},800"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                close_fds=False,  # keep 3 and 4; every other fd of ours is close-on-exec (PEP 446)
-                preexec_fn=_child_fds,
-            )
-        except OSError as exc:
-            for fd in (hi_r, hi_w, cmd_w, ev_r):
-                os.close(fd)
-            raise ChromiumError(f"cannot start {exe}: {exc}") from None
-        os.close(hi_r)
-        os.close(hi_w)
+        proc, cmd_w, ev_r = _start_chromium(exe, profile, width)
         stderr_tail: list[bytes] = []
         threading.Thread(target=lambda: stderr_tail.extend(proc.stderr), daemon=True).start()
         pipe = _Pipe(proc, cmd_w, ev_r)
         try:
-            target = pipe.send("Target.createTarget", {"url": "about:blank"}, timeout=timeout_s)["targetId"]
-            session = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-            for domain in ("Page", "Runtime", "Log"):
-                pipe.send(f"{domain}.enable", session=session)
-            pipe.send(
-                "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": False},
-                session=session,
-            )
-            pipe.events.clear()
-            pipe.send("Page.navigate", {"url": url}, session=session)
-            pipe.wait_event("Page.loadEventFired", timeout_s)
-            pipe.drain(settle_s)
-            metrics = pipe.send("Page.getLayoutMetrics", session=session)
-            size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
-            height = int(min(max_height, max(800, size.get("height", 800)))) if full_page else 800
-            result.width, result.height = width, height
-            title = pipe.send("Runtime.evaluate", {"expression": "document.title"}, session=session)
-            result.title = str(title.get("result", {}).get("value", ""))
-            if screenshot is not None:
-                pipe.send(
-                    "Emulation.setDeviceMetricsOverride",
-                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-                    session=session,
-                )
-                shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session, timeout=timeout_s)
-                out = Path(screenshot)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_bytes(base64.b64decode(shot["data"]))
-                result.screenshot = out
+            _load_and_capture(pipe, url, result, screenshot, width=width, max_height=max_height, full_page=full_page,
+                              settle_s=settle_s, timeout_s=timeout_s)  # fmt: skip
             pipe.drain(0.1)
             result.errors, result.console = _errors_from(pipe.events)
             try:

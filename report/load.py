@@ -46,14 +46,6 @@ MODEL_DOCS = {
 }
 
 
-PREDICTION_SCHEMA = {
-    "model": pl.String,
-    "program_id": pl.String,
-    "schedule_id": pl.String,
-    "split": pl.String,
-    "y_true": pl.Float64,
-    "y_pred": pl.Float64,
-}
 
 
 def model_kind(name: str) -> str:
@@ -325,5 +317,5 @@ def all_predictions(inp: Inputs) -> pl.DataFrame:
     """Every found model's predictions in one frame (``model`` column first)."""
     frames = [m.predictions for m in inp.models.values() if m.predictions is not None and m.predictions.height]
     if not frames:
-        return pl.DataFrame(schema=PREDICTION_SCHEMA)
+        return pl.DataFrame(schema=schema.polars_schema("predictions"))
     return pl.concat(frames, how="vertical_relaxed")

@@ -3,6 +3,7 @@ its card's figures are the ones its tables give."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -48,6 +49,10 @@ def test_card_figures_match_the_tables(card) -> None:
     # The README is the card rendered from those figures, and says the size on disk.
     assert (REFERENCE / "README.md").read_text() == render_card(card)
     assert card["size_bytes"] == {t: schema.table_path(REFERENCE, t).stat().st_size for t in schema.TABLE_NAMES}
+    # The sampler weights shipped beside the tables are the file the card describes.
+    weights = (REFERENCE / card["sampler_weights"]["file"]).read_bytes()
+    assert len(weights) == card["sampler_weights"]["bytes"]
+    assert hashlib.sha256(weights).hexdigest() == card["sampler_weights"]["sha256"]
 
 
 def test_card_states_the_sampler_spread_targets(card) -> None:

@@ -1,16 +1,15 @@
 # TVM side (issue 5): tensor programs -> MetaSchedule schedules -> timed -> Parquet graph tables
-# -> TVM's XGBModel and the GNNs. Reads config["tvm"] and the shared noise and models keys; the
-# timing protocol, its threads and the calibration kernel come from common.smk (timing_json,
-# SCHEDULE_THREADS, CALIBRATION). Its wildcard `tprog` never meets the Halide rules' `prog`.
+# -> TVM's XGBModel and the GNNs. Reads config["tvm"] and the shared noise and models keys, as
+# validated by common.smk (every default is the schema's); the timing protocol, its threads and
+# the calibration kernel come from common.smk too (timing_json, SCHEDULE_THREADS, CALIBRATION,
+# CORES). Its wildcard `tprog` never meets the Halide rules' `prog`.
 import json
-import os
 
-TVM = config.get("tvm", {})
-TVM_DS = f"tvm_{config.get('dataset', 'default')}"
+TVM = config["tvm"]
+TVM_DS = f"tvm_{DS}"
 TVM_WORK = f"results/_work/{TVM_DS}"
 TVM_DATA = f"results/{TVM_DS}"
 TVM_MODELS = f"results/models/{TVM_DS}"
-TVM_CORES = config.get("parallelism") or os.cpu_count()  # held by the timing jobs
 TVM_TABLES = [
     "programs", "nodes", "edges", "schedules", "node_schedule_features", "measurements", "timing_samples",
     "machines", "tvm_store_features", "tvm_node_features",
@@ -18,12 +17,11 @@ TVM_TABLES = [
 
 
 def tvm_random_programs():
-    r = TVM.get("programs", {}).get("random", {})
-    first = r.get("first_seed", 0)
-    return {f"t{s:05d}": s for s in range(first, first + r.get("count", 6))}
+    r = TVM["programs"]["random"]
+    return {f"t{s:05d}": s for s in range(r["first_seed"], r["first_seed"] + r["count"])}
 
 
-TVM_PROGRAMS = list(tvm_random_programs()) + [f"tzoo_{z}" for z in TVM.get("programs", {}).get("zoo", [])]
+TVM_PROGRAMS = list(tvm_random_programs()) + [f"tzoo_{z}" for z in TVM["programs"]["zoo"]]
 
 
 wildcard_constraints:
@@ -34,7 +32,7 @@ wildcard_constraints:
 def tvm_generate_args(wildcards):
     seeds = tvm_random_programs()
     if wildcards.tprog in seeds:
-        params = json.dumps(TVM.get("programs", {}).get("random", {}).get("params", {}), sort_keys=True)
+        params = json.dumps(TVM["programs"]["random"]["params"], sort_keys=True)
         return f"--seed {seeds[wildcards.tprog]} --params '{params}'"
     return f"--zoo {wildcards.tprog.removeprefix('tzoo_')}"
 
@@ -45,7 +43,7 @@ def tvm_json(obj):
 
 def get_tvm_final_output():
     """The TVM dataset and model summary, or nothing when `tvm.enabled` is false."""
-    if not TVM.get("enabled", False):
+    if not TVM["enabled"]:
         return []
     return [f"{TVM_DATA}/{t}.parquet" for t in TVM_TABLES] + [f"{TVM_MODELS}/summary.json"]
 
@@ -71,14 +69,14 @@ rule tvm_sample:
         candidates=f"{TVM_WORK}/{{tprog}}/candidates.parquet",
         program=f"{TVM_WORK}/{{tprog}}/program.json",
     params:
-        sampling=tvm_json(TVM.get("sampling", {})),
-        cores=SCHEDULE_THREADS,
+        sampling=tvm_json(TVM["sampling"]),
+        parallelism=SCHEDULE_THREADS,
     threads: 1
     log:
         "results/logs/tvm_sample/{tprog}.log",
     shell:
         "perfgraph tvm-sample --entry {input} --out-dir {TVM_WORK}/{wildcards.tprog} "
-        "--sampling '{params.sampling}' --cores {params.cores} --threads {threads} > {log} 2>&1"
+        "--sampling '{params.sampling}' --parallelism {params.parallelism} --threads {threads} > {log} 2>&1"
 
 
 rule tvm_bench:
@@ -91,7 +89,7 @@ rule tvm_bench:
         machine=f"{TVM_WORK}/{{tprog}}/machine.json",
     params:
         timing=timing_json(),
-    threads: TVM_CORES
+    threads: timing_threads()
     resources:
         bench_slot=1,
     log:
@@ -111,9 +109,9 @@ rule tvm_retime:
         samples=f"{TVM_WORK}/retime_samples.parquet",
     params:
         timing=timing_json(),
-        fraction=config.get("noise", {}).get("fraction", 0.25),
+        fraction=config["noise"]["fraction"],
         dirs=expand(f"{TVM_WORK}/{{tprog}}", tprog=TVM_PROGRAMS),
-    threads: TVM_CORES
+    threads: timing_threads()
     resources:
         bench_slot=1,
     log:
@@ -149,8 +147,8 @@ rule tvm_split:
     output:
         f"{TVM_DATA}/split.parquet",
     params:
-        train=config.get("models", {}).get("split", {}).get("train", 0.7),
-        val=config.get("models", {}).get("split", {}).get("val", 0.15),
+        train=config["models"]["split"]["train"],
+        val=config["models"]["split"]["val"],
     log:
         "results/logs/tvm_split.log",
     shell:
@@ -166,9 +164,9 @@ rule tvm_train:
     output:
         meta=f"{TVM_MODELS}/{{tmodel}}/meta.json",
     params:
-        epochs=config.get("models", {}).get("epochs", 60),
-        seed=config.get("models", {}).get("seed", 0),
-    threads: config.get("models", {}).get("threads", 1)
+        epochs=config["models"]["epochs"],
+        seed=config["models"]["seed"],
+    threads: config["models"]["threads"]
     log:
         "results/logs/tvm_train/{tmodel}.log",
     shell:
@@ -195,7 +193,7 @@ rule tvm_evaluate:
 rule tvm_summarize:
     """TVM models beside the TVM noise floor; XGBModel / best-GNN error ratios (summary.json, summary.md)."""
     input:
-        expand(rules.tvm_evaluate.output.metrics, tmodel=TVM.get("models", ["tvm_xgb", "gcn", "gine", "gatv2"])),
+        expand(rules.tvm_evaluate.output.metrics, tmodel=TVM["models"]),
         split=rules.tvm_split.output,
     output:
         json=f"{TVM_MODELS}/summary.json",
