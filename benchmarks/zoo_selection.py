@@ -44,8 +44,8 @@ from models.select import (  # noqa: E402
     tune_sampling,
 )
 from models.selection import HALIDE_DEFAULT, pick_speedups, reference_columns, reference_speedups  # noqa: E402
-from pipelines.programs import zoo_entry  # noqa: E402
-from pipelines.zoo import ZOO  # noqa: E402
+from pipelines.halide.programs import zoo_entry  # noqa: E402
+from pipelines.halide.zoo import ZOO  # noqa: E402
 
 
 def build(work: Path, names: list[str], beam_size: int, beam_timeout_s: float) -> dict[str, float]:

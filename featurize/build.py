@@ -17,8 +17,8 @@ import polars as pl
 import pyarrow as pa
 
 from featurize import schema
-from featurize.adams2019_features import FEATURES_PER_STAGE, NUM_SCHEDULE_FEATURES
-from featurize.halide_graph import Dag, edge_kind, max_stride, parse_dag_dump, stage_name
+from featurize.halide.features import FEATURES_PER_STAGE, NUM_SCHEDULE_FEATURES
+from featurize.halide.graph import Dag, edge_kind, max_stride, parse_dag_dump, stage_name
 
 
 class FeaturizeError(ValueError):
@@ -147,6 +147,8 @@ def featurize_program(work_dir: str | Path) -> dict[str, pl.DataFrame]:
         "origin": info["origin"],
         "generator_seed": info.get("seed"),
         "generator_params": json.dumps(info.get("params", {}), sort_keys=True),
+        # The random generator's name as datasets have always recorded it (the module is now
+        # pipelines.halide.generator): a string in the data, kept so a program keeps its content hash.
         "source": info.get("source", "pipelines.random_programs" if info["origin"] == "random" else ""),
         "description": info.get("description", ""),
         "n_nodes": n,

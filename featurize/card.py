@@ -164,7 +164,7 @@ def _build_lines(card: dict[str, Any]) -> list[str]:
         f"re-measured; label `runtime_s` = {card['noise'].get('label_method')} over the good windows. "
         f"{card['timing_windows']} windows, {100 * (card['timing_windows_slow_share'] or 0):.1f}% flagged slow.",
         "- Generator parameters: `" + json.dumps(card["generator"].get("random", {}).get("params", {}), sort_keys=True) + "`.",
-        "- Sampler mix (per program, distinct schedules wanted; `pipelines/samplers.py`):",
+        "- Sampler mix (per program, distinct schedules wanted; `pipelines/halide/samplers.py`):",
         "",
         *[
             f"  - `{name}`: {s.get('count')} x Adams2019, beam {s.get('beam_size', 1)}, random_dropout "

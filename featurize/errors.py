@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from featurize.build import FeaturizeError
-from featurize.halide_graph import DagDumpError
+from featurize.halide.graph import DagDumpError
 from featurize.schema import SchemaError
-from pipelines.programs import UserProgramError
-from pipelines.stages import SpecError
+from pipelines.halide.programs import UserProgramError
+from pipelines.halide.ops import SpecError
 
 USER_ERRORS = (SchemaError, FeaturizeError, DagDumpError, UserProgramError, SpecError, OSError)
 

@@ -26,8 +26,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featurize import tvm_features
-from featurize.adams2019_features import (
+from featurize.tvm import features as tvm_features
+from featurize.halide.features import (
     PIPELINE_FEATURE_DOCS,
     PIPELINE_FEATURE_NAMES,
     SCHEDULE_FEATURE_DOCS,

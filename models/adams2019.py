@@ -57,7 +57,7 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from featurize.adams2019_features import SCHEDULE_FEATURE_NAMES
+from featurize.halide.features import SCHEDULE_FEATURE_NAMES
 from models.constants import (
     CONV1_CHANNELS,
     HEAD1_CHANNELS,
@@ -301,7 +301,7 @@ def export_halide_weights(model: Adams2019, path: str | Path) -> Path:
     autoscheduler's ``weights_path`` reads): Halide's autotune loop samples with its
     retrained model the same way. The network is Halide's own, so the file is usable as is."""
     from featurize.schema import atomic_write_bytes
-    from pipelines.samplers import weights_bytes
+    from pipelines.halide.samplers import weights_bytes
 
     weights = {name: getattr(model, name).detach().cpu().numpy() for name in _WEIGHT_NAMES}
     path = Path(path)

@@ -25,7 +25,7 @@ from models.gatv2 import GATv2
 from models.gcn import GCN
 from models.gine import GINE
 from models.pooled_xgb import PooledXGB
-from models.tvm_xgb import TVMXGB
+from models.packsum_xgb import TVMXGB
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
@@ -67,7 +67,7 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
         "programs_per_step": 1,
         "grad_clip": 0.0,
     },
-    # hessian "pack": see models/tvm_xgb.py (TVM's own hessian diverges on many-stage programs).
+    # hessian "pack": see models/packsum_xgb.py (TVM's own hessian diverges on many-stage programs).
     "tvm_xgb": {**TVM_XGB_PARAMS, "early_stopping_rounds": 50, "max_rounds": 10000, "seed": 43, "hessian": "pack"},
     "pooled_xgb": {
         "max_depth": 6,

@@ -51,7 +51,7 @@ def default_config() -> dict:
 
 def default_sampling() -> dict:
     """The ``sampling`` section of the default config, its weights files found from any directory."""
-    from pipelines.samplers import BUILTIN_WEIGHTS
+    from pipelines.halide.samplers import BUILTIN_WEIGHTS
 
     sampling = default_config()["sampling"]
     for sampler in sampling["samplers"].values():
@@ -81,7 +81,7 @@ def load_model(model_dir: str | Path):
 def check_program(program: str | Path) -> None:
     """Build the user's program once: a missing file, a syntax error, no ``build()`` or an
     input without estimates is one error naming the file, before any sampling starts."""
-    from pipelines.programs import load_user_program
+    from pipelines.halide.programs import load_user_program
 
     if not Path(program).is_file():
         raise SelectError(f"{program}: program file not found")
@@ -91,8 +91,8 @@ def check_program(program: str | Path) -> None:
 def draw_entry_candidates(
     entry: dict, work_dir: Path, sampling: dict, parallelism: int = 1, compile_libraries: bool = False
 ) -> pl.DataFrame:
-    """The same for any program entry (:mod:`pipelines.programs`: random, zoo or user)."""
-    from pipelines.compile import compile_program
+    """The same for any program entry (:mod:`pipelines.halide.programs`: random, zoo or user)."""
+    from pipelines.halide.sample import compile_program
 
     work_dir.mkdir(parents=True, exist_ok=True)
     schema.write_json(entry, work_dir / "entry.json")
@@ -168,7 +168,7 @@ def draw_and_score(
     """What ``predict`` and ``tune`` share: check the model directory and the program (one
     error each, before any work), draw the candidates into ``work_dir`` (a new temporary
     directory if ``None``). Returns (the trained model, the work directory, the candidates)."""
-    from pipelines.programs import user_entry
+    from pipelines.halide.programs import user_entry
 
     trained = load_model(model_dir)
     check_program(program)

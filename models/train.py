@@ -394,7 +394,7 @@ def training_meta(
     if model_name == "tvm_xgb":
         meta["calibration"] = (
             "score -> seconds by one global constant fitted on training programs: "
-            "t = exp(log_scale) / pos(score); rank metrics are unaffected (see models/tvm_xgb.py)"
+            "t = exp(log_scale) / pos(score); rank metrics are unaffected (see models/packsum_xgb.py)"
         )
     return meta
 

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     cores = os.cpu_count() or 1
     if args.cmd == "generate":
-        from pipelines import programs
+        from pipelines.halide import programs
 
         if args.seed is not None:
             entry = programs.random_entry(args.program_id, args.seed, json.loads(args.params))
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
                 return 2
         write_json(entry, args.out)
     elif args.cmd == "compile":
-        from pipelines.compile import compile_program
+        from pipelines.halide.sample import compile_program
 
         compile_program(args.entry, args.out_dir, json.loads(args.sampling), args.parallelism or cores)
     elif args.cmd in ("bench", "retime"):

@@ -42,7 +42,7 @@ def build_kernel():
 
 def kernel_path(cache_dir: str | os.PathLike) -> Path:
     """Where this machine's calibration library lives: one per Halide target and kernel version."""
-    from pipelines.autoschedule import host_target
+    from pipelines.halide.autoschedule import host_target
 
     key = f"{host_target()}:{KERNEL_VERSION}"
     return Path(cache_dir) / f"calibration-{hashlib.sha256(key.encode()).hexdigest()[:12]}.so"
@@ -51,7 +51,7 @@ def kernel_path(cache_dir: str | os.PathLike) -> Path:
 def ensure_kernel(cache_dir: str | os.PathLike) -> Path:
     """The calibration library for this machine, compiled on first use (in a child process,
     so that compiling never leaves LLVM state in the timing process)."""
-    from pipelines.compile import in_child
+    from pipelines.halide.sample import in_child
 
     path = kernel_path(cache_dir)
     if not path.exists():
@@ -60,7 +60,7 @@ def ensure_kernel(cache_dir: str | os.PathLike) -> Path:
 
 
 def _compile(path: str) -> None:
-    from pipelines.compile import compile_pipeline
+    from pipelines.halide.sample import compile_pipeline
 
     compile_pipeline(build_kernel(), path)
 

@@ -45,14 +45,14 @@ STAGES: dict[str, Stage] = {
     "report": Stage("report.__main__", None, "render the comparison report"),
     "predict": Stage("models.select", "predict", "rank candidate schedules of your program with a trained model"),
     "tune": Stage("models.select", "tune", "rank, then time the top-k and Halide's own picks; write the fastest"),
-    "tvm-generate": Stage("pipelines.tvm_cli", "generate", "TVM: write one program entry"),
-    "tvm-sample": Stage("pipelines.tvm_cli", "sample", "TVM: sample, build and featurize MetaSchedule schedules"),
-    "tvm-bench": Stage("pipelines.tvm_cli", "bench", "TVM: time the built candidates of one program"),
-    "tvm-retime": Stage("pipelines.tvm_cli", "retime", "TVM: drift pass"),
-    "tvm-featurize": Stage("pipelines.tvm_cli", "featurize", "TVM: write the dataset tables"),
-    "tvm-train": Stage("models.tvm_costmodel", "train", "TVM: train TVM's XGBModel or a GNN on the TVM dataset"),
-    "tvm-evaluate": Stage("models.tvm_costmodel", "evaluate", "TVM: score a model on the TVM dataset"),
-    "tvm-summarize": Stage("models.tvm_costmodel", "summarize", "TVM: gather the TVM side's metrics"),
+    "tvm-generate": Stage("pipelines.tvm.cli", "generate", "TVM: write one program entry"),
+    "tvm-sample": Stage("pipelines.tvm.cli", "sample", "TVM: sample, build and featurize MetaSchedule schedules"),
+    "tvm-bench": Stage("pipelines.tvm.cli", "bench", "TVM: time the built candidates of one program"),
+    "tvm-retime": Stage("pipelines.tvm.cli", "retime", "TVM: drift pass"),
+    "tvm-featurize": Stage("pipelines.tvm.cli", "featurize", "TVM: write the dataset tables"),
+    "tvm-train": Stage("models.tvm.costmodel", "train", "TVM: train TVM's XGBModel or a GNN on the TVM dataset"),
+    "tvm-evaluate": Stage("models.tvm.costmodel", "evaluate", "TVM: score a model on the TVM dataset"),
+    "tvm-summarize": Stage("models.tvm.costmodel", "summarize", "TVM: gather the TVM side's metrics"),
 }
 
 

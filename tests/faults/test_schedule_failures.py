@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 
 from featurize import schema
-from pipelines import compile as compile_mod
+from pipelines.halide import sample as compile_mod
 from pipelines.bench import halide_loader, machine_info, time_program
 from pipelines.calibration import ensure_kernel
 from pipelines.protocol import Protocol
-from pipelines.compile import compile_pipeline, compile_program
+from pipelines.halide.sample import compile_pipeline, compile_program
 from featurize.schema import write_json
 
 FAKE_LIB = r"""
@@ -96,7 +96,7 @@ def test_a_compile_error_becomes_a_candidate_row(tmp_path, small_sampling, monke
         raise RuntimeError("Error: LLVM could not compile this schedule")
 
     monkeypatch.setattr(compile_mod, "compile_pipeline", broken)  # inherited by the forked children
-    entry = {"program_id": "p", "origin": "zoo", "spec": __import__("pipelines.zoo", fromlist=["ZOO"]).ZOO[
+    entry = {"program_id": "p", "origin": "zoo", "spec": __import__("pipelines.halide.zoo", fromlist=["ZOO"]).ZOO[
         "separable_blur"][0]}  # fmt: skip
     write_json(entry, tmp_path / "entry.json")
     cands = compile_program(tmp_path / "entry.json", tmp_path / "work", small_sampling, 2)
@@ -110,7 +110,7 @@ def test_a_compile_error_becomes_a_candidate_row(tmp_path, small_sampling, monke
 
 @pytest.mark.parametrize("dropout", [1])
 def test_sampler_delivers_distinct_schedules(tmp_path, small_sampling, dropout) -> None:
-    from pipelines.zoo import ZOO
+    from pipelines.halide.zoo import ZOO
 
     small_sampling["samplers"]["adams2019_dropout"].update(count=4, random_dropout=dropout, max_attempts=20)
     entry = {"program_id": "p", "origin": "zoo", "spec": ZOO["unsharp_mask"][0]}

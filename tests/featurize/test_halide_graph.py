@@ -7,9 +7,9 @@ import pytest
 
 from featurize import schema
 from featurize.build import featurize_program, graph_tables
-from featurize.halide_graph import parse_dag_dump
-from pipelines.compile import compile_program, dag_dump
-from pipelines.programs import load_program
+from featurize.halide.graph import parse_dag_dump
+from pipelines.halide.sample import compile_program, dag_dump
+from pipelines.halide.programs import load_program
 from featurize.schema import write_json
 
 

@@ -192,7 +192,7 @@ def test_adams2019_with_halide_weights_matches_halide() -> None:
 
     import numpy as np
 
-    from featurize.adams2019_features import decode_featurization
+    from featurize.halide.features import decode_featurization
 
     if importlib.util.find_spec("halide") is None:
         pytest.skip("halide is not installed")

@@ -9,7 +9,7 @@ from scipy.stats import kendalltau
 from featurize import schema
 from models.data import load_dataset
 from models.pooled_xgb import PooledXGB, pooled_features
-from models.tvm_xgb import PackSum, TVMXGB, positive, stage_rows
+from models.packsum_xgb import PackSum, TVMXGB, positive, stage_rows
 
 
 @pytest.fixture(scope="module")

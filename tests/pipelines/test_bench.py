@@ -12,7 +12,7 @@ import pytest
 from featurize import schema
 from pipelines.bench import ProgramTiming, halide_loader, machine_info, time_program, time_window_in_child
 from pipelines.calibration import ensure_kernel, kernel_path
-from pipelines.compile import compile_pipeline
+from pipelines.halide.sample import compile_pipeline
 from pipelines.harness import LoadedPipeline, time_window
 
 

@@ -39,10 +39,10 @@ def _entry(path: Path, program_id: str, spec: dict, origin: str = "random") -> P
 @pytest.fixture(scope="session")
 def tvm_work(tmp_path_factory) -> dict:
     """Two programs through sample -> bench -> featurize: ``{"work": [dirs], "data": dataset dir}``."""
-    from featurize.tvm_graph import featurize_dataset
+    from featurize.tvm.graph import featurize_dataset
     from pipelines.protocol import Protocol
-    from pipelines.tvm_bench import bench_program
-    from pipelines.tvm_sample import sample_program
+    from pipelines.tvm.bench import bench_program
+    from pipelines.tvm.sample import sample_program
 
     os.environ.setdefault("TVM_NUM_THREADS", "1")
     base = tmp_path_factory.mktemp("tvm")

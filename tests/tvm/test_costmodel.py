@@ -9,7 +9,7 @@ import pytest
 
 from featurize import schema
 from models import split as split_mod
-from models import tvm_costmodel as tc
+from models.tvm import costmodel as tc
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,8 @@ def test_xgbmodel_offline_equals_tvm_update(tvm_work, tvm_split) -> None:
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 
-    from pipelines import tvm_programs as tp
-    from pipelines.tvm_sample import light_intrinsics, make_target
+    from pipelines.tvm import programs as tp
+    from pipelines.tvm.sample import light_intrinsics, make_target
 
     light_intrinsics()
     tables = tc.read_tables(tvm_work["data"])

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 
 from featurize import schema
-from featurize import tvm_features as tf
-from featurize import tvm_graph as tg
-from pipelines import tvm_programs as tp
+from featurize.tvm import features as tf
+from featurize.tvm import graph as tg
+from pipelines.tvm import programs as tp
 from tests.tvm.conftest import SOFTMAX_SPEC
 
 
@@ -77,7 +77,7 @@ def test_store_rows_match_per_store_feature(tvm_work) -> None:
     from tvm import s_tir
     from tvm.s_tir import meta_schedule as ms
 
-    from pipelines.tvm_sample import light_intrinsics, make_target, schedule_id
+    from pipelines.tvm.sample import light_intrinsics, make_target, schedule_id
 
     light_intrinsics()
     cands = schema.read_table(tvm_work["work"][0] / "candidates.parquet", "tvm_candidates")
@@ -139,7 +139,7 @@ def test_tvm_table_reader_refuses_other_versions(tvm_work, tmp_path) -> None:
 
 
 def test_failures_become_rows(tmp_path) -> None:
-    from pipelines.tvm_bench import check_result, time_once
+    from pipelines.tvm.bench import check_result, time_once
 
     bad = tmp_path / "bad.so"
     bad.write_bytes(b"not a library")

@@ -59,7 +59,7 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path) -> None:
 def test_the_default_mix_reads_the_shipped_retrained_weights(monkeypatch) -> None:
     """The default config's retrained sampler names a weights file in the repository that
     Halide can read; the reference config, whose data trained it, leaves it out."""
-    from pipelines.samplers import plan_draws, weights_files
+    from pipelines.halide.samplers import plan_draws, weights_files
 
     monkeypatch.chdir(ROOT)
     cfg = default_config()

@@ -62,7 +62,7 @@ def user_program_file(wildcards):
 
 def sampler_weights_files(wildcards=None):
     """The Halide .weights files the sampler mix reads: inputs of every compile job."""
-    from pipelines.samplers import weights_files
+    from pipelines.halide.samplers import weights_files
 
     return weights_files(config["sampling"])
 

@@ -21,7 +21,7 @@ workload, before any scheduling):
   derives from (:func:`map_buffers_to_nodes`).
 
 Two tables go beside the eight (their schemas are in :mod:`featurize.schema`, the
-feature layout in :mod:`featurize.tvm_features`):
+feature layout in :mod:`featurize.tvm.features`):
 
 * ``tvm_store_features``: one row per (schedule, stored buffer) with ``psf_*``;
 * ``tvm_node_features``: one row per node: iteration extents, output bytes, and the
@@ -44,7 +44,7 @@ import numpy as np
 import polars as pl
 
 from featurize import schema
-from featurize.tvm_features import ARITH_INTENSITY_SAMPLES, BUFFERS_PER_STORE, NUM_STORE_FEATURES, STORE_COLUMNS
+from featurize.tvm.features import ARITH_INTENSITY_SAMPLES, BUFFERS_PER_STORE, NUM_STORE_FEATURES, STORE_COLUMNS
 
 # --------------------------------------------------------------------------------------
 # Reading TIR

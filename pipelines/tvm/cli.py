@@ -18,7 +18,7 @@ from pipelines.cli import add_timing_flags, name_subcommands
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipelines.tvm_cli", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m pipelines.tvm.cli", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     g = sub.add_parser("generate", help="write one TVM program entry (JSON)")
@@ -47,13 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--retime", default=None)
     f.add_argument("work_dirs", nargs="+")
 
-    name_subcommands(sub, "pipelines.tvm_cli")
+    name_subcommands(sub, "pipelines.tvm.cli")
     args = ap.parse_args(argv)
     cores = os.cpu_count() or 1
     try:
         if args.cmd == "generate":
             from featurize.schema import write_json
-            from pipelines.tvm_programs import program_entry
+            from pipelines.tvm.programs import program_entry
 
             if args.seed is not None:
                 entry = program_entry(args.program_id, seed=args.seed, params=json.loads(args.params))
@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
                 entry = program_entry(args.program_id, zoo=args.zoo)
             write_json(entry, args.out)
         elif args.cmd == "sample":
-            from pipelines.tvm_sample import sample_program
+            from pipelines.tvm.sample import sample_program
 
             sample_program(args.entry, args.out_dir, json.loads(args.sampling), args.parallelism or cores, args.threads)
         elif args.cmd in ("bench", "retime"):
-            from pipelines import tvm_bench
+            from pipelines.tvm import bench as tvm_bench
             from pipelines.protocol import Protocol
 
             protocol = Protocol.from_config(json.loads(args.timing))
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 tvm_bench.retime(args.work_dirs, args.out, args.samples, protocol, args.fraction,
                                  args.calibration_dir)  # fmt: skip
         elif args.cmd == "featurize":
-            from featurize.tvm_graph import featurize_dataset
+            from featurize.tvm.graph import featurize_dataset
 
             counts = featurize_dataset(args.work_dirs, args.retime, args.out)
             print(json.dumps(counts))

@@ -6,7 +6,7 @@ import halide as hl
 import numpy as np
 import pytest
 
-from pipelines.stages import OP_ARITY, SpecError, build_program
+from pipelines.halide.ops import OP_ARITY, SpecError, build_program
 
 # numpy arrays here are indexed [c, y, x]: Halide's dimension 0 (x) is innermost.
 

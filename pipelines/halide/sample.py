@@ -5,7 +5,7 @@ is the serial half). Per program it:
 
 1. runs Adams2019 once with ``HL_DEBUG_AUTOSCHEDULE=2`` and keeps its DAG dump,
    the source of the program graph and of the featurization's stage order;
-2. draws schedules: each sampler of the mix (:mod:`pipelines.samplers`) over its
+2. draws schedules: each sampler of the mix (:mod:`pipelines.halide.samplers`) over its
    seeds until it has its number of *distinct* schedules, then the reference
    points (Adams2019's beam search, Mullapudi2016, Li2018);
 3. compiles every distinct schedule ahead of time to an object file and links it
@@ -31,9 +31,9 @@ from pathlib import Path
 import polars as pl
 
 from featurize import schema
-from pipelines.autoschedule import autoschedule, host_target, schedule_hash
-from pipelines.programs import load_program, read_entry
-from pipelines.samplers import Draw, MixSampler, plan_draws
+from pipelines.halide.autoschedule import autoschedule, host_target, schedule_hash
+from pipelines.halide.programs import load_program, read_entry
+from pipelines.halide.samplers import Draw, MixSampler, plan_draws
 
 FN_NAME = "pg_pipeline"
 

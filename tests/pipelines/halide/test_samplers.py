@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from featurize.schema import write_json
-from pipelines.compile import compile_program
-from pipelines.programs import random_entry
-from pipelines.samplers import WEIGHT_SHAPES, checked_weights_file, plan_draws, random_weights, weights_bytes
+from pipelines.halide.sample import compile_program
+from pipelines.halide.programs import random_entry
+from pipelines.halide.samplers import WEIGHT_SHAPES, checked_weights_file, plan_draws, random_weights, weights_bytes
 
 MIX = {
     "adams2019_random_weights_d50": {"count": 2, "beam_size": 1, "random_dropout": 50, "weights": "random", "max_attempts": 8},

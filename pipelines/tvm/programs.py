@@ -19,7 +19,7 @@ Kinds (batch 1, NCHW activations, float32):
   residual input.
 
 Each block (a ``te.compute``) is named, and :class:`Workload` records its operator
-kind in the stage vocabulary of the Halide side (:mod:`pipelines.stages`):
+kind in the stage vocabulary of the Halide side (:mod:`pipelines.halide.ops`):
 ``conv2d``, ``depthwise_conv2d``, ``max_pool``, ``avg_pool``, ``fully_connected``,
 ``matmul``, ``unary``, ``binary``, ``bias``, ``affine_norm``, ``softmax``, and
 ``boundary`` for padding.
@@ -586,7 +586,7 @@ def program_entry(
     return {
         "program_id": program_id,
         "origin": "random",
-        "source": "pipelines.tvm_programs",
+        "source": "pipelines.tvm_programs",  # as TVM datasets have always recorded it (now pipelines.tvm.programs)
         "seed": seed,
         "params": params or {},
         "spec": random_spec(seed, params),

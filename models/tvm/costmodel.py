@@ -2,7 +2,7 @@
 
 A TVM dataset (``results/tvm_<dataset>/``, built by ``perfgraph tvm-sample`` and the other ``tvm-*`` stages)
 holds the seven perfgraph tables plus ``tvm_store_features`` and
-``tvm_node_features`` (:mod:`featurize.tvm_graph`). :mod:`models.data` cannot read it
+``tvm_node_features`` (:mod:`featurize.tvm.graph`). :mod:`models.data` cannot read it
 as it is: it builds node features from Halide's 287 pipeline and 39 schedule
 features (``pf_*``, ``sf_*``), which are null/absent for TVM, and the GNNs' first
 layer has those widths. This module is the adapter:
@@ -15,7 +15,7 @@ layer has those widths. This module is the adapter:
   ``XGBModel._train`` (pack-sum objective, ``p-rmse`` early stopping on the training
   set). ``num_warmup_samples=0, adaptive_training=False``. It predicts a score
   (higher = faster); run times for MAPE and log RMSE come from one global
-  calibration constant fitted on training programs (as in :mod:`models.tvm_xgb`);
+  calibration constant fitted on training programs (as in :mod:`models.packsum_xgb`);
   the rank metrics use the score alone.
 * **GNNs** (:class:`models.gcn.GCN`, :class:`models.gine.GINE`,
   :class:`models.gatv2.GATv2`, their default configs) on the TVM graph: a node per
@@ -65,11 +65,11 @@ import polars as pl
 import torch
 
 from featurize import schema
-from featurize import tvm_features as tf
+from featurize.tvm import features as tf
 from models import metrics as metrics_mod
 from models.data import ProgramData, choose_machine, edge_features, labels, machine_cores
 from models.train import predictions_frame
-from models.tvm_xgb import MIN_FLOOR, positive
+from models.packsum_xgb import MIN_FLOOR, positive
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ log = logging.getLogger(__name__)
 TVM_MODELS = ("tvm_xgb", "gcn", "gine", "gatv2")
 GNNS = ("gcn", "gine", "gatv2")
 EVAL_SPLITS = ("test", "zoo")
-#: Node operator kinds of TVM programs (:mod:`pipelines.tvm_programs`), for the one-hot.
+#: Node operator kinds of TVM programs (:mod:`pipelines.tvm.programs`), for the one-hot.
 OP_KINDS = (
     "conv2d", "depthwise_conv2d", "max_pool", "avg_pool", "fully_connected", "matmul",
     "unary", "binary", "bias", "affine_norm", "softmax", "boundary", "other",
@@ -577,7 +577,7 @@ def summarize(models_dir, dataset_dir, split_path, out=None) -> dict[str, Any]:
             "tvm_xgb": "TVM's own XGBModel (MetaSchedule) on PerStoreFeature rows; its score is scale-free "
             "(min_cost/cost), so MAPE and rmse_log use one global score->seconds constant fitted on training "
             "programs; compare it on the rank metrics (kendall_tau, pairwise_acc, top1, top5).",
-            "gnn": "perfgraph GNNs with the first layer re-sized to TVM node features (models.tvm_costmodel)",
+            "gnn": "perfgraph GNNs with the first layer re-sized to TVM node features (models.tvm.costmodel)",
         },
     }
     if out is not None:
@@ -611,7 +611,7 @@ def summary_markdown(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m models.tvm_costmodel", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m models.tvm.costmodel", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("train")
     p.add_argument("--dataset", required=True)
@@ -634,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pipelines.cli import name_subcommands
 
-    name_subcommands(sub, "models.tvm_costmodel")
+    name_subcommands(sub, "models.tvm.costmodel")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

@@ -1,6 +1,6 @@
 """Random deep-learning programs, drawn from a seed.
 
-The generator writes a spec (see :mod:`pipelines.stages`); the same seed and
+The generator writes a spec (see :mod:`pipelines.halide.ops`); the same seed and
 parameters always give the same spec, hence the same Halide program: same
 stages, names, constants and sizes. Programs are DAGs: an operand is sometimes
 an older tensor (fan-out), and a branch is merged back by a binary op (skip
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from pipelines.stages import BINARY_FNS, UNARY_FNS
+from pipelines.halide.ops import BINARY_FNS, UNARY_FNS
 
 #: Default generator parameters; the config's ``random_programs.params`` overrides them.
 DEFAULT_PARAMS = {

@@ -1,4 +1,6 @@
-"""TVM-style XGBoost cost model: per-stage rows, outputs summed per schedule ("pack-sum").
+"""TVM's pack-sum XGBoost cost model, on Halide's features: per-stage rows, outputs summed
+per schedule. (Its name in the registry, the config and the results is ``tvm_xgb``: TVM's
+model on our Halide data. TVM's own ``XGBModel`` on the TVM dataset is :mod:`models.tvm.costmodel`.)
 
 Written from the public TVM source
 (``python/tvm/s_tir/meta_schedule/cost_model/xgb_model.py``, class ``PackSum`` and

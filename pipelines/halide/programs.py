@@ -24,8 +24,8 @@ from pathlib import Path
 
 import halide as hl
 
-from pipelines.random_programs import generate_spec
-from pipelines.stages import Program, build_program
+from pipelines.halide.generator import generate_spec
+from pipelines.halide.ops import Program, build_program
 
 
 class UserProgramError(ValueError):
@@ -38,7 +38,7 @@ def random_entry(program_id: str, seed: int, params: dict) -> dict:
 
 
 def zoo_entry(name: str) -> dict:
-    from pipelines.zoo import ZOO
+    from pipelines.halide.zoo import ZOO
 
     if name not in ZOO:
         raise ValueError(f"unknown zoo program {name!r}; known: {sorted(ZOO)}")

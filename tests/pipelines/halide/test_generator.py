@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import json
 
-from pipelines.random_programs import DEFAULT_PARAMS, generate_spec
-from pipelines.stages import OP_ARITY, build_program
+from pipelines.halide.generator import DEFAULT_PARAMS, generate_spec
+from pipelines.halide.ops import OP_ARITY, build_program
 
 
 def test_same_seed_same_program() -> None:

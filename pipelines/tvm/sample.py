@@ -2,8 +2,8 @@
 
 Per program (one process, so TVM is imported once):
 
-1. Build the workload (:mod:`pipelines.tvm_programs`) and read its graph
-   (:func:`featurize.tvm_graph.workload_graph`); extract ``PerStoreFeature`` of the
+1. Build the workload (:mod:`pipelines.tvm.programs`) and read its graph
+   (:func:`featurize.tvm.graph.workload_graph`); extract ``PerStoreFeature`` of the
    unscheduled workload (the schedule-independent node features).
 2. **Random sampling**: MetaSchedule's design space (``PostOrderApply`` with the
    target's default schedule rules and postprocessors) sampled by ``ReplayTrace``,
@@ -48,8 +48,8 @@ import numpy as np
 import polars as pl
 
 from featurize import schema
-from featurize import tvm_graph as tg
-from pipelines import tvm_programs as tp
+from featurize.tvm import graph as tg
+from pipelines.tvm import programs as tp
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def light_intrinsics(full: bool = False) -> None:
     pkg = types.ModuleType("tvm.s_tir.tensor_intrin")
     pkg.__path__ = list(spec.submodule_search_locations)
     pkg.__file__ = spec.origin
-    pkg.__doc__ = "perfgraph: CPU tensor intrinsics only (see pipelines.tvm_sample.light_intrinsics)"
+    pkg.__doc__ = "perfgraph: CPU tensor intrinsics only (see pipelines.tvm.sample.light_intrinsics)"
     sys.modules["tvm.s_tir.tensor_intrin"] = pkg
     import tvm.s_tir.tensor_intrin.x86  # noqa: F401
 
@@ -282,7 +282,7 @@ class _Sampler:
                 break
 
     def quick_times(self, sids: list[str]) -> list[list[float] | None]:
-        from pipelines.tvm_bench import time_once
+        from pipelines.tvm.bench import time_once
 
         ref = self.out_dir / "reference.npy"
         out = []
@@ -359,7 +359,7 @@ class _Sampler:
 
     def reference(self) -> None:
         """Compile and run the unscheduled workload once: the output every schedule must match."""
-        from pipelines.tvm_bench import LoadedTVMProgram
+        from pipelines.tvm.bench import LoadedTVMProgram
 
         lib = self.out_dir / "lib" / "reference.so"
         status, error, _ = compile_to(self.mod, self.target, lib)

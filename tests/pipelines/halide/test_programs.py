@@ -11,10 +11,10 @@ import pytest
 
 from featurize.build import featurize_program
 from featurize.schema import write_json
-from pipelines.compile import compile_program
-from pipelines.programs import UserProgramError, load_user_program, user_entry
+from pipelines.halide.sample import compile_program
+from pipelines.halide.programs import UserProgramError, load_user_program, user_entry
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples/sharpen.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples/sharpen.py"
 
 
 def test_user_program_flows_through_compile_and_featurize(tmp_path, small_sampling) -> None:

@@ -1,6 +1,6 @@
 """The layout of TVM MetaSchedule's ``PerStoreFeature`` vector: names and meanings.
 
-Data only (no TVM import), like :mod:`featurize.adams2019_features` for Halide:
+Data only (no TVM import), like :mod:`featurize.halide.features` for Halide:
 :mod:`featurize.schema` builds the ``psf_*`` columns of the TVM tables from it.
 """
 

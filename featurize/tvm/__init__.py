@@ -1,0 +1,1 @@
+"""TVM's graph (TIR blocks) and MetaSchedule's per-store features."""
