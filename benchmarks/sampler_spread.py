@@ -30,7 +30,7 @@ from common import BENCH_DIR, ROOT, environment, write_result  # noqa: E402
 
 from featurize import schema  # noqa: E402
 from featurize.summary import sampler_spread  # noqa: E402
-from pipelines import bench  # noqa: E402
+from pipelines.halide import bench  # noqa: E402
 from pipelines.halide import programs  # noqa: E402
 from pipelines.protocol import Protocol  # noqa: E402
 

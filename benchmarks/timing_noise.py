@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_DIR, ROOT, environment, write_result  # noqa: E402
 
 from featurize import schema  # noqa: E402
-from pipelines.bench import halide_loader, machine_info, prepare_timing, time_program  # noqa: E402
+from pipelines.bench import machine_info, prepare_timing, time_program  # noqa: E402
+from pipelines.halide.bench import halide_loader  # noqa: E402
 from pipelines.calibration import ensure_kernel  # noqa: E402
 from pipelines.protocol import Protocol, agreement, fast_calibration, split_half_pairs  # noqa: E402
 

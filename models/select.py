@@ -197,7 +197,8 @@ def tune_sampling(sampling: dict, beam_size: int, beam_timeout_s: float) -> dict
 
 def time_candidates(work_dir: Path, chosen: pl.DataFrame, timing: dict, calibration_dir: Path) -> pl.DataFrame:
     """Time the compiled candidates in ``chosen`` with the timing protocol; their measurement rows."""
-    from pipelines.bench import halide_loader, machine_info, pinned_for_timing, time_program
+    from pipelines.bench import machine_info, pinned_for_timing, time_program
+    from pipelines.halide.bench import halide_loader
     from pipelines.calibration import ensure_kernel
     from pipelines.protocol import Protocol
 

@@ -31,7 +31,7 @@ import polars as pl
 from featurize import schema
 import numpy as np
 
-from pipelines.calibration import ensure_kernel, shutdown_thread_pool
+from pipelines.calibration import shutdown_thread_pool
 from pipelines.harness import LoadedPipeline, PipelineRunError, time_window
 from pipelines.protocol import Protocol, fast_calibration, flag_slow, needs_more, round_orders
 from pipelines.protocol import label as protocol_label
@@ -160,11 +160,6 @@ def time_window_in_child(load, calibration_lib: str | os.PathLike, protocol: Pro
                 "input_bytes": getattr(target, "input_bytes", None)}  # fmt: skip
 
     return measure_in_child(measure, protocol.timeout_s)
-
-
-def halide_loader(lib_path: str | os.PathLike):
-    """``load()`` for a compiled Halide candidate."""
-    return lambda: LoadedPipeline(str(lib_path))
 
 
 class ProgramTiming:
@@ -315,18 +310,6 @@ def pinned_for_timing(protocol: Protocol, env_var: str = "HL_NUM_THREADS"):
             os.environ[env_var] = before
 
 
-def bench_program(candidates_path, out_path, samples_path, machine_path, protocol: Protocol, calibration_dir) -> None:
-    """Time every candidate of one program (pass 1); write measurements, samples and the machine."""
-    candidates = schema.read_table(candidates_path, "candidates")
-    calib = ensure_kernel(calibration_dir)  # compiled before pinning: it may use every core
-    machine = machine_info(prepare_timing(protocol))
-    base = Path(candidates_path).parent
-    meas, samples = time_program(candidates, lambda c: halide_loader(base / c["library"]), protocol, calib, machine)
-    schema.write_table("timing_samples", samples, samples_path)
-    schema.write_table("measurements", meas, out_path)
-    schema.write_json(machine, machine_path)
-
-
 def selected_for_retime(schedule_id: str, fraction: float, salt: str = "noise") -> bool:
     """Deterministic, hash-based choice of the schedules re-timed for the noise floor."""
     h = int(hashlib.sha256(f"{salt}:{schedule_id}".encode()).hexdigest()[:8], 16)
@@ -356,17 +339,6 @@ def retime_programs(programs, out_path, samples_path, protocol: Protocol, fracti
             samples.append(s)
     schema.write_table("timing_samples", concat_or_empty("timing_samples", samples), samples_path)
     schema.write_table("measurements", concat_or_empty("measurements", meas), out_path)
-
-
-def retime(candidates_paths, out_path, samples_path, protocol: Protocol, fraction: float, calibration_dir) -> None:
-    """The drift pass of a Halide dataset (:func:`retime_programs`)."""
-    calib = ensure_kernel(calibration_dir)
-    machine = machine_info(prepare_timing(protocol))
-    programs = (
-        (schema.read_table(path, "candidates"), lambda c, b=Path(path).parent: halide_loader(b / c["library"]))
-        for path in candidates_paths
-    )
-    retime_programs(programs, out_path, samples_path, protocol, fraction, calib, machine)
 
 
 def concat_or_empty(table_name: str, frames: list[pl.DataFrame]) -> pl.DataFrame:

@@ -1,9 +1,9 @@
 """``perfgraph``: one command for every stage of the workflow and for using a trained model.
 
-Each stage keeps its own parser beside its code (``python -m pipelines``, ``python -m
-featurize``, ``python -m models``, ``python -m report``, ...); ``perfgraph <stage>``
-runs the same function with the same flags, so what a Snakemake rule runs and what a
-user types by hand are one command. Every error a user can cause (a wrong path, a bad
+Each stage keeps its own parser beside its code (:mod:`pipelines.halide.cli`,
+:mod:`pipelines.tvm.cli`, ``featurize``, ``models``, ``report``); ``perfgraph <stage>``
+(or ``python -m pipelines <stage>``) runs the same function with the same flags, so
+what a Snakemake rule runs and what a user types by hand are one command. Every error a user can cause (a wrong path, a bad
 file, a bad program) is one line on stderr naming the file and the problem, exit code 2.
 
     perfgraph --help                 # the stages
@@ -29,10 +29,10 @@ class Stage:
 
 #: Every subcommand, in the order of the workflow.
 STAGES: dict[str, Stage] = {
-    "generate": Stage("pipelines.__main__", "generate", "write one program entry (random, zoo or user)"),
-    "compile": Stage("pipelines.__main__", "compile", "sample and compile the candidate schedules of one program"),
-    "bench": Stage("pipelines.__main__", "bench", "time the compiled candidates of one program"),
-    "retime": Stage("pipelines.__main__", "retime", "drift pass: re-time a fraction of all candidates, later"),
+    "generate": Stage("pipelines.halide.cli", "generate", "write one program entry (random, zoo or user)"),
+    "compile": Stage("pipelines.halide.cli", "compile", "sample and compile the candidate schedules of one program"),
+    "bench": Stage("pipelines.halide.cli", "bench", "time the compiled candidates of one program"),
+    "retime": Stage("pipelines.halide.cli", "retime", "drift pass: re-time a fraction of all candidates, later"),
     "featurize": Stage("featurize.__main__", "build", "join the per-program work directories into the dataset tables"),
     "summary": Stage("featurize.__main__", "summary", "print a dataset's headline figures as JSON"),
     "publish": Stage("featurize.__main__", "publish", "copy a built dataset to datasets/<name> with its card"),
@@ -54,6 +54,21 @@ STAGES: dict[str, Stage] = {
     "tvm-evaluate": Stage("models.tvm.costmodel", "evaluate", "TVM: score a model on the TVM dataset"),
     "tvm-summarize": Stage("models.tvm.costmodel", "summarize", "TVM: gather the TVM side's metrics"),
 }
+
+
+def run_timing_stage(args, adapter, inputs) -> None:
+    """Run ``bench`` or ``retime`` (the flags of :func:`add_timing_flags`) with a backend's
+    timing adapter (:mod:`pipelines.halide.bench`, :mod:`pipelines.tvm.bench`) on
+    ``inputs``: one program's candidates for ``bench``, every program's for ``retime``."""
+    import json
+
+    from pipelines.protocol import Protocol
+
+    protocol = Protocol.from_config(json.loads(args.timing))
+    if args.cmd == "bench":
+        adapter.bench_program(inputs, args.out, args.samples, args.machine, protocol, args.calibration_dir)
+    else:
+        adapter.retime(inputs, args.out, args.samples, protocol, args.fraction, args.calibration_dir)
 
 
 def name_subcommands(subparsers, module: str) -> None:

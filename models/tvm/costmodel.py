@@ -77,7 +77,7 @@ log = logging.getLogger(__name__)
 TVM_MODELS = ("tvm_xgb", "gcn", "gine", "gatv2")
 GNNS = ("gcn", "gine", "gatv2")
 EVAL_SPLITS = ("test", "zoo")
-#: Node operator kinds of TVM programs (:mod:`pipelines.tvm.programs`), for the one-hot.
+#: Node operator kinds of TVM programs (:mod:`pipelines.tvm.ops`), for the one-hot.
 OP_KINDS = (
     "conv2d", "depthwise_conv2d", "max_pool", "avg_pool", "fully_connected", "matmul",
     "unary", "binary", "bias", "affine_norm", "softmax", "boundary", "other",

@@ -14,11 +14,11 @@ import json
 import os
 import sys
 
-from pipelines.cli import add_timing_flags, name_subcommands
+from pipelines.cli import add_timing_flags, name_subcommands, run_timing_stage
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipelines.tvm.cli", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="perfgraph", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     g = sub.add_parser("generate", help="write one TVM program entry (JSON)")
@@ -65,16 +65,9 @@ def main(argv: list[str] | None = None) -> int:
 
             sample_program(args.entry, args.out_dir, json.loads(args.sampling), args.parallelism or cores, args.threads)
         elif args.cmd in ("bench", "retime"):
-            from pipelines.tvm import bench as tvm_bench
-            from pipelines.protocol import Protocol
+            from pipelines.tvm import bench
 
-            protocol = Protocol.from_config(json.loads(args.timing))
-            if args.cmd == "bench":
-                tvm_bench.bench_program(args.work_dir, args.out, args.samples, args.machine, protocol,
-                                        args.calibration_dir)  # fmt: skip
-            else:
-                tvm_bench.retime(args.work_dirs, args.out, args.samples, protocol, args.fraction,
-                                 args.calibration_dir)  # fmt: skip
+            run_timing_stage(args, bench, args.work_dir if args.cmd == "bench" else args.work_dirs)
         elif args.cmd == "featurize":
             from featurize.tvm.graph import featurize_dataset
 

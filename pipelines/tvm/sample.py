@@ -2,7 +2,7 @@
 
 Per program (one process, so TVM is imported once):
 
-1. Build the workload (:mod:`pipelines.tvm.programs`) and read its graph
+1. Build the workload (:mod:`pipelines.tvm.ops`) and read its graph
    (:func:`featurize.tvm.graph.workload_graph`); extract ``PerStoreFeature`` of the
    unscheduled workload (the schedule-independent node features).
 2. **Random sampling**: MetaSchedule's design space (``PostOrderApply`` with the
@@ -49,7 +49,7 @@ import polars as pl
 
 from featurize import schema
 from featurize.tvm import graph as tg
-from pipelines.tvm import programs as tp
+from pipelines.tvm import ops as tp
 
 log = logging.getLogger(__name__)
 

@@ -73,7 +73,7 @@ def test_programs_and_schedules_do_not_depend_on_the_run(tiny_run, tmp_path) -> 
     # Regenerate one program's entry by hand: byte-identical to the workflow's.
     entry = tiny_run / "results/_work/tiny/programs/r00000.json"
     out = tmp_path / "r00000.json"
-    from pipelines.__main__ import main
+    from pipelines.halide.cli import main
     import json
     import yaml
 

@@ -11,7 +11,8 @@ import pytest
 
 from featurize import schema
 from pipelines.halide import sample as compile_mod
-from pipelines.bench import halide_loader, machine_info, time_program
+from pipelines.bench import machine_info, time_program
+from pipelines.halide.bench import halide_loader
 from pipelines.calibration import ensure_kernel
 from pipelines.protocol import Protocol
 from pipelines.halide.sample import compile_pipeline, compile_program

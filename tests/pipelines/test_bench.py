@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from featurize import schema
-from pipelines.bench import ProgramTiming, halide_loader, machine_info, time_program, time_window_in_child
+from pipelines.bench import ProgramTiming, machine_info, time_program, time_window_in_child
+from pipelines.halide.bench import halide_loader
 from pipelines.calibration import ensure_kernel, kernel_path
 from pipelines.halide.sample import compile_pipeline
 from pipelines.harness import LoadedPipeline, time_window

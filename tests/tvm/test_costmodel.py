@@ -30,7 +30,7 @@ def test_xgbmodel_offline_equals_tvm_update(tvm_work, tvm_split) -> None:
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 
-    from pipelines.tvm import programs as tp
+    from pipelines.tvm import ops as tp
     from pipelines.tvm.sample import light_intrinsics, make_target
 
     light_intrinsics()

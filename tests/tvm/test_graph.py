@@ -11,7 +11,8 @@ import pytest
 from featurize import schema
 from featurize.tvm import features as tf
 from featurize.tvm import graph as tg
-from pipelines.tvm import programs as tp
+from pipelines.tvm import generator, zoo
+from pipelines.tvm import ops as tp
 from tests.tvm.conftest import SOFTMAX_SPEC
 
 
@@ -51,11 +52,11 @@ def test_conv_graph_and_kinds() -> None:
 
 
 def test_every_kind_builds_and_random_specs_are_deterministic() -> None:
-    for name, spec in tp.ZOO.items():
+    for name, spec in zoo.ZOO.items():
         _, _, g = _graph(spec, name)
         assert g["nodes"], name
-    assert [tp.random_spec(s) for s in range(20)] == [tp.random_spec(s) for s in range(20)]
-    assert {tp.random_spec(s)["kind"] for s in range(60)} == set(tp.KINDS)
+    assert [generator.random_spec(s) for s in range(20)] == [generator.random_spec(s) for s in range(20)]
+    assert {generator.random_spec(s)["kind"] for s in range(60)} == set(generator.KINDS)
     with pytest.raises(tp.TVMSpecError, match="unknown TVM workload kind"):
         tp.build_workload({"kind": "fft", "params": {}})
 
