@@ -43,7 +43,8 @@ from featurize import schema  # noqa: E402
 from pipelines.bench import machine_info, prepare_timing, time_program  # noqa: E402
 from pipelines.halide.bench import halide_loader  # noqa: E402
 from pipelines.calibration import ensure_kernel  # noqa: E402
-from pipelines.protocol import Protocol, agreement, fast_calibration, split_half_pairs  # noqa: E402
+from featurize.noise import agreement, split_half_pairs  # noqa: E402
+from pipelines.protocol import Protocol, fast_calibration  # noqa: E402
 
 
 def default_timing() -> dict:

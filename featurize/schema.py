@@ -182,7 +182,7 @@ TABLES: dict[str, pa.Schema] = {
     ),
     # One row per timing window: a candidate timed once in one round, with the calibration
     # kernel's time right before it (the machine-speed series). Labels can be re-aggregated
-    # from these without re-timing (pipelines.protocol.labels).
+    # from these without re-timing (featurize.noise.labels).
     "timing_samples": pa.schema(
         [
             ("program_id", _STR),

@@ -6,9 +6,9 @@ import polars as pl
 
 
 def noise(data: dict[str, pl.DataFrame]) -> dict:
-    """Split-half and drift agreement (:func:`pipelines.protocol.noise_figures`) on the
+    """Split-half and drift agreement (:func:`featurize.noise.noise_figures`) on the
     featurized schedules, with the label method the dataset was timed with."""
-    from pipelines.protocol import label_method, noise_figures, scored_schedules
+    from featurize.noise import label_method, noise_figures, scored_schedules
 
     meas = data["measurements"]
     how = label_method(meas)

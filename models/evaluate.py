@@ -36,7 +36,7 @@ from models.constants import EVAL_SPLITS, MODEL_NAMES, SELECTION_SPLIT
 from models.data import dataset_hash, load_dataset, split_hash
 from models.registry import TrainedModel
 from models.train import predictions_frame
-from pipelines.protocol import NOISE_DOCS
+from featurize.noise import NOISE_DOCS
 
 log = logging.getLogger(__name__)
 

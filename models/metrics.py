@@ -370,7 +370,7 @@ def noise_pairs(
     (featurized, labelled), so the noise row ranks whole programs, like the models do.
 
     ``tables`` holds ``measurements``, ``timing_samples`` and ``schedules``."""
-    from pipelines.protocol import label_method, scored_schedules, split_half_pairs
+    from featurize.noise import label_method, scored_schedules, split_half_pairs
 
     how = label_method(_restrict(tables["measurements"], programs, machine_id))
     samples = _restrict(tables["timing_samples"], programs, machine_id)
@@ -389,7 +389,7 @@ def noise_floor(
 
     The metrics of :func:`noise_pairs` (split-half: one half of the timing rounds
     "predicting" the other), plus ``split_half`` and ``drift`` agreement figures (MAPE,
-    median ratio, p10/p90 ratio; :func:`pipelines.protocol.agreement`): drift compares
+    median ratio, p10/p90 ratio; :func:`featurize.noise.agreement`): drift compares
     the later re-time with the labels.
 
     Args:
@@ -397,7 +397,7 @@ def noise_floor(
         programs (Iterable[str], optional): Restrict to these programs (e.g. a split).
         machine_id (str, optional): Restrict to one machine.
     """
-    from pipelines.protocol import agreement, drift_pairs, scored_schedules
+    from featurize.noise import agreement, drift_pairs, scored_schedules
 
     pairs = noise_pairs(tables, programs, machine_id)
     if pairs.height:

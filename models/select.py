@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="beam of Halide's default pick, Adams2019's beam search (default: 32, Halide's own)")  # fmt: skip
     args = ap.parse_args(argv)
 
-    from featurize.errors import USER_ERRORS
+    from pipelines.errors import USER_ERRORS
 
     try:
         if args.cmd == "predict":

@@ -101,7 +101,7 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``perfgraph <stage> ...``: the stage module's ``main`` with its subcommand."""
-    from featurize.errors import USER_ERRORS
+    from pipelines.errors import USER_ERRORS
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):

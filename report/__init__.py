@@ -6,6 +6,7 @@ the config, and writes ``index.html`` (figures embedded as PNG, inline CSS, no s
 ``perfgraph report``; page checks in headless Chromium: :mod:`report.chromium`.
 """
 
-from report.build import SECTION_IDS, ReportResult, build_report
+from report.build import ReportResult, build_report
+from report.sections import SECTION_IDS
 
 __all__ = ["build_report", "ReportResult", "SECTION_IDS"]

@@ -155,6 +155,28 @@ def figure(png: bytes | None, alt: str, caption: str, reason: str | None = None)
     )
 
 
+@dataclass
+class Figure:
+    """A drawn figure (PNG bytes, or ``None`` when there was nothing to draw) and its words."""
+
+    png: bytes | None
+    alt: str
+    caption: str
+    reason: str | None = None
+
+    def html(self) -> str:
+        return figure(self.png, self.alt, self.caption, reason=self.reason)
+
+
+#: What a report section returns: tables, figures and HTML text, in reading order.
+Block = Table | Figure | str
+
+
+def render_blocks(blocks: Iterable[Block]) -> str:
+    """The one renderer: a section's blocks as its HTML body."""
+    return "\n".join(b if isinstance(b, str) else b.html() for b in blocks)
+
+
 def nodata(reason: str) -> str:
     """The note a section shows instead of a table or figure it cannot fill."""
     return f'<p class="nodata">no data: {esc(reason)}</p>'

@@ -66,6 +66,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from featurize.errors import run_reporting_user_errors
+    from pipelines.errors import run_reporting_user_errors
 
     sys.exit(run_reporting_user_errors(main))

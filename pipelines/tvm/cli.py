@@ -50,34 +50,32 @@ def main(argv: list[str] | None = None) -> int:
     name_subcommands(sub, "pipelines.tvm.cli")
     args = ap.parse_args(argv)
     cores = os.cpu_count() or 1
-    try:
-        if args.cmd == "generate":
-            from featurize.schema import write_json
-            from pipelines.tvm.programs import program_entry
+    if args.cmd == "generate":
+        from featurize.schema import write_json
+        from pipelines.tvm.programs import program_entry
 
-            if args.seed is not None:
-                entry = program_entry(args.program_id, seed=args.seed, params=json.loads(args.params))
-            else:
-                entry = program_entry(args.program_id, zoo=args.zoo)
-            write_json(entry, args.out)
-        elif args.cmd == "sample":
-            from pipelines.tvm.sample import sample_program
+        if args.seed is not None:
+            entry = program_entry(args.program_id, seed=args.seed, params=json.loads(args.params))
+        else:
+            entry = program_entry(args.program_id, zoo=args.zoo)
+        write_json(entry, args.out)
+    elif args.cmd == "sample":
+        from pipelines.tvm.sample import sample_program
 
-            sample_program(args.entry, args.out_dir, json.loads(args.sampling), args.parallelism or cores, args.threads)
-        elif args.cmd in ("bench", "retime"):
-            from pipelines.tvm import bench
+        sample_program(args.entry, args.out_dir, json.loads(args.sampling), args.parallelism or cores, args.threads)
+    elif args.cmd in ("bench", "retime"):
+        from pipelines.tvm import bench
 
-            run_timing_stage(args, bench, args.work_dir if args.cmd == "bench" else args.work_dirs)
-        elif args.cmd == "featurize":
-            from featurize.tvm.graph import featurize_dataset
+        run_timing_stage(args, bench, args.work_dir if args.cmd == "bench" else args.work_dirs)
+    elif args.cmd == "featurize":
+        from featurize.tvm.graph import featurize_dataset
 
-            counts = featurize_dataset(args.work_dirs, args.retime, args.out)
-            print(json.dumps(counts))
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        counts = featurize_dataset(args.work_dirs, args.retime, args.out)
+        print(json.dumps(counts))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pipelines.errors import run_reporting_user_errors
+
+    sys.exit(run_reporting_user_errors(main))

@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from featurize import schema
+from featurize import noise
 from pipelines import protocol as proto
 from pipelines.bench import ProgramTiming
 
@@ -90,7 +91,7 @@ def test_every_aggregate_recovers_the_true_times(how: str) -> None:
     for sid, t in meas.select("schedule_id", "runtime_s").iter_rows():
         assert t == pytest.approx(times[sid], rel=0.005)
     # Re-aggregating the raw windows gives the stored label.
-    again = proto.labels(samples, how).join(meas.select("schedule_id", "runtime_s"), on="schedule_id")
+    again = noise.labels(samples, how).join(meas.select("schedule_id", "runtime_s"), on="schedule_id")
     assert np.allclose(again["runtime_s"], again["runtime_s_right"])
 
 
@@ -156,10 +157,10 @@ def test_split_half_and_drift_on_hand_made_data() -> None:
         ("p", "a", 4, 1.2, 1.0, False),
         ("p", "b", 1, 2.0, 1.0, False), ("p", "b", 2, 2.0, 1.0, False), ("p", "b", 3, 9.0, 2.0, True),
     ])  # fmt: skip
-    pairs = proto.split_half_pairs(samples, "min").sort("schedule_id")
+    pairs = noise.split_half_pairs(samples, "min").sort("schedule_id")
     # a: odd rounds {1.0, 0.9} -> 0.9, even rounds {1.1, 1.2} -> 1.1; b: odd {2.0} (round 3 slow), even {2.0}.
     assert pairs.select("schedule_id", "label_a", "label_b").rows() == [("a", 0.9, 1.1), ("b", 2.0, 2.0)]
-    agree = proto.agreement(pairs)
+    agree = noise.agreement(pairs)
     assert agree["mape"] == pytest.approx((0.2 / 0.9) / 2 * 100)
     assert agree["median_ratio"] == pytest.approx((1.1 / 0.9 + 1.0) / 2)
     assert agree["n_schedules"] == 2
@@ -168,10 +169,10 @@ def test_split_half_and_drift_on_hand_made_data() -> None:
         "program_id": ["p"] * 4, "schedule_id": ["a", "b", "a", "b"], "machine_id": ["m0"] * 4,
         "timing_pass": [1, 1, 2, 2], "status": ["ok", "ok", "ok", "timeout"], "runtime_s": [1.0, 2.0, 1.05, None],
     })  # fmt: skip
-    drift = proto.drift_pairs(meas)
+    drift = noise.drift_pairs(meas)
     assert drift.rows() == [("p", "a", 1.0, 1.05)]
-    assert proto.agreement(drift)["mape"] == pytest.approx(5.0)
-    assert proto.agreement(drift.head(0))["mape"] is None
+    assert noise.agreement(drift)["mape"] == pytest.approx(5.0)
+    assert noise.agreement(drift.head(0))["mape"] is None
 
 
 def test_calibrated_label_divides_out_machine_speed() -> None:
@@ -179,9 +180,9 @@ def test_calibrated_label_divides_out_machine_speed() -> None:
     samples = samples_frame([
         ("p", "a", 1, 1.0, 1.0, False), ("p", "a", 2, 2.0, 2.0, False), ("p", "a", 3, 1.0, 1.0, False),
     ])  # fmt: skip
-    lab = proto.labels(samples, "calibrated")
+    lab = noise.labels(samples, "calibrated")
     assert lab["runtime_s"].item() == pytest.approx(1.0)
-    assert proto.labels(samples, "median")["runtime_s"].item() == pytest.approx(1.0)
+    assert noise.labels(samples, "median")["runtime_s"].item() == pytest.approx(1.0)
     assert proto.label(np.array([1.0, 2.0]), np.array([1.0, 2.0]), "calibrated", 1.0) == pytest.approx(1.0)
 
 

@@ -9,8 +9,11 @@ from featurize.halide.graph import DagDumpError
 from featurize.schema import SchemaError
 from pipelines.halide.programs import UserProgramError
 from pipelines.halide.ops import SpecError
+from pipelines.tvm.ops import TVMSpecError
 
-USER_ERRORS = (SchemaError, FeaturizeError, DagDumpError, UserProgramError, SpecError, OSError)
+#: Every error a user can cause (a wrong path, a bad file, a bad program or spec), on either
+#: backend: ``perfgraph`` reports each as one line naming the file and the problem, exit 2.
+USER_ERRORS = (SchemaError, FeaturizeError, DagDumpError, UserProgramError, SpecError, TVMSpecError, OSError)
 
 
 def run_reporting_user_errors(main, argv=None) -> int:
