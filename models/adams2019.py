@@ -68,12 +68,12 @@ from models.constants import (
     PIPELINE_SKIP,
 )
 from models.data import ProgramData
+from pipelines.halide.samplers import WEIGHT_SHAPES, WEIGHTS_SIGNATURE, weights_bytes
 
 _F = {name: i for i, name in enumerate(SCHEDULE_FEATURE_NAMES)}
 
-#: Weights file signature ('hwf1') and tensor order of Halide's ``Weights::save``.
-_WEIGHTS_SIGNATURE = 0x68776631
-_WEIGHT_NAMES = ("head1_filter", "head1_bias", "head2_filter", "head2_bias", "conv1_filter", "conv1_bias")
+#: Tensor order of Halide's ``Weights::save`` (the weights format is pipelines.halide.samplers').
+_WEIGHT_NAMES = tuple(WEIGHT_SHAPES)
 
 
 def parse_weights(data: bytes, offset: int = 0) -> dict[str, torch.Tensor]:
@@ -82,7 +82,7 @@ def parse_weights(data: bytes, offset: int = 0) -> dict[str, torch.Tensor]:
     Halide buffers are stored with dimension 0 innermost, so a buffer of extents
     ``(a, b, c)`` is a C array ``[c][b][a]``; we transpose to ``[a][b][c]``."""
     sig, _pver, _sver, count = struct.unpack_from("<IIII", data, offset)
-    if sig != _WEIGHTS_SIGNATURE or count != len(_WEIGHT_NAMES):
+    if sig != WEIGHTS_SIGNATURE or count != len(_WEIGHT_NAMES):
         raise ValueError("not a Halide Adams2019 weights blob")
     off = offset + 16
     out = {}
@@ -106,7 +106,7 @@ def halide_baseline_weights(library: str | Path | None = None) -> dict[str, torc
             raise FileNotFoundError("the halide package is not installed")
         library = Path(spec.origin).parent / "lib64" / "libautoschedule_adams2019.so"
     data = Path(library).read_bytes()
-    sig = struct.pack("<I", _WEIGHTS_SIGNATURE)
+    sig = struct.pack("<I", WEIGHTS_SIGNATURE)
     pos = data.find(sig)
     while pos != -1:
         try:
@@ -301,7 +301,6 @@ def export_halide_weights(model: Adams2019, path: str | Path) -> Path:
     autoscheduler's ``weights_path`` reads): Halide's autotune loop samples with its
     retrained model the same way. The network is Halide's own, so the file is usable as is."""
     from featurize.schema import atomic_write_bytes
-    from pipelines.halide.samplers import weights_bytes
 
     weights = {name: getattr(model, name).detach().cpu().numpy() for name in _WEIGHT_NAMES}
     path = Path(path)

@@ -405,15 +405,21 @@ def _complete_schedule_rows(
 
 def _program_data(
     program_ids: list[str], split_of: pl.DataFrame, nodes: pl.DataFrame, nsf: pl.DataFrame, edges: pl.DataFrame,
-    stats: FeatureStats, dropped: dict[str, int],
-) -> list[ProgramData]:
+    stats: FeatureStats | None, dropped: dict[str, int],
+) -> tuple[list[ProgramData], FeatureStats]:
     """One :class:`ProgramData` per program, sliced from whole-table arrays (features are
-    log-transformed and normalized once for all programs); a program without nodes or
-    without schedules is counted in ``dropped``."""
+    log-transformed and normalized once for all programs), and the normalization
+    statistics (fitted on the train split's rows when ``stats`` is ``None``); a program
+    without nodes or without schedules is counted in ``dropped``."""
     pf_raw_all = nodes.select(PIPELINE_COLUMNS).to_numpy().astype(np.float32)
     sf_raw_all = nsf.select(SCHEDULE_COLUMNS).to_numpy().astype(np.float32)
-    x_pipe_all = stats.normalize_pipe(log_transform(pf_raw_all))
-    x_sched_all = stats.normalize_sched(log_transform(sf_raw_all))
+    pf_log_all, sf_log_all = log_transform(pf_raw_all), log_transform(sf_raw_all)
+    if stats is None:
+        # Statistics always come from the train split, whatever is being built.
+        stats = FeatureStats.fit(pf_log_all[(nodes["split"] == "train").to_numpy()],
+                                 sf_log_all[(nsf["split"] == "train").to_numpy()])  # fmt: skip
+    x_pipe_all = stats.normalize_pipe(pf_log_all)
+    x_sched_all = stats.normalize_sched(sf_log_all)
     runtime_all = nsf["runtime_s"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
     edge_attr_all = edge_features(edges)
     edge_index_all = edges.select("src", "dst").to_numpy().astype(np.int64)
@@ -450,7 +456,7 @@ def _program_data(
                 runtime=torch.from_numpy(runtime_all[c : c + m : n].copy()),
             )
         )
-    return programs
+    return programs, stats
 
 
 def load_dataset(
@@ -502,11 +508,6 @@ def load_dataset(
     nodes, n_nodes = _checked_nodes(tables["nodes"], needed)
     nsf = _complete_schedule_rows(tables, labels(tables["measurements"], machine), needed, n_nodes, labeled_only, dropped)
 
-    if stats is None:
-        train_nodes = (nodes["split"] == "train").to_numpy()
-        train_rows = (nsf["split"] == "train").to_numpy()
-        stats = FeatureStats.fit(log_transform(nodes.select(PIPELINE_COLUMNS).to_numpy().astype(np.float32))[train_nodes],
-                                 log_transform(nsf.select(SCHEDULE_COLUMNS).to_numpy().astype(np.float32))[train_rows])  # fmt: skip
     edges = tables["edges"].join(needed, on="program_id", how="inner").sort(["program_id", "src", "dst"])
-    programs = _program_data(sorted(set(keep["program_id"].to_list())), split_of, nodes, nsf, edges, stats, dropped)
+    programs, stats = _program_data(sorted(set(keep["program_id"].to_list())), split_of, nodes, nsf, edges, stats, dropped)
     return GraphDataset(programs=programs, stats=stats, machine_id=machine, num_cores=num_cores, dropped=dropped)

@@ -177,6 +177,12 @@ def train_epoch(model, name: str, opt, steps: list[list[ProgramData]], grad_clip
     return total / max(count, 1)
 
 
+def fresh_train_state() -> dict[str, Any]:
+    """The bookkeeping of a training run before its first epoch (what :func:`end_epoch` updates)."""
+    return {"epoch": -1, "best_val": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": [], "wall_s": 0.0,
+            "stopped_early": False}  # fmt: skip
+
+
 def end_epoch(name: str, state: dict, epoch: int, train_loss: float, val_loss: float, patience: int, model,
                best_state: dict, wall) -> dict:
     """Record an epoch in ``state`` (history, early stopping on the validation loss, a
@@ -220,15 +226,7 @@ def _train_torch(
         weight_decay=config["weight_decay"],
         eps=1e-5 if name == "adams2019" else 1e-8,
     )
-    state = {
-        "epoch": -1,
-        "best_val": float("inf"),
-        "best_epoch": -1,
-        "bad_epochs": 0,
-        "history": [],
-        "wall_s": 0.0,
-        "stopped_early": False,
-    }
+    state = fresh_train_state()
     best_state = copy.deepcopy(model.state_dict())
     if resume:
         best_state = _resume(name, out_dir, fp, model, opt, state, best_state)
@@ -353,10 +351,9 @@ def _train_xgb(
 
 def training_meta(
     model_name: str, trained: TrainedModel, cfg: dict, ds: GraphDataset, res: dict, val_metrics: dict | None, *,
-    seed: int, threads: int, device, dataset: tuple, split: tuple, load_s: float,
+    seed: int, threads: int, dev, dataset_dir, dhash: str, split_path, shash: str, load_s: float,
 ) -> dict[str, Any]:
     """What ``meta.json`` records of a training run: data, configuration, result, versions."""
-    (dataset_dir, dhash), (split_path, shash), dev = dataset, split, device
     val = ds.split("val")
     meta = {
         "model": model_name,
@@ -465,8 +462,8 @@ def train(
     val_metrics = (
         metrics_mod.compute_metrics(predictions_frame(model_name, val, trained.predict_seconds(val))) if val else None
     )
-    meta = training_meta(model_name, trained, cfg, ds, res, val_metrics, seed=seed, threads=threads, device=dev,
-                         dataset=(dataset_dir, dhash), split=(split_path, shash), load_s=load_s)  # fmt: skip
+    meta = training_meta(model_name, trained, cfg, ds, res, val_metrics, seed=seed, threads=threads, dev=dev,
+                         dataset_dir=dataset_dir, dhash=dhash, split_path=split_path, shash=shash, load_s=load_s)  # fmt: skip
     schema.write_json(res["history"], out_dir / "history.json")
     schema.write_json(meta, out_dir / "meta.json")
     return meta

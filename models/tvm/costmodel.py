@@ -373,7 +373,8 @@ def build_gnn(name: str, config: dict):
 def train_gnn(name: str, config: dict, train: list[ProgramData], val: list[ProgramData], seed: int) -> dict[str, Any]:
     """Adam on batches of one program's schedules, early stopping on the validation loss:
     the training loop of :mod:`models.train` (one loop for both backends)."""
-    from models.train import end_epoch, eval_loss, group_steps, programs_per_step, schedule_batches, train_epoch
+    from models.train import (end_epoch, eval_loss, fresh_train_state, group_steps, programs_per_step,
+                              schedule_batches, train_epoch)  # fmt: skip
 
     torch.manual_seed(seed)
     model = build_gnn(name, config)
@@ -381,8 +382,7 @@ def train_gnn(name: str, config: dict, train: list[ProgramData], val: list[Progr
     opt = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     per_step = programs_per_step(config, len(train))
     val_batches = schedule_batches(val or train, config["batch_size"], None)
-    state = {"epoch": -1, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0, "history": [], "wall_s": 0.0,
-             "stopped_early": False}  # fmt: skip
+    state = fresh_train_state()
     best_state = copy.deepcopy(model.state_dict())
     cpu = torch.device("cpu")
     t0 = time.perf_counter()

@@ -115,10 +115,7 @@ def _conv2d(p: dict, name: str) -> Workload:
     data = te.placeholder((1, ci, size, size), name="data")
     weight = te.placeholder((co, ci, k, k), name="weight")
     kinds = {}
-    src = data
-    if pad:
-        src = _pad(te, tvm, data, pad, "pad")
-        kinds["pad"] = "boundary"
+    src = _padded_input(te, tvm, data, pad, kinds)
     oh = out_size(size, k, stride, pad)
     rc, rh, rw = te.reduce_axis((0, ci), "rc"), te.reduce_axis((0, k), "rh"), te.reduce_axis((0, k), "rw")
     out = te.compute(
@@ -134,6 +131,14 @@ def _conv2d(p: dict, name: str) -> Workload:
     macs = co * oh * oh * ci * k * k
     desc = f"conv2d {ci}->{co} {k}x{k}/{stride} pad {pad} on {size}x{size}"
     return Workload(name, "conv2d", tensors + [out], kinds, macs, desc)
+
+
+def _padded_input(te, tvm, data, pad: int, kinds: dict):
+    """A convolution's input, zero-padded by ``pad`` (a ``boundary`` stage in ``kinds``) if any."""
+    if not pad:
+        return data
+    kinds["pad"] = "boundary"
+    return _pad(te, tvm, data, pad, "pad")
 
 
 def _bias_and_activation(te, tvm, out, p: dict, channels: int, tensors: list, kinds: dict):
@@ -157,10 +162,7 @@ def _depthwise_conv2d(p: dict, name: str) -> Workload:
     data = te.placeholder((1, ch, size, size), name="data")
     weight = te.placeholder((ch, 1, k, k), name="weight")
     kinds = {}
-    src = data
-    if pad:
-        src = _pad(te, tvm, data, pad, "pad")
-        kinds["pad"] = "boundary"
+    src = _padded_input(te, tvm, data, pad, kinds)
     oh = out_size(size, k, stride, pad)
     rh, rw = te.reduce_axis((0, k), "rh"), te.reduce_axis((0, k), "rw")
     out = te.compute(
