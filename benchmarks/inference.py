@@ -34,7 +34,8 @@ from torch_geometric.data import Batch  # noqa: E402
 
 from featurize import schema  # noqa: E402
 from models.constants import GNN_MODELS, MODEL_NAMES  # noqa: E402
-from models.data import ProgramData, load_dataset  # noqa: E402
+from models.data import ProgramData  # noqa: E402
+from models.halide.inputs import load_dataset  # noqa: E402
 from models.registry import CHECKPOINT, TrainedModel  # noqa: E402
 
 

@@ -35,7 +35,7 @@ from common import BENCH_DIR, ROOT, environment, write_result  # noqa: E402
 
 from featurize import schema  # noqa: E402
 from models.constants import GNN_MODELS, MODEL_NAMES, TORCH_MODELS, XGB_MODELS  # noqa: E402
-from models.data import load_dataset, read_model_tables  # noqa: E402
+from models.halide.inputs import load_dataset, read_model_tables  # noqa: E402
 from models.registry import build_model, default_config  # noqa: E402
 from models.split import assign_splits, read_split  # noqa: E402
 from models.train import group_steps, programs_per_step, schedule_batches, seed_everything, train_epoch  # noqa: E402

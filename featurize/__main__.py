@@ -50,6 +50,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from pipelines.errors import run_reporting_user_errors
+    from featurize.schema import run_reporting_user_errors
 
     sys.exit(run_reporting_user_errors(main))

@@ -21,7 +21,7 @@ from featurize.halide.features import FEATURES_PER_STAGE, NUM_SCHEDULE_FEATURES
 from featurize.halide.graph import Dag, edge_kind, max_stride, parse_dag_dump, stage_name
 
 
-class FeaturizeError(ValueError):
+class FeaturizeError(schema.UserError):
     """A work directory is inconsistent (e.g. featurization and DAG disagree)."""
 
 
@@ -104,6 +104,15 @@ def _features_frame(base: pl.DataFrame, values: np.ndarray, columns) -> pl.DataF
     return pl.concat([base, pl.DataFrame(values, schema=list(columns), orient="row")], how="horizontal")
 
 
+def read_candidates(work_dir: Path) -> pl.DataFrame:
+    """A program's candidates: the compile stage's ``candidates.parquet`` and, where the refine
+    stage ran, its ``refined.parquet`` (:mod:`pipelines.halide.refine`)."""
+    tables = [schema.read_table(work_dir / "candidates.parquet", "candidates")]
+    if (work_dir / "refined.parquet").exists():
+        tables.append(schema.read_table(work_dir / "refined.parquet", "candidates"))
+    return pl.concat(tables, how="vertical")
+
+
 def featurize_program(work_dir: str | Path) -> dict[str, pl.DataFrame]:
     """The program-derived tables (all but measurements and machines) of one program."""
     work_dir = Path(work_dir)
@@ -112,13 +121,13 @@ def featurize_program(work_dir: str | Path) -> dict[str, pl.DataFrame]:
     dag = parse_dag_dump((work_dir / "dag.log").read_text())
     stages = dag.featurization_stages()
     nodes, edges = graph_tables(pid, dag, info.get("op_kinds", {}))
-    cands = schema.read_table(work_dir / "candidates.parquet", "candidates")
+    cands = read_candidates(work_dir)
 
     featurized = cands.filter(pl.col("has_featurization"))
     n = len(stages)
     if featurized.height:
         recs = np.stack(
-            [decode_records(b, n, f"{work_dir}/candidates.parquet[{sid}]")
+            [decode_records(b, n, f"{work_dir}: candidate {sid}")
              for sid, b in featurized.select("schedule_id", "featurization").iter_rows()]
         )  # (n_schedules, n_stages, 326)
         pipe = recs[:, :, NUM_SCHEDULE_FEATURES:]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Mapping
@@ -308,7 +309,28 @@ class WriteError(OSError):
         return self.strerror or super().__str__()
 
 
-class SchemaError(ValueError):
+class UserError(ValueError):
+    """Bad input a user gave (a file, a program, a spec, a model directory, a setting):
+    every ``perfgraph`` command reports it as one line naming the file and the problem,
+    exit code 2 (:data:`USER_ERRORS`). Each kind of bad input subclasses it."""
+
+
+#: Every error a user can cause on either backend: bad input (:class:`UserError` and its kinds:
+#: a wrong table, work directory, program, spec, model directory or setting) or a path that
+#: cannot be read or written. ``perfgraph`` reports each as one line, exit code 2.
+USER_ERRORS = (UserError, OSError)
+
+
+def run_reporting_user_errors(main, argv=None) -> int:
+    """Run a command's ``main``; an error a user can cause is one line on stderr, exit code 2."""
+    try:
+        return main(argv)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+class SchemaError(UserError):
     """A table file is missing, unreadable, of another schema version or shape."""
 
 

@@ -19,6 +19,7 @@ import json
 import logging
 import sys
 
+from featurize.schema import UserError
 from models.constants import MODEL_NAMES
 
 
@@ -159,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(json.dumps(out))
     elif args.cmd == "export-weights":
-        from models.adams2019 import export_halide_weights
+        from models.halide.adams2019 import export_halide_weights
         from models.registry import TrainedModel
 
         trained = TrainedModel(args.model_dir)
         if trained.name != "adams2019":
-            raise ValueError(f"{args.model_dir}: a {trained.name} model; only adams2019 has Halide's weights format")
+            raise UserError(f"{args.model_dir}: a {trained.name} model; only adams2019 has Halide's weights format")
         print(export_halide_weights(trained.model, args.out))
     elif args.cmd == "summarize":
         from models.evaluate import summarize
@@ -178,4 +179,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from featurize.schema import run_reporting_user_errors
+
+    sys.exit(run_reporting_user_errors(main))

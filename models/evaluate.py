@@ -25,15 +25,18 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import polars as pl
 import torch
 
 from featurize import schema
+from featurize.schema import UserError
 from models import metrics as metrics_mod
 from models.constants import EVAL_SPLITS, MODEL_NAMES, SELECTION_SPLIT
-from models.data import dataset_hash, load_dataset, split_hash
+from models.data import dataset_hash, split_hash
+from models.halide.inputs import load_dataset
 from models.registry import TrainedModel
 from models.train import predictions_frame
 from featurize.noise import NOISE_DOCS
@@ -74,10 +77,48 @@ def check_trained_on(trained: TrainedModel, model_dir: Path, dataset_dir, split_
     dhash, shash = dataset_hash(dataset_dir), split_hash(split_path)
     fp = trained.fingerprint
     if fp["dataset_hash"] != dhash or fp["split_hash"] != shash:
-        raise ValueError(
+        raise UserError(
             f"{model_dir} was trained on dataset {fp['dataset_hash']} / split {fp['split_hash']}, "
             f"not {dhash} / {shash}; retrain, or pass strict=False (--no-strict) knowingly"
         )
+
+
+def score_splits(
+    label: str, programs: dict[str, list], predict: Callable[[list], list[np.ndarray]], *, timed: bool = True
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Predict each split's programs and score them: the one evaluation path of both backends.
+
+    Args:
+        label (str): The ``model`` column of the predictions (the run directory's model).
+        programs (dict): ``{split: programs}`` (:class:`models.data.ProgramData` or a
+            backend's own program type: anything with ``program_id``, ``schedule_ids`` and
+            ``runtime``, as :func:`models.train.predictions_frame` reads).
+        predict (callable): The model's ``programs -> run times in seconds`` per program.
+        timed (bool, optional): Record ``predict_wall_s`` per split. (default: :obj:`True`)
+
+    Returns:
+        tuple: The ``predictions`` table of every split, and ``{split: metrics or None}``
+        (:func:`models.metrics.compute_metrics`; ``None`` where a split has no labeled schedule).
+    """
+    frames, out = [], {}
+    for name, progs in programs.items():
+        t0 = time.perf_counter()
+        preds = predict(progs)
+        wall = time.perf_counter() - t0
+        frame = predictions_frame(label, progs, preds)
+        frames.append(frame)
+        out[name] = metrics_mod.compute_metrics(frame) if frame.height else None
+        if out[name] is not None and timed:
+            out[name]["predict_wall_s"] = wall
+    table = pl.concat(frames) if frames else predictions_frame(label, [], [])
+    return table, out
+
+
+def write_scores(target: Path, table: pl.DataFrame, metrics: dict[str, Any]) -> None:
+    """``predictions.parquet`` and ``metrics.json`` of one model's scores, in ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    schema.write_table("predictions", table, target / "predictions.parquet")
+    schema.write_json(metrics, target / "metrics.json")
 
 
 def evaluate(
@@ -116,7 +157,7 @@ def evaluate(
     model_dir = Path(model_dir)
     trained = TrainedModel(model_dir, device=device, threads=threads)
     if out_dir is not None and strict:
-        raise ValueError("scoring on another dataset (out_dir) needs strict=False (--no-strict)")
+        raise UserError("scoring on another dataset (out_dir) needs strict=False (--no-strict)")
     if strict:
         check_trained_on(trained, model_dir, dataset_dir, split_path)
     split = schema.read_table(split_path, "split")
@@ -125,30 +166,16 @@ def evaluate(
     ds = load_dataset(dataset_dir, split, stats=trained.stats, splits=loaded,
                       machine_id=None if elsewhere else trained.machine_id)  # fmt: skip
 
-    frames, out = [], {}
+    label = run_label(model_dir)
+    table, out = score_splits(label, {name: ds.split(name) for name in splits}, trained.predict_seconds)
     for name in splits:
-        progs = ds.split(name)
-        t0 = time.perf_counter()
-        preds = trained.predict_seconds(progs)
-        wall = time.perf_counter() - t0
-        frame = predictions_frame(run_label(model_dir), progs, preds)
-        frames.append(frame)
-        if frame.height:
-            out[name] = metrics_mod.compute_metrics(frame)
-            out[name]["predict_wall_s"] = wall
-        else:
-            out[name] = None
+        if out[name] is None:
             log.warning("%s: no labeled schedules in split %r", trained.name, name)
     if SELECTION_SPLIT not in splits and not elsewhere:
         # Metrics only (no prediction rows): the summary picks the best GNN on these.
-        val = ds.split(SELECTION_SPLIT)
-        frame = predictions_frame(run_label(model_dir), val, trained.predict_seconds(val))
-        out[SELECTION_SPLIT] = metrics_mod.compute_metrics(frame) if frame.height else None
-    table = pl.concat(frames) if frames else predictions_frame(run_label(model_dir), [], [])
-    target = Path(out_dir) if elsewhere else model_dir
-    target.mkdir(parents=True, exist_ok=True)
-    schema.write_table("predictions", table, target / "predictions.parquet")
-    schema.write_json(out, target / "metrics.json")
+        _, val = score_splits(label, {SELECTION_SPLIT: ds.split(SELECTION_SPLIT)}, trained.predict_seconds, timed=False)
+        out.update(val)
+    write_scores(Path(out_dir) if elsewhere else model_dir, table, out)
 
     meta_path = model_dir / "meta.json"
     if meta_path.exists() and not elsewhere:

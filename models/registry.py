@@ -18,14 +18,16 @@ import numpy as np
 import torch
 import xgboost as xgb
 
-from models.adams2019 import Adams2019
+from featurize.schema import UserError
+from models.halide.adams2019 import Adams2019
 from models.constants import GNN_MODELS, MODEL_NAMES, TORCH_MODELS, TVM_XGB_PARAMS, XGB_MODELS
-from models.data import FeatureStats, ProgramData
+from models.data import ProgramData
+from models.halide.inputs import FeatureStats
 from models.gatv2 import GATv2
 from models.gcn import GCN
 from models.gine import GINE
-from models.pooled_xgb import PooledXGB
-from models.packsum_xgb import TVMXGB
+from models.halide.pooled_xgb import PooledXGB
+from models.halide.packsum_xgb import TVMXGB
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
@@ -67,7 +69,7 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
         "programs_per_step": 1,
         "grad_clip": 0.0,
     },
-    # hessian "pack": see models/packsum_xgb.py (TVM's own hessian diverges on many-stage programs).
+    # hessian "pack": see models/halide/packsum_xgb.py (TVM's own hessian diverges on many-stage programs).
     "tvm_xgb": {**TVM_XGB_PARAMS, "early_stopping_rounds": 50, "max_rounds": 10000, "seed": 43, "hessian": "pack"},
     "pooled_xgb": {
         "max_depth": 6,
@@ -87,11 +89,11 @@ _CLASSES = {"gcn": GCN, "gine": GINE, "gatv2": GATv2, "adams2019": Adams2019, "t
 
 def default_config(name: str, **overrides: Any) -> dict[str, Any]:
     if name not in MODEL_NAMES:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
+        raise UserError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
     cfg = copy.deepcopy(DEFAULT_CONFIGS[name])
     unknown = set(overrides) - set(cfg)
     if unknown:
-        raise ValueError(f"unknown config keys for {name}: {sorted(unknown)}")
+        raise UserError(f"unknown config keys for {name}: {sorted(unknown)}")
     cfg.update(overrides)
     return cfg
 
@@ -126,7 +128,7 @@ def load_checkpoint(model_dir: str | os.PathLike, map_location: str | torch.devi
         raise FileNotFoundError(f"{path}: no checkpoint (train the model first)")
     ckpt = torch.load(path, map_location=map_location, weights_only=True)
     if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: checkpoint format {ckpt.get('format')}, expected {CHECKPOINT_FORMAT}")
+        raise UserError(f"{path}: checkpoint format {ckpt.get('format')}, expected {CHECKPOINT_FORMAT}")
     return ckpt
 
 
@@ -157,7 +159,7 @@ class TrainedModel:
     def __init__(self, model_dir: str | os.PathLike, device: str | torch.device = "cpu", threads: int = 1) -> None:
         ckpt = load_checkpoint(model_dir)
         if not ckpt.get("done"):
-            raise RuntimeError(f"{model_dir}: training did not finish (resume it with `perfgraph train`)")
+            raise UserError(f"{model_dir}: training did not finish (resume it with `perfgraph train`)")
         self.name: str = ckpt["model"]
         self.config: dict[str, Any] = ckpt["config"]
         self.stats = FeatureStats.from_state_dict(ckpt["stats"])

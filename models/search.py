@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from featurize import schema
+from featurize.schema import UserError
 from models.registry import default_config
 
 #: Values tried per model; every key is one of the model's config keys.
@@ -90,7 +91,7 @@ def search(
         results.append({"config": overrides, "val": val, "train_wall_s": meta.get("train_wall_s")})
     scored = [r for r in results if r["val"].get(SELECTION_METRIC) is not None]
     if not scored:
-        raise ValueError(f"{model}: no trial has a validation {SELECTION_METRIC} (is the val split empty?)")
+        raise UserError(f"{model}: no trial has a validation {SELECTION_METRIC} (is the val split empty?)")
     best = min(scored, key=lambda r: r["val"][SELECTION_METRIC])
     summary = {
         "model": model,

@@ -35,7 +35,7 @@ from models.selection import REFERENCES as OTHER_REFERENCES
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class SelectError(ValueError):
+class SelectError(schema.UserError):
     """A user-facing problem: a bad program, model directory or sampling."""
 
 
@@ -102,7 +102,7 @@ def draw_entry_candidates(
 def score_candidates(work_dir: Path, trained) -> pl.DataFrame:
     """Every candidate of ``work_dir`` with the model's predicted time, fastest first."""
     from featurize.build import featurize_program
-    from models.data import load_dataset
+    from models.halide.inputs import load_dataset
 
     tables = featurize_program(work_dir)
     cands = schema.read_table(work_dir / "candidates.parquet", "candidates")
@@ -347,17 +347,11 @@ def main(argv: list[str] | None = None) -> int:
                            help="beam of Halide's default pick, Adams2019's beam search (default: 32, Halide's own)")  # fmt: skip
     args = ap.parse_args(argv)
 
-    from pipelines.errors import USER_ERRORS
-
-    try:
-        if args.cmd == "predict":
-            table = predict(args.program, args.model, work_dir=args.work_dir, parallelism=args.parallelism)
-        else:
-            result = tune(args.program, args.model, work_dir=args.work_dir, parallelism=args.parallelism,
-                          top_k=args.top_k, beam_size=args.beam_size)  # fmt: skip
-    except (SelectError, *USER_ERRORS) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.cmd == "predict":
+        table = predict(args.program, args.model, work_dir=args.work_dir, parallelism=args.parallelism)
+    else:
+        result = tune(args.program, args.model, work_dir=args.work_dir, parallelism=args.parallelism,
+                      top_k=args.top_k, beam_size=args.beam_size)  # fmt: skip
     if args.cmd == "predict":
         print(format_table(table))
         if args.out:
@@ -374,4 +368,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(schema.run_reporting_user_errors(main))

@@ -26,6 +26,7 @@ import os
 import polars as pl
 
 from featurize import schema
+from featurize.schema import UserError
 
 ORIGIN_TO_SPLIT = {"zoo": "zoo", "user": "test"}
 
@@ -63,14 +64,14 @@ def assign_splits(
         pl.DataFrame: ``(program_id, split)``, sorted by ``program_id``.
     """
     if not (0 < train <= 1 and 0 <= val < 1 and train + val <= 1 + 1e-9):
-        raise ValueError(f"bad split fractions: train={train}, val={val} (test is the rest)")
+        raise UserError(f"bad split fractions: train={train}, val={val} (test is the rest)")
     test = max(0.0, 1.0 - train - val)
     origins = set(programs["origin"].unique().to_list())
     unknown = origins - {"random", "zoo", "user"}
     if unknown:
-        raise ValueError(f"unknown program origins {sorted(unknown)}; expected random, zoo or user")
+        raise UserError(f"unknown program origins {sorted(unknown)}; expected random, zoo or user")
     if programs["program_id"].n_unique() != programs.height:
-        raise ValueError("programs table has duplicate program_id values")
+        raise UserError("programs table has duplicate program_id values")
 
     rand = sorted(
         programs.filter(pl.col("origin") == "random")["program_id"].to_list(),

@@ -35,9 +35,11 @@ import xgboost as xgb
 from tqdm import tqdm
 
 from featurize import schema
+from featurize.schema import UserError
 from models import metrics as metrics_mod
 from models.constants import GNN_MODELS, TORCH_MODELS, XGB_MODELS
-from models.data import GraphDataset, ProgramData, dataset_hash, load_dataset, split_hash
+from models.data import ProgramData, dataset_hash, split_hash
+from models.halide.inputs import GraphDataset, load_dataset
 from models.registry import (
     CHECKPOINT,
     CHECKPOINT_FORMAT,
@@ -203,6 +205,38 @@ def end_epoch(name: str, state: dict, epoch: int, train_loss: float, val_loss: f
     return best_state
 
 
+def run_epochs(
+    model, name: str, opt, train: list[ProgramData], val: list[ProgramData], config: dict, seed: int, device,
+    state: dict, best_state: dict, *, after_epoch=None, progress: bool = False,
+) -> dict:
+    """The training loop of every torch model on either backend: from epoch ``state["epoch"] + 1``
+    to the config's budget, Adam steps on batches of one program's schedules (a seeded order
+    per epoch), the validation loss after each epoch, early stopping on it (``patience``).
+
+    ``state`` (:func:`fresh_train_state`, or a resumed one) is updated in place; ``after_epoch(epoch,
+    best_state)`` runs after each epoch (the Halide side checkpoints there). Returns the best
+    state dict.
+    """
+    epochs = int(config["epochs"])
+    per_step = programs_per_step(config, len(train))
+    val_batches = schedule_batches(val or train, config["batch_size"], None)
+    t0, wall0 = time.perf_counter(), state["wall_s"]
+    bar = tqdm(range(state["epoch"] + 1, epochs), desc=name, disable=not (progress and sys.stderr.isatty()), leave=False)
+    for epoch in bar if not state["stopped_early"] else []:
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        train_loss = train_epoch(model, name, opt, group_steps(schedule_batches(train, config["batch_size"], gen), per_step),
+                                  config["grad_clip"], device)  # fmt: skip
+        val_loss = eval_loss(model, name, val_batches, device)
+        best_state = end_epoch(name, state, epoch, train_loss, val_loss, config["patience"], model, best_state,
+                                lambda: wall0 + time.perf_counter() - t0)  # fmt: skip
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+        if after_epoch is not None:
+            after_epoch(epoch, best_state)
+        if state["stopped_early"]:
+            break
+    return best_state
+
+
 def _train_torch(
     name: str,
     config: dict,
@@ -231,31 +265,14 @@ def _train_torch(
     if resume:
         best_state = _resume(name, out_dir, fp, model, opt, state, best_state)
 
-    epochs = int(config["epochs"])
-    per_step = programs_per_step(config, len(train))
-    start = state["epoch"] + 1
-    val_batches = schedule_batches(val or train, config["batch_size"], None)
-    t0 = time.perf_counter()
-    wall0 = state["wall_s"]
-    bar = tqdm(range(start, epochs), desc=name, disable=not (progress and sys.stderr.isatty()), leave=False)
-    ran = False
-    for epoch in bar if not state["stopped_early"] else []:
-        ran = True
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        train_loss = train_epoch(model, name, opt, group_steps(schedule_batches(train, config["batch_size"], gen), per_step),
-                                  config["grad_clip"], device)  # fmt: skip
-        val_loss = eval_loss(model, name, val_batches, device)
-        best_state = end_epoch(name, state, epoch, train_loss, val_loss, config["patience"], model, best_state,
-                                lambda: wall0 + time.perf_counter() - t0)  # fmt: skip
-        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
-        done = state["stopped_early"] or epoch + 1 >= epochs
-        save_checkpoint(
-            _torch_ckpt(name, config, ds, fp, model, opt, best_state, state, done),
-            out_dir,
-        )
-        if state["stopped_early"]:
-            break
-    if not ran:
+    def checkpoint(epoch: int, best: dict) -> None:
+        done = state["stopped_early"] or epoch + 1 >= int(config["epochs"])
+        save_checkpoint(_torch_ckpt(name, config, ds, fp, model, opt, best, state, done), out_dir)
+
+    first = state["epoch"] + 1
+    best_state = run_epochs(model, name, opt, train, val, config, seed, device, state, best_state,
+                            after_epoch=checkpoint, progress=progress)  # fmt: skip
+    if state["epoch"] + 1 == first:
         # Nothing left to train; make sure the stored checkpoint is marked done.
         save_checkpoint(_torch_ckpt(name, config, ds, fp, model, opt, best_state, state, True), out_dir)
     model.load_state_dict(best_state)
@@ -391,7 +408,7 @@ def training_meta(
     if model_name == "tvm_xgb":
         meta["calibration"] = (
             "score -> seconds by one global constant fitted on training programs: "
-            "t = exp(log_scale) / pos(score); rank metrics are unaffected (see models/packsum_xgb.py)"
+            "t = exp(log_scale) / pos(score); rank metrics are unaffected (see models/scores.py)"
         )
     return meta
 
@@ -446,7 +463,7 @@ def train(
     ds = load_dataset(dataset_dir, split, splits=("train", "val"))
     load_s = time.perf_counter() - t_load
     if not ds.split("train"):
-        raise ValueError("the split has no training program with labeled schedules")
+        raise UserError("the split has no training program with labeled schedules")
     fp = fingerprint(model_name, cfg, dhash, shash, seed, ds.machine_id)
 
     if model_name in TORCH_MODELS:

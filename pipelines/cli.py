@@ -31,6 +31,7 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "generate": Stage("pipelines.halide.cli", "generate", "write one program entry (random, zoo or user)"),
     "compile": Stage("pipelines.halide.cli", "compile", "sample and compile the candidate schedules of one program"),
+    "refine": Stage("pipelines.halide.cli", "refine", "probe-time a program's candidates, then draw more near its fastest"),
     "bench": Stage("pipelines.halide.cli", "bench", "time the compiled candidates of one program"),
     "retime": Stage("pipelines.halide.cli", "retime", "drift pass: re-time a fraction of all candidates, later"),
     "featurize": Stage("featurize.__main__", "build", "join the per-program work directories into the dataset tables"),
@@ -50,9 +51,9 @@ STAGES: dict[str, Stage] = {
     "tvm-bench": Stage("pipelines.tvm.cli", "bench", "TVM: time the built candidates of one program"),
     "tvm-retime": Stage("pipelines.tvm.cli", "retime", "TVM: drift pass"),
     "tvm-featurize": Stage("pipelines.tvm.cli", "featurize", "TVM: write the dataset tables"),
-    "tvm-train": Stage("models.tvm.costmodel", "train", "TVM: train TVM's XGBModel or a GNN on the TVM dataset"),
-    "tvm-evaluate": Stage("models.tvm.costmodel", "evaluate", "TVM: score a model on the TVM dataset"),
-    "tvm-summarize": Stage("models.tvm.costmodel", "summarize", "TVM: gather the TVM side's metrics"),
+    "tvm-train": Stage("models.tvm.cli", "train", "TVM: train TVM's XGBModel or a GNN on the TVM dataset"),
+    "tvm-evaluate": Stage("models.tvm.cli", "evaluate", "TVM: score a model on the TVM dataset"),
+    "tvm-summarize": Stage("models.tvm.cli", "summarize", "TVM: gather the TVM side's metrics"),
 }
 
 
@@ -101,7 +102,7 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``perfgraph <stage> ...``: the stage module's ``main`` with its subcommand."""
-    from pipelines.errors import USER_ERRORS
+    from featurize.schema import USER_ERRORS
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):

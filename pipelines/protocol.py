@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from featurize.schema import UserError
+
 AGGREGATES = ("min", "median", "calibrated")
 
 
@@ -88,16 +90,16 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
-            raise ValueError(f"timing.aggregate must be one of {AGGREGATES}, not {self.aggregate!r}")
+            raise UserError(f"timing.aggregate must be one of {AGGREGATES}, not {self.aggregate!r}")
         if self.rounds < 1:
-            raise ValueError("timing.rounds must be at least 1")
+            raise UserError("timing.rounds must be at least 1")
 
     @classmethod
     def from_config(cls, cfg: dict) -> "Protocol":
         known = {f.name for f in fields(cls)}
         unknown = set(cfg) - known
         if unknown:
-            raise ValueError(f"unknown timing settings {sorted(unknown)}; known: {sorted(known)}")
+            raise UserError(f"unknown timing settings {sorted(unknown)}; known: {sorted(known)}")
         return cls(**cfg)
 
     def window_settings(self) -> dict:

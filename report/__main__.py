@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     # that does not exist at all is a typo, and the command says so.
     for flag, path in (("--dataset", args.dataset), ("--models", args.models)):
         if not Path(path).is_dir():
-            print(f"error: {path}: {flag} directory not found", file=sys.stderr)
-            return 2
+            raise FileNotFoundError(f"{path}: {flag} directory not found")
     config = None
     if args.config_json:
         try:
@@ -76,4 +75,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from featurize.schema import run_reporting_user_errors
+
+    sys.exit(run_reporting_user_errors(main))

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from featurize.schema import UserError
+
 _NODE = re.compile(r"^Node: (\S+)\s*$")
 _STAGE = re.compile(r"^  Stage (\d+):\s*$")
 _LOOP = re.compile(r"^    (\S+) ")
@@ -31,7 +33,7 @@ _ROW = re.compile(r"^    \[(.*)\]\s*$")
 _OFFSET = re.compile(r"([+-]) (\d+)\)?$")
 
 
-class DagDumpError(ValueError):
+class DagDumpError(UserError):
     """The autoscheduler's DAG dump is missing or not in the expected form."""
 
 

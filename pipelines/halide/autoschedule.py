@@ -9,6 +9,8 @@ from functools import cache
 
 import halide as hl
 
+from featurize.schema import UserError
+
 PLUGINS = {
     "Adams2019": "libautoschedule_adams2019.so",
     "Mullapudi2016": "libautoschedule_mullapudi2016.so",
@@ -37,7 +39,7 @@ KNOWN_PARAMS = {
 @cache
 def load_plugin(name: str) -> None:
     if name not in PLUGINS:
-        raise ValueError(f"unknown autoscheduler {name!r}; known: {sorted(PLUGINS)}")
+        raise UserError(f"unknown autoscheduler {name!r}; known: {sorted(PLUGINS)}")
     hl.load_plugin(os.path.join(os.path.dirname(hl.__file__), "lib64", PLUGINS[name]))
 
 
@@ -54,7 +56,7 @@ def autoschedule(pipeline: hl.Pipeline, name: str, params: dict, target: hl.Targ
     """
     unknown = set(params) - KNOWN_PARAMS[name]
     if unknown:
-        raise ValueError(f"{name}: unknown parameters {sorted(unknown)}")
+        raise UserError(f"{name}: unknown parameters {sorted(unknown)}")
     load_plugin(name)
     result = pipeline.apply_autoscheduler(
         target or host_target(), hl.AutoschedulerParams(name, {k: str(v) for k, v in params.items()})

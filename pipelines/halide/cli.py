@@ -1,4 +1,4 @@
-"""Command line of the Halide dataset stages: ``perfgraph {generate,compile,bench,retime}``."""
+"""Command line of the Halide dataset stages: ``perfgraph {generate,compile,refine,bench,retime}``."""
 
 from __future__ import annotations
 
@@ -30,8 +30,17 @@ def main(argv=None) -> int:
     c.add_argument("--sampling", required=True, help="sampling config (JSON)")
     c.add_argument("--parallelism", type=int, default=0, help="cores the schedules target (0: this machine's)")
 
+    f = sub.add_parser("refine", help="probe-time a program's candidates, then draw more near its fastest")
+    f.add_argument("--entry", required=True)
+    f.add_argument("--candidates", required=True, help="the compile stage's candidates table")
+    f.add_argument("--out", required=True, help="candidates table of the new schedules (refined.parquet)")
+    f.add_argument("--probe", required=True, help="measurements table of the probe timing")
+    f.add_argument("--sampling", required=True, help="sampling config (JSON), with its refine section")
+    f.add_argument("--timing", required=True, help="timing protocol (JSON: the config's timing section)")
+    f.add_argument("--calibration-dir", default="results/_work/calibration")
+
     b = sub.add_parser("bench", help="time the compiled candidates of one program")
-    b.add_argument("--candidates", required=True)
+    b.add_argument("--candidates", required=True, nargs="+", help="its candidates tables (compile's, refine's)")
     r = sub.add_parser("retime", help="drift pass: re-time a fraction of all candidates, later")
     r.add_argument("candidates", nargs="+")
     add_timing_flags(b, r)
@@ -48,16 +57,19 @@ def main(argv=None) -> int:
             entry = programs.zoo_entry(args.zoo)
         else:
             entry = programs.user_entry(args.user)
-            try:
-                programs.load_user_program(args.user, args.program_id)
-            except programs.UserProgramError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
+            programs.load_user_program(args.user, args.program_id)  # a bad program fails here, not later
         write_json(entry, args.out)
     elif args.cmd == "compile":
         from pipelines.halide.sample import compile_program
 
         compile_program(args.entry, args.out_dir, json.loads(args.sampling), args.parallelism or cores)
+    elif args.cmd == "refine":
+        from pipelines.halide.refine import refine_program
+        from pipelines.protocol import Protocol
+
+        protocol = Protocol.from_config(json.loads(args.timing))
+        refine_program(args.entry, args.candidates, args.out, args.probe, json.loads(args.sampling), protocol,
+                       args.calibration_dir)  # fmt: skip
     elif args.cmd in ("bench", "retime"):
         from pipelines.halide import bench
 
@@ -66,6 +78,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from pipelines.errors import run_reporting_user_errors
+    from featurize.schema import run_reporting_user_errors
 
     sys.exit(run_reporting_user_errors(main))

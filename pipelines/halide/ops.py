@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import halide as hl
 
+from featurize.schema import UserError
+
 x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
 F32 = hl.Float(32)
 NEG_INF = F32.min()
@@ -49,7 +51,7 @@ UNARY_FNS = ("relu", "tanh", "exp", "sigmoid", "relu6")
 BINARY_FNS = ("add", "sub", "mul", "max")
 
 
-class SpecError(ValueError):
+class SpecError(UserError):
     """A program spec names an unknown operator, operand or attribute."""
 
 

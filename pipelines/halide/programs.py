@@ -24,11 +24,12 @@ from pathlib import Path
 
 import halide as hl
 
+from featurize.schema import UserError
 from pipelines.halide.generator import generate_spec
 from pipelines.halide.ops import Program, build_program
 
 
-class UserProgramError(ValueError):
+class UserProgramError(UserError):
     """A user program file cannot be loaded; the message names the file."""
 
 
@@ -41,7 +42,7 @@ def zoo_entry(name: str) -> dict:
     from pipelines.halide.zoo import ZOO
 
     if name not in ZOO:
-        raise ValueError(f"unknown zoo program {name!r}; known: {sorted(ZOO)}")
+        raise UserError(f"unknown zoo program {name!r}; known: {sorted(ZOO)}")
     spec, description = ZOO[name]
     return {"program_id": f"zoo_{name}", "origin": "zoo", "source": name, "description": description, "spec": spec}
 
@@ -57,7 +58,7 @@ def load_program(entry: dict) -> Program:
         return build_program(entry["spec"])
     if entry["origin"] == "user":
         return load_user_program(entry["source"], entry["program_id"])
-    raise ValueError(f"unknown program origin {entry['origin']!r}")
+    raise UserError(f"unknown program origin {entry['origin']!r}")
 
 
 def load_user_program(path: str | Path, name: str | None = None) -> Program:

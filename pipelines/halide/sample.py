@@ -234,12 +234,15 @@ def candidate_row(entry: dict, draw: Draw, out: Outcome) -> dict:
     }
 
 
-def draw_candidates(entry: dict, mix: list[MixSampler], refs: list[Draw], lib_path_for, out_dir: Path) -> dict[str, dict]:
+def draw_candidates(
+    entry: dict, mix: list[MixSampler], refs: list[Draw], lib_path_for, out_dir: Path, known: dict | None = None
+) -> dict[str, dict]:
     """Run the reference draws, then each mix sampler's until it has its distinct schedules.
 
-    Returns the candidate rows by schedule id; a schedule drawn again counts as a duplicate
-    of the first draw's row, and a draw that gave no schedule is reported on stderr."""
-    rows: dict[str, dict] = {}
+    Returns the candidate rows by schedule id (``known``'s rows first: schedules the program
+    already has, which count as duplicates when drawn again); a schedule drawn again counts
+    as a duplicate of the first draw's row, and a draw that gave no schedule is reported on stderr."""
+    rows: dict[str, dict] = {sid: dict(row) for sid, row in (known or {}).items()}
 
     def record(draw: Draw, out: Outcome) -> None:
         if out.status == "duplicate":

@@ -37,11 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
+from featurize.schema import UserError
+
 #: Halide's weights file: signature 'hwf1', the feature versions it was trained for,
 #: then each buffer (dimension 0 innermost) in ``Weights::save`` order.
 WEIGHTS_SIGNATURE = 0x68776631
 FEATURE_VERSIONS = (3, 3)  # PipelineFeatures::version(), ScheduleFeatures::version() in Halide 21
-#: Shapes of the shipped Adams2019 tensors (models.adams2019.halide_baseline_weights).
+#: Shapes of the shipped Adams2019 tensors (models.halide.adams2019.halide_baseline_weights).
 WEIGHT_SHAPES = {
     "head1_filter": (8, 40, 7),
     "head1_bias": (8,),
@@ -69,6 +71,34 @@ def weights_bytes(weights: dict[str, np.ndarray]) -> bytes:
     return b"".join(out)
 
 
+def weights_from_bytes(data: bytes, offset: int = 0) -> dict[str, np.ndarray]:
+    """Read Halide's ``.weights`` format (``Weights::load``) into arrays of :data:`WEIGHT_SHAPES`.
+
+    Halide buffers are stored with dimension 0 innermost, so a buffer of extents
+    ``(a, b, c)`` is a C array ``[c][b][a]``; it is transposed back to ``[a][b][c]``."""
+    sig, _pver, _sver, count = struct.unpack_from("<IIII", data, offset)
+    if sig != WEIGHTS_SIGNATURE or count != len(WEIGHT_SHAPES):
+        raise UserError("not a Halide Adams2019 weights blob")
+    off = offset + 16
+    out = {}
+    for name in WEIGHT_SHAPES:
+        (ndim,) = struct.unpack_from("<I", data, off)
+        dims = struct.unpack_from(f"<{ndim}I", data, off + 4)
+        off += 4 + 4 * ndim
+        n = int(np.prod(dims))
+        arr = np.frombuffer(data, dtype="<f4", count=n, offset=off).reshape(dims[::-1]).T
+        off += 4 * n
+        out[name] = np.array(arr, dtype=np.float32, order="C", copy=True)
+    return out
+
+
+def perturbed_weights(weights: dict[str, np.ndarray], sd: float, seed: int) -> dict[str, np.ndarray]:
+    """``weights`` plus Gaussian noise of standard deviation ``sd`` (seeded): a cost model near
+    another, whose search lands near that one's schedules but not on them."""
+    rng = np.random.default_rng(seed)
+    return {name: (w + rng.normal(0.0, sd, w.shape)).astype(np.float32) for name, w in weights.items()}
+
+
 def write_random_weights(directory: str | Path, seed: int) -> Path:
     """The random weights of ``seed`` as a file in ``directory`` (written once)."""
     path = Path(directory) / f"random_seed{seed}.weights"
@@ -78,6 +108,12 @@ def write_random_weights(directory: str | Path, seed: int) -> Path:
         tmp.write_bytes(weights_bytes(random_weights(seed)))
         tmp.replace(path)
     return path
+
+
+#: Parameters a sample records that are not the autoscheduler's: the cost model it searched
+#: with (turned into ``weights_path`` when the draw runs) and, for a refine draw, the schedule
+#: it started from (:mod:`pipelines.halide.refine`).
+RECORD_ONLY = ("weights", "weights_seed", "weights_sha256", "refines", "perturb_sd", "perturb_seed")
 
 
 @dataclass(frozen=True)
@@ -94,10 +130,20 @@ class Draw:
     timeout_s: float
     weights_seed: int | None = field(default=None)
     weights_file: str | None = field(default=None)
+    perturb: tuple[float, int] | None = field(default=None)  # (sd, seed) of noise on those weights
 
     def autoscheduler_params(self, weights_dir: str | Path) -> dict:
-        params = {k: v for k, v in self.params.items() if k not in ("weights", "weights_seed", "weights_sha256")}
-        if self.weights_seed is not None:
+        params = {k: v for k, v in self.params.items() if k not in RECORD_ONLY}
+        if self.perturb is not None:
+            base = (random_weights(self.weights_seed) if self.weights_seed is not None
+                    else weights_from_bytes(Path(self.weights_file).read_bytes()))  # fmt: skip
+            sd, seed = self.perturb
+            of = f"seed{self.weights_seed}" if self.weights_seed is not None else Path(self.weights_file).stem
+            path = Path(weights_dir) / f"perturbed_{of}_sd{sd}_seed{seed}.weights"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(weights_bytes(perturbed_weights(base, sd, seed)))
+            params["weights_path"] = str(path)
+        elif self.weights_seed is not None:
             params["weights_path"] = str(write_random_weights(weights_dir, self.weights_seed))
         elif self.weights_file is not None:
             params["weights_path"] = self.weights_file
@@ -133,7 +179,7 @@ def checked_weights_file(sampler: str, path: str) -> tuple[str, str]:
     data = p.read_bytes()
     sig, pver, sver, count = struct.unpack_from("<IIII", data) if len(data) >= 16 else (0, 0, 0, 0)
     if sig != WEIGHTS_SIGNATURE or (pver, sver) != FEATURE_VERSIONS or count != len(WEIGHT_SHAPES):
-        raise ValueError(
+        raise UserError(
             f"{p}: sampler {sampler}: not a Halide Adams2019 weights file for feature versions {FEATURE_VERSIONS}"
         )
     return str(p.resolve()), hashlib.sha256(data).hexdigest()[:16]

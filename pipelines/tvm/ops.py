@@ -34,11 +34,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from featurize.schema import UserError
+
 UNARY_FNS = ("relu", "relu6", "sigmoid", "tanh", "exp")
 BINARY_FNS = ("add", "mul", "max")
 
 
-class TVMSpecError(ValueError):
+class TVMSpecError(UserError):
     """A program spec names an unknown kind or has bad parameters."""
 
 

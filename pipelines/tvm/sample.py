@@ -48,6 +48,7 @@ import numpy as np
 import polars as pl
 
 from featurize import schema
+from featurize.schema import UserError
 from featurize.tvm import graph as tg
 from pipelines.tvm import ops as tp
 
@@ -381,7 +382,7 @@ def sample_program(
     cfg = {**DEFAULT_SAMPLING, **(cfg or {})}
     unknown = set(cfg) - set(DEFAULT_SAMPLING)
     if unknown:
-        raise ValueError(f"unknown TVM sampling keys {sorted(unknown)}")
+        raise UserError(f"unknown TVM sampling keys {sorted(unknown)}")
     os.environ.setdefault("TVM_NUM_THREADS", str(cores))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

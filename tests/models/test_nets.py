@@ -7,10 +7,11 @@ import torch
 from torch_geometric.data import Batch
 
 from featurize import schema
-from models.adams2019 import Adams2019
+from models.halide.adams2019 import Adams2019
 from models.base import pairwise_rank_loss, scatter_logsumexp
 from models.constants import CONV1_CHANNELS, HEAD1_H, HEAD1_W, PIPELINE_SKIP
-from models.data import ProgramData, load_dataset
+from models.data import ProgramData
+from models.halide.inputs import load_dataset
 from models.gatv2 import GATv2
 from models.gcn import GCN
 from models.gine import GINE

@@ -7,7 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from models.select import SelectError, main, predict, tune
+from models.select import SelectError, predict, tune
+from pipelines.cli import main  # perfgraph: what a user runs
 from models.train import train
 from tests.conftest import FAST_TIMING, ROOT, SMALL_SAMPLING
 

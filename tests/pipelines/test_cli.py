@@ -16,6 +16,9 @@ def wrong_path_args(tmp_path) -> dict[str, list[str]]:
     return {
         "generate": ["--program-id", "user_x", "--user", f"{MISSING}/x.py", "--out", f"{out}/e.json"],
         "compile": ["--entry", f"{MISSING}/entry.json", "--out-dir", out, "--sampling", "{}"],
+        "refine": ["--entry", f"{MISSING}/entry.json", "--candidates", f"{MISSING}/candidates.parquet",
+                   "--out", f"{out}/refined.parquet", "--probe", f"{out}/probe.parquet",
+                   "--sampling", '{"refine": {"count": 1}}', *timing],
         "bench": ["--candidates", f"{MISSING}/candidates.parquet", "--out", f"{out}/m.parquet",
                   "--samples", f"{out}/s.parquet", "--machine", f"{out}/machine.json", *timing],
         "retime": ["--out", f"{out}/m.parquet", "--samples", f"{out}/s.parquet", "--fraction", "0.5", *timing,
@@ -74,3 +77,27 @@ def test_a_wrong_path_is_one_line_and_exit_2(stage, tmp_path, capsys) -> None:
 def test_an_unknown_stage_is_refused(capsys) -> None:
     assert main(["fly"]) == 2
     assert "unknown stage 'fly'" in capsys.readouterr().err
+
+
+def test_bad_settings_are_one_line_too(tmp_path, capsys) -> None:
+    """Not only paths: a bad setting (a timing protocol of zero rounds) is one line and exit 2 too."""
+    args = wrong_path_args(tmp_path)["bench"]
+    args[args.index("--timing") + 1] = '{"rounds": 0}'
+    assert main(["bench", *args]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == ["error: timing.rounds must be at least 1"], err
+
+
+def test_every_kind_of_bad_input_is_a_user_error() -> None:
+    """One base class, so every command reports them alike (exit 2, one line)."""
+    from featurize.build import FeaturizeError
+    from featurize.halide.graph import DagDumpError
+    from featurize.schema import USER_ERRORS, SchemaError, UserError
+    from models.select import SelectError
+    from pipelines.halide.ops import SpecError
+    from pipelines.halide.programs import UserProgramError
+    from pipelines.tvm.ops import TVMSpecError
+
+    assert USER_ERRORS == (UserError, OSError)
+    for kind in (SchemaError, FeaturizeError, DagDumpError, SelectError, SpecError, UserProgramError, TVMSpecError):
+        assert issubclass(kind, UserError), kind

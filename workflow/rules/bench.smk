@@ -7,6 +7,7 @@ rule bench:
     """Time one program's candidates by the protocol, alone on the machine (all cores, one bench_slot)."""
     input:
         rules.compile.output.candidates,
+        rules.refine.output.refined,
     output:
         measurements=f"{WORK}/{{prog}}/measurements.parquet",
         samples=f"{WORK}/{{prog}}/timing_samples.parquet",
@@ -27,7 +28,7 @@ rule bench:
 rule retime:
     """Drift: re-time a fixed share of the featurized schedules in a separate, later pass."""
     input:
-        candidates=expand(f"{WORK}/{{prog}}/candidates.parquet", prog=PROGRAMS),
+        candidates=expand(f"{WORK}/{{prog}}/{{table}}.parquet", prog=PROGRAMS, table=("candidates", "refined")),
         first_pass=expand(f"{WORK}/{{prog}}/measurements.parquet", prog=PROGRAMS),
     output:
         measurements=f"{WORK}/retime.parquet",

@@ -76,6 +76,10 @@ def timing_json():
     return json.dumps({**config["timing"], "threads": SCHEDULE_THREADS}, sort_keys=True)
 
 
+#: Whether the refine stage draws (sampling.refine.count > 0): then it times and holds the bench slot.
+REFINE = config["sampling"]["refine"]["count"] > 0
+
+
 def timing_threads(wildcards=None, threads=None):
     # Timing holds every core of the machine, whatever it runs on, so nothing runs beside it.
     return CORES

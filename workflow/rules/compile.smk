@@ -20,3 +20,28 @@ rule compile:
     shell:
         "perfgraph compile --entry {input.entry} --out-dir {WORK}/{wildcards.prog} "
         "--sampling '{params.sampling}' --parallelism {params.parallelism} > {log} 2>&1"
+
+
+rule refine:
+    """Probe-time one program's Adams2019 candidates, then draw and compile more near the fastest
+    (sampling.refine; with count 0 it writes empty tables and takes no bench slot)."""
+    input:
+        entry=rules.compile.input.entry,
+        candidates=rules.compile.output.candidates,
+        weights=sampler_weights_files,
+    output:
+        refined=f"{WORK}/{{prog}}/refined.parquet",
+        probe=f"{WORK}/{{prog}}/probe.parquet",
+    params:
+        sampling=as_json("sampling"),
+        timing=timing_json(),
+    # The probe times alone, like bench; the draws after it compile on every core it holds.
+    threads: timing_threads() if REFINE else 1
+    resources:
+        bench_slot=1 if REFINE else 0,
+    log:
+        f"results/logs/refine/{{prog}}.log",
+    shell:
+        "perfgraph refine --entry {input.entry} --candidates {input.candidates} --out {output.refined} "
+        "--probe {output.probe} --sampling '{params.sampling}' --timing '{params.timing}' "
+        "--calibration-dir {CALIBRATION} > {log} 2>&1"

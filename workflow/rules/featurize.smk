@@ -2,6 +2,7 @@ rule featurize:
     """Join every program's work directory into the dataset's Parquet graph tables."""
     input:
         candidates=expand(rules.compile.output.candidates, prog=PROGRAMS),
+        refined=expand(rules.refine.output.refined, prog=PROGRAMS),
         program=expand(rules.compile.output.program, prog=PROGRAMS),
         measurements=expand(rules.bench.output.measurements, prog=PROGRAMS),
         samples=expand(rules.bench.output.samples, prog=PROGRAMS),

@@ -22,7 +22,7 @@ MIX = {
 
 
 def test_random_weights_round_trip_through_halides_format() -> None:
-    from models.adams2019 import halide_baseline_weights, parse_weights
+    from models.halide.adams2019 import halide_baseline_weights, parse_weights
 
     w = random_weights(3)
     parsed = parse_weights(weights_bytes(w))
@@ -48,7 +48,7 @@ def test_plan_records_seeds_and_weights(small_sampling) -> None:
 
 
 def test_exported_weights_are_the_models_and_halides_format(tmp_path) -> None:
-    from models.adams2019 import Adams2019, export_halide_weights, parse_weights
+    from models.halide.adams2019 import Adams2019, export_halide_weights, parse_weights
 
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
@@ -76,7 +76,7 @@ RETRAINED = {"count": 2, "beam_size": 1, "random_dropout": 1, "max_attempts": 15
 @pytest.fixture(scope="module")
 def sampled(tmp_path_factory):
     """A small random program sampled twice with the same mix."""
-    from models.adams2019 import Adams2019, export_halide_weights
+    from models.halide.adams2019 import Adams2019, export_halide_weights
     from tests.conftest import SMALL_SAMPLING
 
     weights = export_halide_weights(Adams2019(init="halide"), tmp_path_factory.mktemp("w") / "retrained.weights")

@@ -7,9 +7,10 @@ import pytest
 from scipy.stats import kendalltau
 
 from featurize import schema
-from models.data import load_dataset
-from models.pooled_xgb import PooledXGB, pooled_features
-from models.packsum_xgb import PackSum, TVMXGB, positive, stage_rows
+from models.halide.inputs import load_dataset
+from models.halide.pooled_xgb import PooledXGB, pooled_features
+from models.halide.packsum_xgb import PackSum, TVMXGB, stage_rows
+from models.scores import positive
 
 
 @pytest.fixture(scope="module")

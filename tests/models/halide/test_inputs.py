@@ -10,7 +10,8 @@ from torch_geometric.data import Batch
 
 from featurize import schema
 from models.constants import EDGE_DIM, EDGE_KINDS
-from models.data import FeatureStats, load_dataset, log_transform
+from models.data import log_transform
+from models.halide.inputs import FeatureStats, load_dataset
 
 PF = schema.PIPELINE_COLUMNS
 SF = schema.SCHEDULE_COLUMNS

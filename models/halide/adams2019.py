@@ -52,7 +52,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import Parameter
@@ -68,7 +67,7 @@ from models.constants import (
     PIPELINE_SKIP,
 )
 from models.data import ProgramData
-from pipelines.halide.samplers import WEIGHT_SHAPES, WEIGHTS_SIGNATURE, weights_bytes
+from pipelines.halide.samplers import WEIGHT_SHAPES, WEIGHTS_SIGNATURE, weights_bytes, weights_from_bytes
 
 _F = {name: i for i, name in enumerate(SCHEDULE_FEATURE_NAMES)}
 
@@ -77,24 +76,9 @@ _WEIGHT_NAMES = tuple(WEIGHT_SHAPES)
 
 
 def parse_weights(data: bytes, offset: int = 0) -> dict[str, torch.Tensor]:
-    """Parse Halide's ``.weights`` format (``Weights::load``) into our parameter layout.
-
-    Halide buffers are stored with dimension 0 innermost, so a buffer of extents
-    ``(a, b, c)`` is a C array ``[c][b][a]``; we transpose to ``[a][b][c]``."""
-    sig, _pver, _sver, count = struct.unpack_from("<IIII", data, offset)
-    if sig != WEIGHTS_SIGNATURE or count != len(_WEIGHT_NAMES):
-        raise ValueError("not a Halide Adams2019 weights blob")
-    off = offset + 16
-    out = {}
-    for name in _WEIGHT_NAMES:
-        (ndim,) = struct.unpack_from("<I", data, off)
-        dims = struct.unpack_from(f"<{ndim}I", data, off + 4)
-        off += 4 + 4 * ndim
-        n = int(np.prod(dims))
-        arr = np.frombuffer(data, dtype="<f4", count=n, offset=off).reshape(dims[::-1]).T
-        off += 4 * n
-        out[name] = torch.from_numpy(np.array(arr, dtype=np.float32, order="C", copy=True))
-    return out
+    """Parse Halide's ``.weights`` format (:func:`pipelines.halide.samplers.weights_from_bytes`,
+    its one reader) into our parameter layout, as tensors."""
+    return {name: torch.from_numpy(arr) for name, arr in weights_from_bytes(data, offset).items()}
 
 
 def halide_baseline_weights(library: str | Path | None = None) -> dict[str, torch.Tensor]:

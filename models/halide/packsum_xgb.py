@@ -1,6 +1,6 @@
 """TVM's pack-sum XGBoost cost model, on Halide's features: per-stage rows, outputs summed
 per schedule. (Its name in the registry, the config and the results is ``tvm_xgb``: TVM's
-model on our Halide data. TVM's own ``XGBModel`` on the TVM dataset is :mod:`models.tvm.costmodel`.)
+model on our Halide data. TVM's own ``XGBModel`` on the TVM dataset is :mod:`models.tvm.xgbmodel`.)
 
 Written from the public TVM source
 (``python/tvm/s_tir/meta_schedule/cost_model/xgb_model.py``, class ``PackSum`` and
@@ -35,23 +35,8 @@ Two deliberate differences:
   leaf hessian is ``sum y * k_leaf^2 <= sum y * k_leaf * k``). ``hessian="tvm"``
   gives TVM's objective unchanged.
 
-**From score to run time.** The score is relative within a program; it carries no
-absolute scale, so the model cannot predict a run time by itself. Ranking metrics
-(Kendall's tau, pairwise accuracy, top-k) use the score alone. For MAPE and log RMSE
-we convert with one *global* constant fitted on the training programs, never on
-test labels::
-
-    predicted_time = exp(a) / pos(score),  a = mean over training schedules of log(t) + log(pos(score))
-
-(since ``score ~ min_time / time``, ``exp(a)`` estimates a typical program's best
-time). Summed tree outputs can be zero or negative, so ``pos`` maps the score
-strictly increasingly onto positive numbers, keeping the order of schedules: the
-identity above ``f``, and ``f^2 / (2f - s)`` below (continuous with its slope,
-tending to 0 like ``1/|s|``), where ``f`` is the smallest training target
-``min_cost / cost`` (at least ``1e-3``). The
-resulting MAPE mostly measures how far each program's best run time is from the
-training programs' typical one: read it as "what a scale-free model gives when asked
-for seconds", not as TVM's ranking quality.
+**From score to run time**: one global constant fitted on the training programs
+(:mod:`models.scores`); the rank metrics use the score alone.
 """
 
 from __future__ import annotations
@@ -61,15 +46,7 @@ import xgboost as xgb
 
 from models.constants import TVM_EARLY_STOPPING_ROUNDS, TVM_MAX_ROUNDS, TVM_XGB_PARAMS
 from models.data import ProgramData
-
-MIN_FLOOR = 1e-3
-
-
-def positive(score: np.ndarray, floor: float) -> np.ndarray:
-    """Strictly increasing map onto (0, inf): ``s`` above ``floor``, ``floor**2 / (2 floor - s)`` below."""
-    score = np.asarray(score, dtype=np.float64)
-    return np.where(score > floor, score, floor**2 / (2 * floor - np.minimum(score, floor)))
-
+from models.scores import MIN_FLOOR, fit_log_scale, score_floor, to_seconds
 
 def stage_rows(prog: ProgramData) -> np.ndarray:
     """``[S * n, 39 + 287]``: per (schedule, stage) the raw schedule then pipeline features."""
@@ -212,10 +189,10 @@ class TVMXGB:
         va = result["val"]["p-rmse"] if val else tr
         self.history = [{"epoch": i, "train_loss": float(a), "val_loss": float(b)} for i, (a, b) in enumerate(zip(tr, va))]
         # Calibration constant, from training programs only.
-        self.score_floor = max(MIN_FLOOR, float(d_train.y.min()))
+        self.score_floor = score_floor(d_train.y)
         scores = np.concatenate(self.predict_scores(train))
         t = np.concatenate([p.runtime.numpy() for p in train])
-        self.log_scale = float(np.mean(np.log(t) + np.log(positive(scores, self.score_floor))))
+        self.log_scale = fit_log_scale(scores, t, self.score_floor)
         return self
 
     @property
@@ -236,7 +213,7 @@ class TVMXGB:
 
     def predict_seconds(self, programs: list[ProgramData]) -> list[np.ndarray]:
         """Run times from scores by the global calibration (see the module docstring)."""
-        return [np.exp(self.log_scale) / positive(s, self.score_floor) for s in self.predict_scores(programs)]
+        return [to_seconds(s, self.log_scale, self.score_floor) for s in self.predict_scores(programs)]
 
     def __repr__(self) -> str:
         p = self.params

@@ -8,12 +8,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from featurize import schema
-from featurize.tvm import features as tf
-from featurize.tvm import graph as tg
-from pipelines.tvm import generator, zoo
-from pipelines.tvm import ops as tp
-from tests.tvm.conftest import SOFTMAX_SPEC
+pytest.importorskip("tvm", reason="apache-tvm is not installed")
+
+from featurize import schema  # noqa: E402
+from featurize.tvm import features as tf  # noqa: E402
+from featurize.tvm import graph as tg  # noqa: E402
+from pipelines.tvm import generator, zoo  # noqa: E402
+from pipelines.tvm import ops as tp  # noqa: E402
+from tests.conftest import SOFTMAX_SPEC  # noqa: E402
 
 
 def _graph(spec: dict, pid: str = "p"):
@@ -137,15 +139,3 @@ def test_tvm_table_reader_refuses_other_versions(tvm_work, tmp_path) -> None:
         schema.read_table(tmp_path / "bad.parquet", "tvm_node_features")
     with pytest.raises(schema.SchemaError, match="expected 'tvm_store_features'"):
         schema.read_table(src, "tvm_store_features")
-
-
-def test_failures_become_rows(tmp_path) -> None:
-    from pipelines.tvm.bench import check_result, time_once
-
-    bad = tmp_path / "bad.so"
-    bad.write_bytes(b"not a library")
-    row = time_once(bad, [{"shape": [4], "dtype": "float32", "output": True}], {"window_s": 0.001}, 20, 1)
-    assert row["status"] in ("runtime_error", "crash") and row["error"]
-    ref = np.ones((3, 3), np.float32)
-    assert check_result(ref.copy(), ref) is None
-    assert "wrong result" in check_result(ref * 2, ref)

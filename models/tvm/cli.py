@@ -1,0 +1,57 @@
+"""Command line of the model stages on a TVM dataset (:mod:`models.tvm.stages`):
+``perfgraph tvm-train``, ``tvm-evaluate``, ``tvm-summarize``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from models.tvm import stages
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m models.tvm.cli", description=stages.__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("train", help="train TVM's XGBModel or a GNN on the TVM dataset")
+    p.add_argument("--dataset", required=True, help="the TVM dataset, e.g. results/tvm_default")
+    p.add_argument("--split", required=True, help="its split table (perfgraph split)")
+    p.add_argument("--model", required=True, choices=stages.TVM_MODELS)
+    p.add_argument("--out", required=True, help="the model's directory")
+    p.add_argument("--epochs", type=int, default=None, help="epoch budget of the GNNs")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("evaluate", help="score a trained model on the held-out TVM programs")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--model-dir", required=True, help="a directory tvm-train wrote")
+    p.add_argument("--threads", type=int, default=1)
+    p = sub.add_parser("summarize", help="gather the TVM models' metrics, the noise and the ratios")
+    p.add_argument("--models-dir", required=True, help="parent of the TVM model directories")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--out", required=True)
+
+    from pipelines.cli import name_subcommands
+
+    name_subcommands(sub, "models.tvm.cli")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.cmd == "train":
+        meta = stages.train(args.model, args.dataset, args.split, args.out, epochs=args.epochs, threads=args.threads,
+                            seed=args.seed)  # fmt: skip
+        keys = ("model", "train_wall_s", "epochs_run", "best_epoch")
+        print(json.dumps({k: meta.get(k) for k in keys} | {"val": meta["metrics"]["val"]}))
+    elif args.cmd == "evaluate":
+        print(json.dumps(stages.evaluate(args.dataset, args.split, args.model_dir, args.threads)))
+    else:
+        s = stages.summarize(args.models_dir, args.dataset, args.split, args.out)
+        print(json.dumps({"models": sorted(s["models"]), "ratios": s["ratios"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    from featurize.schema import run_reporting_user_errors
+
+    sys.exit(run_reporting_user_errors(main))
