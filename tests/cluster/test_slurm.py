@@ -5,7 +5,8 @@ Runs the tiny config (``.test/config_tiny.yaml``) up to the dataset tables throu
 SLURM's own accounting (``sacct``) and a local run of the same config:
 
 * every job of the run completed, one SLURM job per program's generate+compile group,
-  per program's timing, and one each for retime and featurize;
+  per program's timing (and refine, when the config draws refine samples), and one each for
+  retime and featurize;
 * timing jobs asked for the whole node (``--exclusive``) and nothing of the run ran
   beside them; compile jobs took one core each and shared the node;
 * the dataset has the same programs, graphs, schedules and features, and the same
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 from polars.testing import assert_frame_equal
 
 from featurize.schema import read_dataset
@@ -153,6 +155,12 @@ def _programs(work: Path) -> int:
     return read_dataset(work / DATASET, tables=["programs"])["programs"].height
 
 
+def _refines(work: Path) -> bool:
+    """Whether the run's config draws refine samples (sampling.refine.count > 0)."""
+    config = yaml.safe_load((work / "config/config.yaml").read_text())
+    return config.get("sampling", {}).get("refine", {}).get("count", 0) > 0
+
+
 def test_every_slurm_job_completed(slurm_run) -> None:
     work, jobs, wall = slurm_run
     n = _programs(work)
@@ -160,14 +168,16 @@ def test_every_slurm_job_completed(slurm_run) -> None:
     assert jobs, "sacct knows no job of this run: is accounting (slurmdbd) running?"
     assert {j.state for j in jobs} == {"COMPLETED"}, [(j.job_id, j.comment, j.state) for j in jobs]
     kinds = [re.sub(r"_wildcards_.*", "", j.comment) for j in jobs]
+    # refine is a SLURM job of its own only when it draws; with count 0 it runs on the submit host.
+    refine = ["rule_refine"] * n if _refines(work) else []
     assert sorted(kinds) == sorted(
-        ["rule_prepare_compile_generate"] * n + ["rule_bench"] * n + ["rule_retime", "rule_featurize"]
+        ["rule_prepare_compile_generate"] * n + refine + ["rule_bench"] * n + ["rule_retime", "rule_featurize"]
     )
 
 
 def test_timing_jobs_hold_the_whole_node(slurm_run) -> None:
     _, jobs, _ = slurm_run
-    timing = [j for j in jobs if j.comment.startswith(("rule_bench", "rule_retime"))]
+    timing = [j for j in jobs if j.comment.startswith(("rule_bench", "rule_retime", "rule_refine"))]
     assert timing
     for t in timing:
         assert "--exclusive" in t.submit_line.split(), t.submit_line

@@ -22,6 +22,13 @@ rule compile:
         "--sampling '{params.sampling}' --parallelism {params.parallelism} > {log} 2>&1"
 
 
+# With nothing to draw, refine only writes empty tables: on a cluster that is not worth a job.
+if not REFINE:
+
+    localrules:
+        refine,
+
+
 rule refine:
     """Probe-time one program's Adams2019 candidates, then draw and compile more near the fastest
     (sampling.refine; with count 0 it writes empty tables and takes no bench slot)."""
