@@ -83,6 +83,19 @@ def pick_times(preds: pl.DataFrame, k: int = TOP_K) -> pl.DataFrame:
                                       "top5_s": pl.Float64, "oracle_s": pl.Float64})  # fmt: skip
 
 
+def seed_ensemble(run_predictions: list[pl.DataFrame]) -> pl.DataFrame:
+    """One ``predictions``-like frame from a model's training runs: each candidate's predicted
+    time is the geometric mean of the runs' (the usual way to use several seeds as one model).
+    Candidates a run could not score (non-finite or non-positive) rank last."""
+    stacked = pl.concat([p.select("program_id", "schedule_id", "y_true", "y_pred") for p in run_predictions])
+    log_pred = pl.when(pl.col("y_pred").is_finite() & (pl.col("y_pred") > 0)).then(pl.col("y_pred").log())
+    return (
+        stacked.with_columns(log_pred=log_pred.otherwise(float("inf")))
+        .group_by("program_id", "schedule_id", maintain_order=True)
+        .agg(pl.col("y_true").first(), pl.col("log_pred").mean().exp().alias("y_pred"))
+    )
+
+
 def geomean_interval(speedups: np.ndarray, seed: int = 0) -> dict[str, Any]:
     """Geometric mean of ``speedups`` (one per program), its 95% bootstrap interval over
     programs, the smallest, and the count."""

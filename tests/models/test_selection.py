@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.selection import geomean_interval, pick_speedups, pick_times, reference_speedups
+from models.selection import geomean_interval, pick_speedups, pick_times, reference_speedups, seed_ensemble
 
 
 def preds(rows: list[tuple[str, str, float, float]]) -> pl.DataFrame:
@@ -56,3 +56,16 @@ def test_pick_speedups_over_the_default_pick_across_seeds() -> None:
     refs_summary = reference_speedups(refs)
     assert refs_summary["mullapudi2016"]["geomean"] == pytest.approx(0.5 ** 0.5)  # 2x on p, 0.25x on q
     assert refs_summary["li2018"]["n_programs"] == 1
+
+
+def test_seed_ensemble_geometric_mean_of_the_runs_predictions() -> None:
+    # a: 1 and 4 -> 2; b: 2 and 3 -> sqrt(6) = 2.45: the ensemble picks a, though seed 1 alone
+    # picks b. c: a run that could not score it ranks it last.
+    runs = [
+        preds([("p", "a", 5.0, 1.0), ("p", "b", 1.0, 2.0), ("p", "c", 0.5, 0.1)]),
+        preds([("p", "a", 5.0, 4.0), ("p", "b", 1.0, 3.0), ("p", "c", 0.5, math.nan)]),
+    ]
+    ens = {r["schedule_id"]: r for r in seed_ensemble(runs).iter_rows(named=True)}
+    assert ens["a"]["y_pred"] == pytest.approx(2.0) and ens["b"]["y_pred"] == pytest.approx(6**0.5)
+    assert ens["b"]["y_true"] == 1.0 and not math.isfinite(ens["c"]["y_pred"])
+    assert pick_times(seed_ensemble(runs))["top1_s"].to_list() == [5.0]
