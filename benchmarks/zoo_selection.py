@@ -15,7 +15,9 @@ model at once, with every candidate timed (so the oracle, the best candidate, is
    predictions' geometric mean, ``<model>+seeds``).
 
 ``--count-scale K`` draws K times each sampler's count of the default mix: how the oracle
-and the picks change with a larger candidate pool (use a new ``--work-dir``).
+and the picks change with a larger candidate pool (use a new ``--work-dir``); the same
+timings restricted to the unscaled mix's own draws (its first draws by seed) are reported
+beside them (``models_default_mix``).
 
 Steps 1 and 2 keep their results under ``--work-dir`` and are skipped when rerun.
 
@@ -89,6 +91,36 @@ def measure(work: Path, names: list[str]) -> pl.DataFrame:
     return pl.concat(frames)
 
 
+def first_draws(cands: pl.DataFrame, sampling: dict) -> pl.Series:
+    """Schedule ids of what the unscaled mix draws: per program and mix sampler, its first
+    ``count`` distinct schedules in seed order (draws are deterministic per seed), and every
+    reference pick."""
+    counts = {name: s["count"] for name, s in sampling["samplers"].items()}
+    params = pl.col("sampler_params").str.json_decode(pl.Struct({"random_dropout_seed": pl.Int64, "weights_seed": pl.Int64}))
+    mix = (
+        cands.filter(pl.col("sampler").is_in(list(counts)))
+        .with_columns(seed=pl.coalesce(params.struct.field("random_dropout_seed"), params.struct.field("weights_seed")))
+        .sort("program_id", "sampler", "seed")
+        .with_columns(rank=pl.int_range(pl.len()).over("program_id", "sampler"))
+        .filter(pl.col("rank") < pl.col("sampler").replace_strict(counts, return_dtype=pl.Int64))
+    )
+    refs = cands.filter(~pl.col("sampler").is_in(list(counts)))
+    return pl.concat([mix["schedule_id"], refs["schedule_id"]])
+
+
+def pick_summaries(predictions: dict[str, list[pl.DataFrame]], refs: pl.DataFrame) -> dict:
+    """Each model's pick speedups (:func:`pick_speedups`), per seed and its seeds as one."""
+    out = {}
+    for model, run_predictions in predictions.items():
+        for name, runs_scored in ((model, run_predictions), (f"{model}+seeds", [seed_ensemble(run_predictions)])):
+            summary, _ = pick_speedups(runs_scored, refs)
+            out[name] = summary
+            print(f"{name}: top-1 {summary['top1']['geomean']:.2f}x (worst {summary['top1']['min']:.2f}x), "
+                  f"best of top-5 {summary['top5']['geomean']:.2f}x, oracle {summary['oracle']['geomean']:.2f}x",
+                  file=sys.stderr)  # fmt: skip
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models-dir", default="results/models")
@@ -118,8 +150,8 @@ def main() -> int:
         "build_s": build_s,
         "candidates": cands.group_by("program_id").len().sort("program_id").to_dicts(),
         "references": reference_speedups(refs),
-        "models": {},
     }
+    predictions = {}
     for model in args.models:
         runs = [d for d in seed_run_dirs(Path(args.models_dir) / model, args.seeds) if d.is_dir()]
         run_predictions = []
@@ -128,14 +160,15 @@ def main() -> int:
             scored = pl.concat([score_candidates(work / n, trained).filter(pl.col("status") == "scored")
                                 .select("schedule_id", pl.col("predicted_s").alias("y_pred")) for n in args.programs])  # fmt: skip
             run_predictions.append(scored.join(sampler_times.select("program_id", "schedule_id", "y_true"), on="schedule_id"))
-        if not run_predictions:
-            continue
-        for name, runs_scored in ((model, run_predictions), (f"{model}+seeds", [seed_ensemble(run_predictions)])):
-            summary, _ = pick_speedups(runs_scored, refs)
-            result["models"][name] = summary
-            print(f"{name}: top-1 {summary['top1']['geomean']:.2f}x (worst {summary['top1']['min']:.2f}x), "
-                  f"best of top-5 {summary['top5']['geomean']:.2f}x, oracle {summary['oracle']['geomean']:.2f}x",
-                  file=sys.stderr)  # fmt: skip
+        if run_predictions:
+            predictions[model] = run_predictions
+    result["models"] = pick_summaries(predictions, refs)
+    if args.count_scale > 1:
+        # The same timings, restricted to what the unscaled mix draws: its first draws by seed.
+        pool = first_draws(cands, default_sampling())
+        print(f"-- the default mix's own draws ({pool.len()} candidates):", file=sys.stderr)
+        within = {m: [p.filter(pl.col("schedule_id").is_in(pool.implode())) for p in runs] for m, runs in predictions.items()}
+        result["models_default_mix"] = pick_summaries(within, refs)
     result["wall_s"] = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -46,8 +46,6 @@ Halide's cost model as shipped.
 
 from __future__ import annotations
 
-import importlib.util
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -67,7 +65,7 @@ from models.constants import (
     PIPELINE_SKIP,
 )
 from models.data import ProgramData
-from pipelines.halide.samplers import WEIGHT_SHAPES, WEIGHTS_SIGNATURE, weights_bytes, weights_from_bytes
+from pipelines.halide.samplers import WEIGHT_SHAPES, shipped_weights, weights_bytes, weights_from_bytes
 
 _F = {name: i for i, name in enumerate(SCHEDULE_FEATURE_NAMES)}
 
@@ -82,26 +80,9 @@ def parse_weights(data: bytes, offset: int = 0) -> dict[str, torch.Tensor]:
 
 
 def halide_baseline_weights(library: str | Path | None = None) -> dict[str, torch.Tensor]:
-    """The weights Halide ships with Adams2019, read from ``libautoschedule_adams2019.so``
-    of the installed ``halide`` package (searched for the weights signature)."""
-    if library is None:
-        spec = importlib.util.find_spec("halide")
-        if spec is None or spec.origin is None:
-            raise FileNotFoundError("the halide package is not installed")
-        library = Path(spec.origin).parent / "lib64" / "libautoschedule_adams2019.so"
-    data = Path(library).read_bytes()
-    sig = struct.pack("<I", WEIGHTS_SIGNATURE)
-    pos = data.find(sig)
-    while pos != -1:
-        try:
-            weights = parse_weights(data, pos)
-        except (ValueError, struct.error):
-            pos = data.find(sig, pos + 1)
-            continue
-        if weights["head1_filter"].shape == (HEAD1_CHANNELS, HEAD1_W, HEAD1_H):
-            return weights
-        pos = data.find(sig, pos + 1)
-    raise ValueError(f"{library}: no Adams2019 weights found")
+    """The weights Halide ships with Adams2019 (:func:`pipelines.halide.samplers.shipped_weights`,
+    read from the installed ``halide`` package's plugin), as tensors."""
+    return {name: torch.from_numpy(arr) for name, arr in shipped_weights(library).items()}
 
 
 @dataclass

@@ -31,6 +31,7 @@ file by its path and the first 16 hex digits of its SHA-256).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ from featurize.schema import UserError
 #: then each buffer (dimension 0 innermost) in ``Weights::save`` order.
 WEIGHTS_SIGNATURE = 0x68776631
 FEATURE_VERSIONS = (3, 3)  # PipelineFeatures::version(), ScheduleFeatures::version() in Halide 21
-#: Shapes of the shipped Adams2019 tensors (models.halide.adams2019.halide_baseline_weights).
+#: Shapes of the shipped Adams2019 tensors (:func:`shipped_weights`).
 WEIGHT_SHAPES = {
     "head1_filter": (8, 40, 7),
     "head1_bias": (8,),
@@ -92,6 +93,28 @@ def weights_from_bytes(data: bytes, offset: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
+def shipped_weights(library: str | Path | None = None) -> dict[str, np.ndarray]:
+    """The weights Halide ships with Adams2019, read from ``libautoschedule_adams2019.so`` of
+    the installed ``halide`` package (they are compiled into it: searched for the signature)."""
+    if library is None:
+        spec = importlib.util.find_spec("halide")
+        if spec is None or spec.origin is None:
+            raise FileNotFoundError("the halide package is not installed")
+        library = Path(spec.origin).parent / "lib64" / "libautoschedule_adams2019.so"
+    data = Path(library).read_bytes()
+    sig = struct.pack("<I", WEIGHTS_SIGNATURE)
+    pos = data.find(sig)
+    while pos != -1:
+        try:
+            weights = weights_from_bytes(data, pos)
+        except (UserError, ValueError, struct.error):
+            weights = None  # the signature's bytes by chance, not a weights blob
+        if weights is not None and weights["head1_filter"].shape == WEIGHT_SHAPES["head1_filter"]:
+            return weights
+        pos = data.find(sig, pos + 1)
+    raise ValueError(f"{library}: no Adams2019 weights found")
+
+
 def perturbed_weights(weights: dict[str, np.ndarray], sd: float, seed: int) -> dict[str, np.ndarray]:
     """``weights`` plus Gaussian noise of standard deviation ``sd`` (seeded): a cost model near
     another, whose search lands near that one's schedules but not on them."""
@@ -135,10 +158,13 @@ class Draw:
     def autoscheduler_params(self, weights_dir: str | Path) -> dict:
         params = {k: v for k, v in self.params.items() if k not in RECORD_ONLY}
         if self.perturb is not None:
-            base = (random_weights(self.weights_seed) if self.weights_seed is not None
-                    else weights_from_bytes(Path(self.weights_file).read_bytes()))  # fmt: skip
+            if self.weights_seed is not None:
+                base, of = random_weights(self.weights_seed), f"seed{self.weights_seed}"
+            elif self.weights_file is not None:
+                base, of = weights_from_bytes(Path(self.weights_file).read_bytes()), Path(self.weights_file).stem
+            else:
+                base, of = shipped_weights(), "shipped"
             sd, seed = self.perturb
-            of = f"seed{self.weights_seed}" if self.weights_seed is not None else Path(self.weights_file).stem
             path = Path(weights_dir) / f"perturbed_{of}_sd{sd}_seed{seed}.weights"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(weights_bytes(perturbed_weights(base, sd, seed)))

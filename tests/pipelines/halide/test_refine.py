@@ -88,11 +88,11 @@ def test_off_or_dense_enough_draws_nothing(refined, tmp_path) -> None:
 
 
 def test_when_dropout_runs_dry_nearby_cost_models_are_searched(tmp_path) -> None:
-    """After the dropout draws come greedy searches with the best's weights plus seeded noise;
-    each records its noise, and the same seed writes the same weights."""
+    """After the dropout draws come searches with the best's weights plus seeded noise; each
+    records its noise, and the same seed writes the same weights."""
     import numpy as np
 
-    from pipelines.halide.samplers import random_weights, weights_from_bytes
+    from pipelines.halide.samplers import random_weights, shipped_weights, weights_from_bytes
 
     best = {"schedule_id": "abc", "sampler_params": json.dumps(
         {"parallelism": 1, "beam_size": 1, "random_dropout": 50, "random_dropout_seed": 7, "weights": "random", "weights_seed": 7})}  # fmt: skip
@@ -109,5 +109,12 @@ def test_when_dropout_runs_dry_nearby_cost_models_are_searched(tmp_path) -> None
         np.testing.assert_array_equal(first[name], again[name])
         assert 0 < float(np.abs(first[name] - w).max()) < 0.3 and not np.array_equal(first[name], other[name])
     assert "perturb_sd" not in draws[3].autoscheduler_params(tmp_path)  # recorded, not Halide's
+    # Halide's beam-4 pick: its neighbours are beam-4 searches, the perturbed ones of the shipped weights.
     shipped = {**best, "sampler_params": json.dumps({"parallelism": 1, "beam_size": 4, "random_dropout": 100})}
-    assert all(d.perturb is None for d in neighbour_draws(shipped, REFINE, 30).draws)  # no weights to perturb
+    draws = neighbour_draws(shipped, {**REFINE, "max_attempts": 2}, 30).draws
+    assert [d.params["beam_size"] for d in draws] == [4] * 4 and [d.perturb for d in draws] == [None, None, (0.03, 1), (0.03, 2)]
+    assert draws[0].params == {"parallelism": 1, "beam_size": 4, "random_dropout": 10, "random_dropout_seed": 1, "refines": "abc"}
+    assert "weights_path" not in draws[0].autoscheduler_params(tmp_path)  # the plugin's own weights
+    near_shipped = weights_of(draws[2], tmp_path)
+    for name, w in shipped_weights().items():
+        assert 0 < float(np.abs(near_shipped[name] - w).max()) < 0.3
