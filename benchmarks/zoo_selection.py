@@ -14,6 +14,11 @@ model at once, with every candidate timed (so the oracle, the best candidate, is
    (:mod:`models.selection`); and the same for the model's seeds used as one (their
    predictions' geometric mean, ``<model>+seeds``).
 
+``--finetune-dataset DIR`` first continues each torch model's training on a dataset timed on
+this machine (its normalization kept; ``--finetune-epochs`` at ``--finetune-lr-scale`` times
+the model's learning rate, early-stopped on 15% of those programs): does a model of another
+machine pick better once it has seen this one? The XGBoost baselines are scored as trained.
+
 ``--count-scale K`` draws K times each sampler's count of the default mix: how the oracle
 and the picks change with a larger candidate pool (use a new ``--work-dir``); the same
 timings restricted to the unscaled mix's own draws (its first draws by seed) are reported
@@ -108,6 +113,35 @@ def first_draws(cands: pl.DataFrame, sampling: dict) -> pl.Series:
     return pl.concat([mix["schedule_id"], refs["schedule_id"]])
 
 
+def finetune(trained, dataset_dir: Path, epochs: int, lr_scale: float, seed: int):
+    """``trained`` (a torch :class:`TrainedModel`) trained on for ``epochs`` more on
+    ``dataset_dir``'s random programs (85% train, 15% validation), in place; its best state by
+    the validation loss is kept, and so are its normalization statistics."""
+    import copy
+
+    import torch
+
+    from models.halide.inputs import load_dataset
+    from models.split import assign_splits
+    from models.train import eval_loss, fresh_train_state, run_epochs
+
+    programs = schema.read_dataset(dataset_dir, ("programs",))["programs"]
+    ds = load_dataset(dataset_dir, assign_splits(programs, train=0.85, val=0.15, seed=seed), stats=trained.stats)
+    train, val = ds.split("train"), ds.split("val")
+    config = {**trained.config, "epochs": epochs, "lr": trained.config["lr"] * lr_scale}
+    model, device = trained.model, trained.device
+    opt = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"],
+                           eps=1e-5 if trained.name == "adams2019" else 1e-8)  # fmt: skip
+    before = eval_loss(model, trained.name, val, device)
+    best = run_epochs(model, trained.name, opt, train, val, config, seed, device, fresh_train_state(),
+                      copy.deepcopy(model.state_dict()))  # fmt: skip
+    model.load_state_dict(best)
+    model.eval()
+    print(f"{trained.name}: fine-tuned on {len(train)} programs, validation loss {before:.4g} -> "
+          f"{eval_loss(model, trained.name, val, device):.4g}", file=sys.stderr)  # fmt: skip
+    return trained
+
+
 def pick_summaries(predictions: dict[str, list[pl.DataFrame]], refs: pl.DataFrame) -> dict:
     """Each model's pick speedups (:func:`pick_speedups`), per seed and its seeds as one."""
     out = {}
@@ -130,6 +164,9 @@ def main() -> int:
     ap.add_argument("--beam-size", type=int, default=32)
     ap.add_argument("--beam-timeout", type=float, default=600.0)
     ap.add_argument("--count-scale", type=int, default=1, help="draw K times each sampler's count of the default mix")
+    ap.add_argument("--finetune-dataset", help="a dataset timed on this machine to train the torch models on first")
+    ap.add_argument("--finetune-epochs", type=int, default=20)
+    ap.add_argument("--finetune-lr-scale", type=float, default=0.3)
     ap.add_argument("--work-dir", default="results/_work/zoo_selection")
     ap.add_argument("--out", default="results/bench/zoo_selection.json")
     args = ap.parse_args()
@@ -145,6 +182,8 @@ def main() -> int:
     result = {
         "halide_default": f"Adams2019 beam search, beam {args.beam_size}, shipped weights",
         "count_scale": args.count_scale,
+        "finetune": {"dataset": args.finetune_dataset, "epochs": args.finetune_epochs,
+                     "lr_scale": args.finetune_lr_scale} if args.finetune_dataset else None,
         "programs": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_not_null())["program_id"].to_list(),
         "programs_without_default": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_null())["program_id"].to_list(),
         "build_s": build_s,
@@ -155,8 +194,10 @@ def main() -> int:
     for model in args.models:
         runs = [d for d in seed_run_dirs(Path(args.models_dir) / model, args.seeds) if d.is_dir()]
         run_predictions = []
-        for run in runs:
+        for k, run in enumerate(runs):
             trained = load_model(run)
+            if args.finetune_dataset and trained.is_torch:
+                finetune(trained, Path(args.finetune_dataset), args.finetune_epochs, args.finetune_lr_scale, k)
             scored = pl.concat([score_candidates(work / n, trained).filter(pl.col("status") == "scored")
                                 .select("schedule_id", pl.col("predicted_s").alias("y_pred")) for n in args.programs])  # fmt: skip
             run_predictions.append(scored.join(sampler_times.select("program_id", "schedule_id", "y_true"), on="schedule_id"))
