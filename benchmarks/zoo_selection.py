@@ -119,19 +119,16 @@ def finetune(trained, dataset_dir: Path, epochs: int, lr_scale: float, seed: int
     the validation loss is kept, and so are its normalization statistics."""
     import copy
 
-    import torch
-
     from models.halide.inputs import load_dataset
     from models.split import assign_splits
-    from models.train import eval_loss, fresh_train_state, run_epochs
+    from models.train import adam, eval_loss, fresh_train_state, run_epochs
 
     programs = schema.read_dataset(dataset_dir, ("programs",))["programs"]
     ds = load_dataset(dataset_dir, assign_splits(programs, train=0.85, val=0.15, seed=seed), stats=trained.stats)
     train, val = ds.split("train"), ds.split("val")
     config = {**trained.config, "epochs": epochs, "lr": trained.config["lr"] * lr_scale}
     model, device = trained.model, trained.device
-    opt = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"],
-                           eps=1e-5 if trained.name == "adams2019" else 1e-8)  # fmt: skip
+    opt = adam(trained.name, model, config)
     before = eval_loss(model, trained.name, val, device)
     best = run_epochs(model, trained.name, opt, train, val, config, seed, device, fresh_train_state(),
                       copy.deepcopy(model.state_dict()))  # fmt: skip

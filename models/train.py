@@ -179,6 +179,13 @@ def train_epoch(model, name: str, opt, steps: list[list[ProgramData]], grad_clip
     return total / max(count, 1)
 
 
+def adam(name: str, model, config: dict) -> torch.optim.Adam:
+    """The optimizer of every torch model: Adam at the config's ``lr`` and ``weight_decay``,
+    with Halide's ``eps`` of 1e-5 for Adams2019 (its retrain tool's) and torch's 1e-8 else."""
+    return torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"],
+                            eps=1e-5 if name == "adams2019" else 1e-8)  # fmt: skip
+
+
 def fresh_train_state() -> dict[str, Any]:
     """The bookkeeping of a training run before its first epoch (what :func:`end_epoch` updates)."""
     return {"epoch": -1, "best_val": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": [], "wall_s": 0.0,
@@ -254,12 +261,7 @@ def _train_torch(
     model = build_model(name, config, num_cores=ds.num_cores).to(device)
     if name in GNN_MODELS:
         model.y_shift.fill_(float(torch.cat([p.y for p in train]).mean()))
-    opt = torch.optim.Adam(
-        model.parameters(),
-        lr=config["lr"],
-        weight_decay=config["weight_decay"],
-        eps=1e-5 if name == "adams2019" else 1e-8,
-    )
+    opt = adam(name, model, config)
     state = fresh_train_state()
     best_state = copy.deepcopy(model.state_dict())
     if resume:

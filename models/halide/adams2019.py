@@ -73,16 +73,20 @@ _F = {name: i for i, name in enumerate(SCHEDULE_FEATURE_NAMES)}
 _WEIGHT_NAMES = tuple(WEIGHT_SHAPES)
 
 
+def _as_tensors(weights: dict) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(arr) for name, arr in weights.items()}
+
+
 def parse_weights(data: bytes, offset: int = 0) -> dict[str, torch.Tensor]:
     """Parse Halide's ``.weights`` format (:func:`pipelines.halide.samplers.weights_from_bytes`,
     its one reader) into our parameter layout, as tensors."""
-    return {name: torch.from_numpy(arr) for name, arr in weights_from_bytes(data, offset).items()}
+    return _as_tensors(weights_from_bytes(data, offset))
 
 
 def halide_baseline_weights(library: str | Path | None = None) -> dict[str, torch.Tensor]:
     """The weights Halide ships with Adams2019 (:func:`pipelines.halide.samplers.shipped_weights`,
     read from the installed ``halide`` package's plugin), as tensors."""
-    return {name: torch.from_numpy(arr) for name, arr in shipped_weights(library).items()}
+    return _as_tensors(shipped_weights(library))
 
 
 @dataclass

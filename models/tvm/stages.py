@@ -61,12 +61,12 @@ def build_gnn(name: str, config: dict):
 
 def train_gnn(name: str, config: dict, train: list[ProgramData], val: list[ProgramData], seed: int) -> dict[str, Any]:
     """A GNN trained by :func:`models.train.run_epochs`, the loop of both backends."""
-    from models.train import fresh_train_state, run_epochs
+    from models.train import adam, fresh_train_state, run_epochs
 
     torch.manual_seed(seed)
     model = build_gnn(name, config)
     model.y_shift.fill_(float(torch.cat([p.y for p in train]).mean()))
-    opt = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    opt = adam(name, model, config)
     state = fresh_train_state()
     t0 = time.perf_counter()
     best_state = run_epochs(model, name, opt, train, val, config, seed, torch.device("cpu"), state,
