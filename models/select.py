@@ -21,6 +21,7 @@ autoscheduler results), and a JSON record of every candidate.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tempfile
@@ -39,21 +40,30 @@ class SelectError(schema.UserError):
     """A user-facing problem: a bad program, model directory or sampling."""
 
 
-def default_config() -> dict:
-    """The default config (``config/config.yaml``), validated, its defaults filled in."""
+def default_config(extra_samplers: dict | None = None) -> dict:
+    """The default config (``config/config.yaml``), validated, its defaults filled in;
+    ``extra_samplers`` (name -> sampler settings, as under ``sampling.samplers``) are added to
+    its mix first, so the schema checks them and fills their defaults too."""
     import yaml
     from snakemake.utils import validate
 
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    validate(cfg, str(ROOT / "workflow/schemas/config.schema.yaml"), set_default=True)
+    cfg["sampling"]["samplers"].update(extra_samplers or {})
+    try:
+        validate(cfg, str(ROOT / "workflow/schemas/config.schema.yaml"), set_default=True)
+    except Exception as e:  # snakemake's WorkflowError: name the samplers, not the whole config
+        if not extra_samplers:
+            raise
+        raise SelectError(f"extra samplers {json.dumps(extra_samplers)}: {str(e).splitlines()[0]}") from None
     return cfg
 
 
-def default_sampling() -> dict:
-    """The ``sampling`` section of the default config, its weights files found from any directory."""
+def default_sampling(extra_samplers: dict | None = None) -> dict:
+    """The ``sampling`` section of the default config (``extra_samplers`` added to its mix),
+    its weights files found from any directory."""
     from pipelines.halide.samplers import BUILTIN_WEIGHTS
 
-    sampling = default_config()["sampling"]
+    sampling = default_config(extra_samplers)["sampling"]
     for sampler in sampling["samplers"].values():
         if sampler["weights"] not in BUILTIN_WEIGHTS:
             sampler["weights"] = str(ROOT / sampler["weights"])  # an absolute path stays as it is

@@ -122,3 +122,18 @@ def assert_compiles_against_halide(header: Path, tmp_path: Path) -> None:
     done = subprocess.run([cxx, "-std=c++17", "-fsyntax-only", f"-I{include}", f"-I{header.parent}", str(src)],
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_extra_samplers_join_the_default_mix_with_the_schema_defaults() -> None:
+    from models.select import default_sampling
+
+    base = default_sampling()
+    extra = default_sampling({"adams2019_beam_dropout": {"count": 3, "beam_size": 8, "random_dropout": 50}})
+    assert set(extra["samplers"]) == set(base["samplers"]) | {"adams2019_beam_dropout"}
+    added = extra["samplers"]["adams2019_beam_dropout"]
+    assert added == {"count": 3, "beam_size": 8, "random_dropout": 50, "weights": "shipped", "max_attempts": 40}
+    # The reference picks' names are refused by the schema, and the error names the samplers.
+    with pytest.raises(SelectError, match="adams2019_beam"):
+        default_sampling({"adams2019_beam": {"count": 1}})
+    with pytest.raises(SelectError, match="beam_sise"):
+        default_sampling({"near_default": {"count": 1, "beam_sise": 8}})
