@@ -14,15 +14,20 @@ model at once, with every candidate timed (so the oracle, the best candidate, is
    (:mod:`models.selection`); and the same for the model's seeds used as one (their
    predictions' geometric mean, ``<model>+seeds``).
 
-``--finetune-dataset DIR`` first continues each torch model's training on a dataset timed on
-this machine (its normalization kept; ``--finetune-epochs`` at ``--finetune-lr-scale`` times
-the model's learning rate, early-stopped on 15% of those programs): does a model of another
-machine pick better once it has seen this one? The XGBoost baselines are scored as trained.
+``--finetune-dataset DIR [DIR ...]`` first continues each torch model's training on datasets
+timed on this machine (its normalization kept; ``--finetune-epochs`` at ``--finetune-lr-scale``
+times the model's learning rate, early-stopped on 15% of those programs; the GNNs' pairwise
+ranking loss weighted ``--finetune-rank-weight`` if given): does a model of another machine
+pick better once it has seen this one? The XGBoost baselines are scored as trained.
 
 ``--count-scale K`` draws K times each sampler's count of the default mix: how the oracle
 and the picks change with a larger candidate pool (use a new ``--work-dir``); the same
 timings restricted to the unscaled mix's own draws (its first draws by seed) are reported
 beside them (``models_default_mix``).
+
+``--extra-samplers JSON`` adds samplers to the default mix (as under ``sampling.samplers``,
+checked by the config schema), e.g. beam searches with dropout near Halide's own pick:
+does a wider mix raise the oracle? Step 1 draws ``--jobs`` programs at a time.
 
 Steps 1 and 2 keep their results under ``--work-dir`` and are skipped when rerun.
 
@@ -33,8 +38,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -65,21 +72,26 @@ from pipelines.halide.programs import zoo_entry  # noqa: E402
 from pipelines.halide.zoo import ZOO  # noqa: E402
 
 
-def build(work: Path, names: list[str], beam_size: int, beam_timeout_s: float, count_scale: int = 1) -> dict[str, float]:
-    """Draw and compile every zoo program's candidates (skipping those already built); seconds each."""
-    sampling = tune_sampling(default_sampling(), beam_size, beam_timeout_s)
+def _draw_program(name: str, work: Path, sampling: dict) -> float:
+    """Draw and compile one zoo program's candidates; seconds."""
+    t0 = time.perf_counter()
+    draw_entry_candidates(zoo_entry(name), work / name, sampling, parallelism=1, compile_libraries=True)
+    return time.perf_counter() - t0
+
+
+def build(
+    work: Path, names: list[str], beam_size: int, beam_timeout_s: float, count_scale: int = 1,
+    extra_samplers: dict | None = None, jobs: int = 1,
+) -> dict[str, float]:
+    """Draw and compile every zoo program's candidates (skipping those already built), ``jobs``
+    programs at a time; seconds each."""
+    sampling = tune_sampling(default_sampling(extra_samplers), beam_size, beam_timeout_s)
     for sampler in sampling["samplers"].values():
         sampler["count"] *= count_scale
-    seconds = {}
-    for name in names:
-        d = work / name
-        if (d / "candidates.parquet").exists():
-            continue
-        t0 = time.perf_counter()
-        draw_entry_candidates(zoo_entry(name), d, sampling, parallelism=1, compile_libraries=True)
-        seconds[name] = time.perf_counter() - t0
-        print(f"{name}: drawn and compiled in {seconds[name]:.0f} s", file=sys.stderr, flush=True)
-    return seconds
+    todo = [name for name in names if not (work / name / "candidates.parquet").exists()]
+    # Worker processes, spawned: the draws fork children, which a threaded parent must not do.
+    with ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return dict(zip(todo, pool.map(_draw_program, todo, [work] * len(todo), [sampling] * len(todo))))
 
 
 def measure(work: Path, names: list[str]) -> pl.DataFrame:
@@ -113,21 +125,27 @@ def first_draws(cands: pl.DataFrame, sampling: dict) -> pl.Series:
     return pl.concat([mix["schedule_id"], refs["schedule_id"]])
 
 
-def finetune(trained, dataset_dir: Path, epochs: int, lr_scale: float, seed: int):
-    """``trained`` (a torch :class:`TrainedModel`) trained on for ``epochs`` more on
-    ``dataset_dir``'s random programs (85% train, 15% validation), in place; its best state by
-    the validation loss is kept, and so are its normalization statistics."""
+def finetune(trained, dataset_dirs: list[Path], epochs: int, lr_scale: float, seed: int, rank_weight: float | None = None):
+    """``trained`` (a torch :class:`TrainedModel`) trained on for ``epochs`` more on the random
+    programs of ``dataset_dirs`` (each 85% train, 15% validation), in place; its best state by
+    the validation loss is kept, and so are its normalization statistics. ``rank_weight``, when
+    given, replaces the model's weight of the pairwise ranking loss while it trains."""
     import copy
 
     from models.halide.inputs import load_dataset
     from models.split import assign_splits
     from models.train import adam, eval_loss, fresh_train_state, run_epochs
 
-    programs = schema.read_dataset(dataset_dir, ("programs",))["programs"]
-    ds = load_dataset(dataset_dir, assign_splits(programs, train=0.85, val=0.15, seed=seed), stats=trained.stats)
-    train, val = ds.split("train"), ds.split("val")
+    train, val = [], []
+    for dataset_dir in dataset_dirs:
+        programs = schema.read_dataset(dataset_dir, ("programs",))["programs"]
+        ds = load_dataset(dataset_dir, assign_splits(programs, train=0.85, val=0.15, seed=seed), stats=trained.stats)
+        train += ds.split("train")
+        val += ds.split("val")
     config = {**trained.config, "epochs": epochs, "lr": trained.config["lr"] * lr_scale}
     model, device = trained.model, trained.device
+    if rank_weight is not None and hasattr(model, "rank_weight"):  # the GNNs; Adams2019 has no ranking term
+        model.rank_weight = rank_weight
     opt = adam(trained.name, model, config)
     before = eval_loss(model, trained.name, val, device)
     best = run_epochs(model, trained.name, opt, train, val, config, seed, device, fresh_train_state(),
@@ -161,16 +179,21 @@ def main() -> int:
     ap.add_argument("--beam-size", type=int, default=32)
     ap.add_argument("--beam-timeout", type=float, default=600.0)
     ap.add_argument("--count-scale", type=int, default=1, help="draw K times each sampler's count of the default mix")
-    ap.add_argument("--finetune-dataset", help="a dataset timed on this machine to train the torch models on first")
+    ap.add_argument("--extra-samplers", type=json.loads, default=None,
+                    help='JSON: samplers added to the default mix, as under sampling.samplers, e.g. '
+                         '\'{"adams2019_beam_dropout": {"count": 3, "beam_size": 8, "random_dropout": 50}}\'')
+    ap.add_argument("--jobs", type=int, default=2, help="programs drawn and compiled at once (timing is always alone)")
+    ap.add_argument("--finetune-dataset", nargs="+", help="datasets timed on this machine to train the torch models on first")
     ap.add_argument("--finetune-epochs", type=int, default=20)
     ap.add_argument("--finetune-lr-scale", type=float, default=0.3)
+    ap.add_argument("--finetune-rank-weight", type=float, help="the pairwise ranking loss's weight while fine-tuning (default: the model's)")
     ap.add_argument("--work-dir", default="results/_work/zoo_selection")
     ap.add_argument("--out", default="results/bench/zoo_selection.json")
     args = ap.parse_args()
     work = Path(args.work_dir)
 
     t0 = time.perf_counter()
-    build_s = build(work, args.programs, args.beam_size, args.beam_timeout, args.count_scale)
+    build_s = build(work, args.programs, args.beam_size, args.beam_timeout, args.count_scale, args.extra_samplers, args.jobs)
     meas = measure(work, args.programs)
     labels = meas.filter((pl.col("status") == "ok")).select("schedule_id", pl.col("runtime_s").alias("y_true"))
     cands = pl.concat([schema.read_table(work / n / "candidates.parquet", "candidates") for n in args.programs])
@@ -179,8 +202,10 @@ def main() -> int:
     result = {
         "halide_default": f"Adams2019 beam search, beam {args.beam_size}, shipped weights",
         "count_scale": args.count_scale,
+        "extra_samplers": args.extra_samplers,
         "finetune": {"dataset": args.finetune_dataset, "epochs": args.finetune_epochs,
-                     "lr_scale": args.finetune_lr_scale} if args.finetune_dataset else None,
+                     "lr_scale": args.finetune_lr_scale, "rank_weight": args.finetune_rank_weight}
+        if args.finetune_dataset else None,
         "programs": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_not_null())["program_id"].to_list(),
         "programs_without_default": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_null())["program_id"].to_list(),
         "build_s": build_s,
@@ -194,7 +219,8 @@ def main() -> int:
         for k, run in enumerate(runs):
             trained = load_model(run)
             if args.finetune_dataset and trained.is_torch:
-                finetune(trained, Path(args.finetune_dataset), args.finetune_epochs, args.finetune_lr_scale, k)
+                finetune(trained, [Path(d) for d in args.finetune_dataset], args.finetune_epochs,
+                         args.finetune_lr_scale, k, args.finetune_rank_weight)
             scored = pl.concat([score_candidates(work / n, trained).filter(pl.col("status") == "scored")
                                 .select("schedule_id", pl.col("predicted_s").alias("y_pred")) for n in args.programs])  # fmt: skip
             run_predictions.append(scored.join(sampler_times.select("program_id", "schedule_id", "y_true"), on="schedule_id"))
@@ -203,7 +229,7 @@ def main() -> int:
     result["models"] = pick_summaries(predictions, refs)
     if args.count_scale > 1:
         # The same timings, restricted to what the unscaled mix draws: its first draws by seed.
-        pool = first_draws(cands, default_sampling())
+        pool = first_draws(cands, default_sampling(args.extra_samplers))
         print(f"-- the default mix's own draws ({pool.len()} candidates):", file=sys.stderr)
         within = {m: [p.filter(pl.col("schedule_id").is_in(pool.implode())) for p in runs] for m, runs in predictions.items()}
         result["models_default_mix"] = pick_summaries(within, refs)
