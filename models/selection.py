@@ -42,11 +42,12 @@ TOP_K = 5
 BOOTSTRAP = 2000
 
 
-def reference_times(dataset_dir: str | Path) -> pl.DataFrame:
-    """Per zoo and user program of the dataset: the measured time of Halide's default pick and
-    of each reference autoscheduler's (``<sampler>_s``; null where it failed or was not drawn)."""
+def reference_times(dataset_dir: str | Path, origins: tuple[str, ...] = ("zoo", "user")) -> pl.DataFrame:
+    """Per program of the dataset from ``origins`` (default: zoo and user): the measured time of
+    Halide's default pick and of each reference autoscheduler's (``<sampler>_s``; null where it
+    failed or was not drawn)."""
     tables = schema.read_dataset(dataset_dir, ("programs", "schedules", "measurements"))
-    progs = tables["programs"].filter(pl.col("origin").is_in(["zoo", "user"]))["program_id"]
+    progs = tables["programs"].filter(pl.col("origin").is_in(list(origins)))["program_id"]
     meas = tables["measurements"].filter((pl.col("timing_pass") == 1) & (pl.col("status") == "ok"))
     return reference_columns(progs, tables["schedules"], meas.select("schedule_id", "runtime_s"))
 
