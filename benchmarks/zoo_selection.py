@@ -18,7 +18,9 @@ model at once, with every candidate timed (so the oracle, the best candidate, is
 timed on this machine (its normalization kept; ``--finetune-epochs`` at ``--finetune-lr-scale``
 times the model's learning rate, early-stopped on 15% of those programs; the GNNs' pairwise
 ranking loss weighted ``--finetune-rank-weight`` if given): does a model of another machine
-pick better once it has seen this one? The XGBoost baselines are scored as trained.
+pick better once it has seen this one? With ``--finetune-leave-one-out`` the datasets' zoo and
+user programs train too, once per zoo program without it, and each program is scored by the
+model that did not see it. The XGBoost baselines are scored as trained.
 
 ``--count-scale K`` draws K times each sampler's count of the default mix: how the oracle
 and the picks change with a larger candidate pool (use a new ``--work-dir``); the same
@@ -125,11 +127,16 @@ def first_draws(cands: pl.DataFrame, sampling: dict) -> pl.Series:
     return pl.concat([mix["schedule_id"], refs["schedule_id"]])
 
 
-def finetune(trained, dataset_dirs: list[Path], epochs: int, lr_scale: float, seed: int, rank_weight: float | None = None):
+def finetune(
+    trained, dataset_dirs: list[Path], epochs: int, lr_scale: float, seed: int, rank_weight: float | None = None,
+    held_out: str | None = None,
+):
     """``trained`` (a torch :class:`TrainedModel`) trained on for ``epochs`` more on the random
     programs of ``dataset_dirs`` (each 85% train, 15% validation), in place; its best state by
     the validation loss is kept, and so are its normalization statistics. ``rank_weight``, when
-    given, replaces the model's weight of the pairwise ranking loss while it trains."""
+    given, replaces the model's weight of the pairwise ranking loss while it trains. With
+    ``held_out`` (a program id), the datasets' zoo and user programs train too, all but that one:
+    one fold of a leave-one-program-out."""
     import copy
 
     from models.halide.inputs import load_dataset
@@ -139,7 +146,11 @@ def finetune(trained, dataset_dirs: list[Path], epochs: int, lr_scale: float, se
     train, val = [], []
     for dataset_dir in dataset_dirs:
         programs = schema.read_dataset(dataset_dir, ("programs",))["programs"]
-        ds = load_dataset(dataset_dir, assign_splits(programs, train=0.85, val=0.15, seed=seed), stats=trained.stats)
+        split = assign_splits(programs, train=0.85, val=0.15, seed=seed)
+        if held_out is not None:
+            named = (pl.col("split") == "zoo") & (pl.col("program_id") != held_out)
+            split = split.with_columns(split=pl.when(named).then(pl.lit("train")).otherwise(pl.col("split")))
+        ds = load_dataset(dataset_dir, split, stats=trained.stats)
         train += ds.split("train")
         val += ds.split("val")
     config = {**trained.config, "epochs": epochs, "lr": trained.config["lr"] * lr_scale}
@@ -186,6 +197,9 @@ def main() -> int:
     ap.add_argument("--finetune-dataset", nargs="+", help="datasets timed on this machine to train the torch models on first")
     ap.add_argument("--finetune-epochs", type=int, default=20)
     ap.add_argument("--finetune-lr-scale", type=float, default=0.3)
+    ap.add_argument("--finetune-leave-one-out", action="store_true",
+                    help="fine-tune on the datasets' zoo and user programs too, once per zoo program without it, "
+                         "and score each program with the model that did not see it")
     ap.add_argument("--finetune-rank-weight", type=float, help="the pairwise ranking loss's weight while fine-tuning (default: the model's)")
     ap.add_argument("--work-dir", default="results/_work/zoo_selection")
     ap.add_argument("--out", default="results/bench/zoo_selection.json")
@@ -204,7 +218,8 @@ def main() -> int:
         "count_scale": args.count_scale,
         "extra_samplers": args.extra_samplers,
         "finetune": {"dataset": args.finetune_dataset, "epochs": args.finetune_epochs,
-                     "lr_scale": args.finetune_lr_scale, "rank_weight": args.finetune_rank_weight}
+                     "lr_scale": args.finetune_lr_scale, "rank_weight": args.finetune_rank_weight,
+                     "leave_one_out": args.finetune_leave_one_out}
         if args.finetune_dataset else None,
         "programs": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_not_null())["program_id"].to_list(),
         "programs_without_default": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_null())["program_id"].to_list(),
@@ -217,12 +232,17 @@ def main() -> int:
         runs = [d for d in seed_run_dirs(Path(args.models_dir) / model, args.seeds) if d.is_dir()]
         run_predictions = []
         for k, run in enumerate(runs):
-            trained = load_model(run)
-            if args.finetune_dataset and trained.is_torch:
-                finetune(trained, [Path(d) for d in args.finetune_dataset], args.finetune_epochs,
-                         args.finetune_lr_scale, k, args.finetune_rank_weight)
-            scored = pl.concat([score_candidates(work / n, trained).filter(pl.col("status") == "scored")
-                                .select("schedule_id", pl.col("predicted_s").alias("y_pred")) for n in args.programs])  # fmt: skip
+            scored = []
+            # Leave-one-out: a model fine-tuned without each program scores that program.
+            for names in [[n] for n in args.programs] if args.finetune_leave_one_out else [args.programs]:
+                trained = load_model(run)
+                if args.finetune_dataset and trained.is_torch:
+                    finetune(trained, [Path(d) for d in args.finetune_dataset], args.finetune_epochs,
+                             args.finetune_lr_scale, k, args.finetune_rank_weight,
+                             zoo_entry(names[0])["program_id"] if args.finetune_leave_one_out else None)  # fmt: skip
+                scored += [score_candidates(work / n, trained).filter(pl.col("status") == "scored")
+                           .select("schedule_id", pl.col("predicted_s").alias("y_pred")) for n in names]  # fmt: skip
+            scored = pl.concat(scored)
             run_predictions.append(scored.join(sampler_times.select("program_id", "schedule_id", "y_true"), on="schedule_id"))
         if run_predictions:
             predictions[model] = run_predictions
