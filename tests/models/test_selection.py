@@ -69,3 +69,25 @@ def test_seed_ensemble_geometric_mean_of_the_runs_predictions() -> None:
     assert ens["a"]["y_pred"] == pytest.approx(2.0) and ens["b"]["y_pred"] == pytest.approx(6**0.5)
     assert ens["b"]["y_true"] == 1.0 and not math.isfinite(ens["c"]["y_pred"])
     assert pick_times(seed_ensemble(runs))["top1_s"].to_list() == [5.0]
+
+
+def test_reference_times_of_the_programs_of_the_origins_asked(tmp_path) -> None:
+    from featurize import schema
+    from models.selection import reference_times
+
+    programs = [{"program_id": "r00000", "origin": "random"}, {"program_id": "zoo_blur", "origin": "zoo"}]
+    schedules = [
+        {"program_id": p, "schedule_id": f"{p}-{s}", "sampler": s}
+        for p in ("r00000", "zoo_blur")
+        for s in ("adams2019_beam", "li2018", "adams2019_dropout")
+    ]
+    times = {"adams2019_beam": 2.0, "li2018": 8.0, "adams2019_dropout": 1.0}
+    meas = [{"schedule_id": r["schedule_id"], "timing_pass": 1, "status": "ok", "runtime_s": times[r["sampler"]]}
+            for r in schedules]  # fmt: skip
+    for name, rows in (("programs", programs), ("schedules", schedules), ("measurements", meas)):
+        schema.write_table(name, schema.from_rows(name, rows), schema.table_path(tmp_path, name))
+    assert reference_times(tmp_path)["program_id"].to_list() == ["zoo_blur"]  # zoo and user by default
+    random = reference_times(tmp_path, ("random",))
+    assert random["program_id"].to_list() == ["r00000"]
+    assert random.row(0, named=True) == {"program_id": "r00000", "adams2019_beam_s": 2.0, "mullapudi2016_s": None,
+                                         "li2018_s": 8.0}  # fmt: skip
