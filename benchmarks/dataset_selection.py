@@ -55,7 +55,7 @@ def dataset_selection(
         "references": reference_speedups(refs),
         "models": {},
     }
-    held_out_split = {"random": "test", "zoo": "zoo", "user": "zoo"}
+    held_out_split = {"random": "test", "zoo": "zoo", "user": "test"}  # models.split.held_out
     splits = tuple(sorted({held_out_split[o] for o in origins}))
     for name in models:
         predictions = []
@@ -64,7 +64,7 @@ def dataset_selection(
             evaluate(dataset, split_path, run, splits=splits, strict=False, out_dir=scores)
             predictions.append(schema.read_table(scores / "predictions.parquet", "predictions"))
         summary, _ = pick_speedups(predictions, refs)
-        if summary:
+        if summary and summary["top1"]["n_programs"]:
             out["models"][name] = summary
             print(f"{name}: top-1 {summary['top1']['geomean']:.2f}x [{summary['top1']['lo']:.2f}, "
                   f"{summary['top1']['hi']:.2f}] (worst {summary['top1']['min']:.2f}x), best of top-5 "

@@ -148,8 +148,11 @@ def finetune(
         programs = schema.read_dataset(dataset_dir, ("programs",))["programs"]
         split = assign_splits(programs, train=0.85, val=0.15, seed=seed)
         if held_out is not None:
-            named = (pl.col("split") == "zoo") & (pl.col("program_id") != held_out)
-            split = split.with_columns(split=pl.when(named).then(pl.lit("train")).otherwise(pl.col("split")))
+            named = programs.filter(pl.col("origin").is_in(["zoo", "user"]) & (pl.col("program_id") != held_out))
+            split = split.with_columns(
+                split=pl.when(pl.col("program_id").is_in(named["program_id"].implode())).then(pl.lit("train"))
+                .otherwise(pl.col("split"))
+            )
         ds = load_dataset(dataset_dir, split, stats=trained.stats)
         train += ds.split("train")
         val += ds.split("val")
@@ -181,7 +184,7 @@ def pick_summaries(predictions: dict[str, list[pl.DataFrame]], refs: pl.DataFram
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models-dir", default="results/models")
     ap.add_argument("--models", nargs="+", default=list(MODEL_NAMES))
@@ -193,7 +196,8 @@ def main() -> int:
     ap.add_argument("--extra-samplers", type=json.loads, default=None,
                     help='JSON: samplers added to the default mix, as under sampling.samplers, e.g. '
                          '\'{"adams2019_beam_dropout": {"count": 3, "beam_size": 8, "random_dropout": 50}}\'')
-    ap.add_argument("--jobs", type=int, default=2, help="programs drawn and compiled at once (timing is always alone)")
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="programs drawn and compiled at once, one core each (timing is always alone)")
     ap.add_argument("--finetune-dataset", nargs="+", help="datasets timed on this machine to train the torch models on first")
     ap.add_argument("--finetune-epochs", type=int, default=20)
     ap.add_argument("--finetune-lr-scale", type=float, default=0.3)
@@ -203,7 +207,7 @@ def main() -> int:
     ap.add_argument("--finetune-rank-weight", type=float, help="the pairwise ranking loss's weight while fine-tuning (default: the model's)")
     ap.add_argument("--work-dir", default="results/_work/zoo_selection")
     ap.add_argument("--out", default="results/bench/zoo_selection.json")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     work = Path(args.work_dir)
 
     t0 = time.perf_counter()
@@ -262,4 +266,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(schema.run_reporting_user_errors(main))

@@ -42,19 +42,28 @@ class SelectError(schema.UserError):
 
 def default_config(extra_samplers: dict | None = None) -> dict:
     """The default config (``config/config.yaml``), validated, its defaults filled in;
-    ``extra_samplers`` (name -> sampler settings, as under ``sampling.samplers``) are added to
-    its mix first, so the schema checks them and fills their defaults too."""
+    ``extra_samplers`` (name -> sampler settings, as under ``sampling.samplers``) join its mix
+    first, so the schema checks them and fills their defaults too."""
     import yaml
+    from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    cfg["sampling"]["samplers"].update(extra_samplers or {})
+    if extra_samplers:
+        if not isinstance(extra_samplers, dict):
+            raise SelectError(f"extra samplers: expected name -> settings, got {json.dumps(extra_samplers)}")
+        taken = sorted(set(extra_samplers) & set(cfg["sampling"]["samplers"]))
+        if taken:
+            raise SelectError(f"extra samplers {taken}: the default mix has samplers of these names already")
+        cfg["sampling"]["samplers"].update(extra_samplers)
     try:
         validate(cfg, str(ROOT / "workflow/schemas/config.schema.yaml"), set_default=True)
-    except Exception as e:  # snakemake's WorkflowError: name the samplers, not the whole config
+    except WorkflowError as e:
         if not extra_samplers:
             raise
-        raise SelectError(f"extra samplers {json.dumps(extra_samplers)}: {str(e).splitlines()[0]}") from None
+        # snakemake's message: a header line, then jsonschema's reason, then the whole schema.
+        reason = next((line for line in str(e).splitlines() if line.startswith("ValidationError")), str(e))
+        raise SelectError(f"extra samplers {json.dumps(extra_samplers)}: {reason}") from None
     return cfg
 
 
