@@ -3,10 +3,11 @@
 ``benchmarks/zoo_selection.py`` draws and times candidates for the zoo; this reads a dataset
 already built, whose mix included Halide's default pick (``sampling.beam_search`` enabled: the
 sampler ``adams2019_beam``), on programs the models never trained on (a dataset of this
-machine with other generator seeds, say). Every program of ``--origins`` is held out and
-scored by each seed of each model under ``--models-dir`` (``perfgraph evaluate --no-strict``,
-into ``--work-dir``), and each model's top-1 and best-of-top-5 picks are set against Halide's
-pick by the dataset's own labels (:func:`models.selection.pick_speedups`: geometric means over
+machine with other generator seeds, say). Every program of ``--origins`` is held out (the split
+in ``--work-dir``) and scored by each seed of each model under ``--models-dir`` (``perfgraph
+evaluate --no-strict``, into ``<run>/on_<dataset name>/`` as the workflow's ``on_default``), and
+each model's top-1 and best-of-top-5 picks are set against Halide's pick by the dataset's own
+labels (:func:`models.selection.selection`, as the report's section: geometric means over
 programs with 95% bootstrap intervals, the worst program, the oracle). No compiling or timing:
 it can run beside other work, and it asks whether the zoo's figures hold for other programs.
 
@@ -22,55 +23,43 @@ import sys
 import time
 from pathlib import Path
 
-import polars as pl
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from featurize import schema  # noqa: E402
 from models.constants import MODEL_NAMES  # noqa: E402
 from models.evaluate import evaluate, seed_run_dirs  # noqa: E402
-from models.selection import HALIDE_DEFAULT, pick_speedups, reference_speedups, reference_times  # noqa: E402
+from models.selection import HALIDE_DEFAULT, reference_times, selection  # noqa: E402
 from models.split import write_split  # noqa: E402
 
 
 def dataset_selection(
     dataset: Path, models_dir: Path, models: list[str], n_seeds: int, origins: tuple[str, ...], work: Path
 ) -> dict:
-    """Each model's pick speedups over Halide's default pick on ``dataset``'s programs of ``origins``."""
+    """Each model's pick speedups over Halide's default pick on ``dataset``'s programs of
+    ``origins``: every run scores them into ``<run>/on_<dataset name>/`` (as the workflow's
+    ``on_default``), then :func:`models.selection.selection`."""
     refs = reference_times(dataset, origins)
-    timed = refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_not_null())
-    if timed.height == 0:
+    if refs[f"{HALIDE_DEFAULT}_s"].is_not_null().sum() == 0:
         raise schema.UserError(f"{dataset}: no program of origin {'/'.join(origins)} has Halide's default pick "
                                f"({HALIDE_DEFAULT}) timed; build it with sampling.beam_search enabled")  # fmt: skip
     work.mkdir(parents=True, exist_ok=True)
     split_path = work / "split.parquet"
     write_split(dataset, split_path, all_held_out=True)
-    out = {
-        "dataset": str(dataset),
-        "origins": list(origins),
-        "halide_default": f"Adams2019 beam search with its shipped weights (sampler {HALIDE_DEFAULT}), as the dataset drew it",
-        "programs": timed["program_id"].to_list(),
-        "programs_without_default": refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_null())["program_id"].to_list(),
-        "references": reference_speedups(refs),
-        "models": {},
-    }
-    held_out_split = {"random": "test", "zoo": "zoo", "user": "test"}  # models.split.held_out
-    splits = tuple(sorted({held_out_split[o] for o in origins}))
+    splits = tuple(sorted({"zoo" if o == "zoo" else "test" for o in origins}))  # as models.split.held_out
+    sub = f"on_{dataset.name}"
     for name in models:
-        predictions = []
         for run in (d for d in seed_run_dirs(models_dir / name, n_seeds) if d.is_dir()):
-            scores = work / name / (f"seed{run.name}" if run.parent.name == "seeds" else "seed0")
-            evaluate(dataset, split_path, run, splits=splits, strict=False, out_dir=scores)
-            predictions.append(schema.read_table(scores / "predictions.parquet", "predictions"))
-        summary, _ = pick_speedups(predictions, refs)
-        if summary and summary["top1"]["n_programs"]:
-            out["models"][name] = summary
-            print(f"{name}: top-1 {summary['top1']['geomean']:.2f}x [{summary['top1']['lo']:.2f}, "
-                  f"{summary['top1']['hi']:.2f}] (worst {summary['top1']['min']:.2f}x), best of top-5 "
-                  f"{summary['top5']['geomean']:.2f}x, oracle {summary['oracle']['geomean']:.2f}x "
-                  f"({summary['top1']['n_programs']} programs, {len(predictions)} runs)", file=sys.stderr)  # fmt: skip
-    return out
+            evaluate(dataset, split_path, run, splits=splits, strict=False, out_dir=run / sub)
+    out = selection(models_dir, models, dataset, sub, n_seeds, origins)
+    for name, summary in out["models"].items():
+        top1 = summary["top1"]
+        if top1["n_programs"]:
+            print(f"{name}: top-1 {top1['geomean']:.2f}x [{top1['lo']:.2f}, {top1['hi']:.2f}] (worst "
+                  f"{top1['min']:.2f}x), best of top-5 {summary['top5']['geomean']:.2f}x, oracle "
+                  f"{summary['oracle']['geomean']:.2f}x ({top1['n_programs']} programs, {summary['runs']} runs)",
+                  file=sys.stderr)  # fmt: skip
+    return {**out, "origins": list(origins)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,7 +78,9 @@ def _draw_program(name: str, work: Path, sampling: dict) -> float:
     """Draw and compile one zoo program's candidates; seconds."""
     t0 = time.perf_counter()
     draw_entry_candidates(zoo_entry(name), work / name, sampling, parallelism=1, compile_libraries=True)
-    return time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    print(f"{name}: drawn and compiled in {seconds:.0f} s", file=sys.stderr, flush=True)
+    return seconds
 
 
 def build(
@@ -208,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", default="results/_work/zoo_selection")
     ap.add_argument("--out", default="results/bench/zoo_selection.json")
     args = ap.parse_args(argv)
+    if args.finetune_leave_one_out and not args.finetune_dataset:
+        ap.error("--finetune-leave-one-out needs --finetune-dataset")
     work = Path(args.work_dir)
 
     t0 = time.perf_counter()

@@ -162,10 +162,12 @@ def reference_speedups(refs: pl.DataFrame) -> dict[str, Any]:
 
 
 def selection(
-    models_dir: str | Path, names: list[str], dataset_dir: str | Path, sub: str = "", n_seeds: int | None = None
+    models_dir: str | Path, names: list[str], dataset_dir: str | Path, sub: str = "", n_seeds: int | None = None,
+    origins: tuple[str, ...] = ("zoo", "user"),
 ) -> dict[str, Any]:
-    """Pick speedups of every model over Halide's default pick on the zoo and user programs of
-    ``dataset_dir`` (the dataset the runs' ``<run>/<sub>/predictions.parquet`` scored).
+    """Pick speedups of every model over Halide's default pick on the programs of ``origins``
+    (default: zoo and user) of ``dataset_dir`` (the dataset the runs'
+    ``<run>/<sub>/predictions.parquet`` scored).
 
     Returns:
         dict: ``dataset``, ``halide_default`` (what it is), ``programs`` (with a default pick
@@ -174,7 +176,7 @@ def selection(
     """
     from models.evaluate import seed_run_dirs
 
-    refs = reference_times(dataset_dir)
+    refs = reference_times(dataset_dir, origins)
     out: dict[str, Any] = {
         "dataset": str(dataset_dir),
         "halide_default": f"Adams2019 beam search with its shipped weights (sampler {HALIDE_DEFAULT})",
