@@ -5,6 +5,10 @@ parameters always give the same spec, hence the same Halide program: same
 stages, names, constants and sizes. Programs are DAGs: an operand is sometimes
 an older tensor (fan-out), and a branch is merged back by a binary op (skip
 connection) whenever a tensor of the same shape is waiting.
+
+The default operators are a network's layers. Image-pipeline operators (1-D stencils and
+constant scaling, what blurs, unsharp masks and Harris corners are made of) are drawn only
+when ``op_weights`` names them, so a seed under the default parameters keeps its program.
 """
 
 from __future__ import annotations
@@ -58,7 +62,22 @@ _SHORT_NAMES = {
     "upsample": "up",
     "downsample": "down",
     "transpose": "transpose",
+    "stencil": "stencil",
+    "scale": "scale",
 }
+
+#: Taps of the 1-D stencils the generator draws: box and binomial blurs, a Sobel half's
+#: difference, a Laplacian.
+STENCIL_TAPS = (
+    (1 / 3, 1 / 3, 1 / 3),
+    (0.25, 0.5, 0.25),
+    (-1.0, 0.0, 1.0),
+    (-1.0, 2.0, -1.0),
+    (0.2, 0.2, 0.2, 0.2, 0.2),
+    (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16),
+)
+#: Multipliers of a drawn ``scale`` stage (Harris' k, halves, unsharp's amount, doubling).
+SCALE_MULS = (0.04, 0.5, 1.5, 2.0)
 
 #: How many Funcs each op adds (softmax is four stages).
 _FUNCS_PER_OP = {"softmax": 4}
@@ -74,6 +93,8 @@ def _macs(op: str, shape, attrs) -> int:
         return attrs["cout"] * w * h * ch
     if op == "matmul":
         return w * h * ch * w
+    if op == "stencil":
+        return w * h * ch * len(attrs["weights"])
     return 4 * w * h * ch
 
 
@@ -220,6 +241,10 @@ def _stage_attrs(
             op, attrs = "upsample", {"factor": 2}
         else:
             attrs = {"factor": 2}
+    elif op == "stencil":
+        attrs = {"axis": rng.choice(["x", "y"]), "weights": list(rng.choice(STENCIL_TAPS))}
+    elif op == "scale":
+        attrs = {"mul": rng.choice(SCALE_MULS)}
     return op, attrs, args
 
 

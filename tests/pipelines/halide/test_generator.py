@@ -48,3 +48,25 @@ def test_no_dead_stages() -> None:
 
 def test_default_params_are_complete() -> None:
     assert set(DEFAULT_PARAMS["op_weights"]) <= set(OP_ARITY)
+
+
+def test_image_operators_are_opt_in() -> None:
+    # Naming stencil and scale at weight 0 draws exactly the default programs: the new
+    # operators' attribute draws never run, so a seed keeps its program.
+    zero = {"op_weights": {**DEFAULT_PARAMS["op_weights"], "stencil": 0, "scale": 0}}
+    for seed in range(40):
+        assert generate_spec(seed, zero) == generate_spec(seed)
+        assert not {st["op"] for st in generate_spec(seed)["stages"]} & {"stencil", "scale"}
+
+
+def test_image_operators_build_when_weighted() -> None:
+    params = {"widths": [64, 256], "channels": [1, 3], "op_weights": {"stencil": 3, "scale": 1, "binary": 1, "unary": 1}}
+    drawn = set()
+    for seed in range(12):
+        spec = generate_spec(seed, params)
+        drawn |= {st["op"] for st in spec["stages"]}
+        program = build_program(spec)
+        stencils = [st for st in spec["stages"] if st["op"] == "stencil"]
+        assert all(st["attrs"]["axis"] in ("x", "y") and len(st["attrs"]["weights"]) in (3, 5) for st in stencils)
+        assert program.macs > 0
+    assert {"stencil", "scale"} <= drawn
