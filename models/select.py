@@ -345,6 +345,13 @@ def format_table(table: pl.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _json_arg(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """``perfgraph``: use a trained model on your own program."""
     ap = argparse.ArgumentParser(prog="perfgraph", description=__doc__.splitlines()[0])
@@ -358,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--model", required=True, help="a trained model's directory, e.g. results/models/gcn")
         p.add_argument("--work-dir", default=None, help="where the candidates go (default: a new temporary directory)")
         p.add_argument("--parallelism", type=int, default=1, help="cores the schedules are for (default: 1)")
+        p.add_argument("--extra-samplers", type=_json_arg, default=None, metavar="JSON",
+                       help='samplers added to the default mix, as under sampling.samplers, e.g. Adams2019 weights '
+                            'retrained on this machine in a beam search: \'{"adams2019_beam_local": {"count": 1, '
+                            '"beam_size": 32, "weights": "local.weights"}}\' (README, Use a trained model)')
         if cmd == "predict":
             p.add_argument("--out", default=None, help="also write the ranked table as Parquet here")
         else:
@@ -366,11 +377,12 @@ def main(argv: list[str] | None = None) -> int:
                            help="beam of Halide's default pick, Adams2019's beam search (default: 32, Halide's own)")  # fmt: skip
     args = ap.parse_args(argv)
 
+    sampling = default_sampling(args.extra_samplers)
     if args.cmd == "predict":
-        table = predict(args.program, args.model, work_dir=args.work_dir, parallelism=args.parallelism)
+        table = predict(args.program, args.model, work_dir=args.work_dir, sampling=sampling, parallelism=args.parallelism)
     else:
-        result = tune(args.program, args.model, work_dir=args.work_dir, parallelism=args.parallelism,
-                      top_k=args.top_k, beam_size=args.beam_size)  # fmt: skip
+        result = tune(args.program, args.model, work_dir=args.work_dir, sampling=sampling,
+                      parallelism=args.parallelism, top_k=args.top_k, beam_size=args.beam_size)  # fmt: skip
     if args.cmd == "predict":
         print(format_table(table))
         if args.out:

@@ -45,12 +45,19 @@ def test_predict_ranks_every_featurized_candidate_and_keeps_the_rest(model_dir, 
 def test_cli_prints_the_table_and_refuses_bad_input_in_one_line(model_dir, tmp_path, capsys, monkeypatch) -> None:
     import models.select as select
 
-    monkeypatch.setattr(select, "default_sampling", lambda: SAMPLING)
-    assert main(["predict", str(ROOT / "examples/sharpen.py"), "--model", str(model_dir),
+    monkeypatch.setattr(select, "default_sampling",
+                        lambda extra=None: {**SAMPLING, "samplers": {**SAMPLING["samplers"], **(extra or {})}})  # fmt: skip
+    # --extra-samplers joins the mix: here a beam-2 search with random weights beside it.
+    extra = '{"beam2": {"count": 1, "beam_size": 2, "weights": "random", "random_dropout": 50, "max_attempts": 5}}'
+    assert main(["predict", str(ROOT / "examples/sharpen.py"), "--model", str(model_dir), "--extra-samplers", extra,
                  "--work-dir", str(tmp_path / "w"), "--out", str(tmp_path / "ranked.parquet")]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:3] == ["rank", "predicted", "status"] and " ms " in out
-    assert pl.read_parquet(tmp_path / "ranked.parquet").height >= 3
+    ranked = pl.read_parquet(tmp_path / "ranked.parquet")
+    assert ranked.height >= 4 and ranked.filter(pl.col("sampler") == "beam2")["status"].to_list() == ["scored"]
+    with pytest.raises(SystemExit):
+        main(["predict", str(ROOT / "examples/sharpen.py"), "--model", str(model_dir), "--extra-samplers", "{beam"])
+    assert "not JSON" in capsys.readouterr().err
     assert main(["predict", str(ROOT / "examples/sharpen.py"), "--model", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nowhere" in err[0] and "checkpoint.pt" in err[0]
