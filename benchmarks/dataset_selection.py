@@ -56,7 +56,8 @@ def dataset_selection(
         top1 = summary["top1"]
         if top1["n_programs"]:
             print(f"{name}: top-1 {top1['geomean']:.2f}x [{top1['lo']:.2f}, {top1['hi']:.2f}] (worst "
-                  f"{top1['min']:.2f}x), best of top-5 {summary['top5']['geomean']:.2f}x, oracle "
+                  f"{top1['min']:.2f}x), best of top-5 {summary['top5']['geomean']:.2f}x, tuned "
+                  f"{summary['tuned']['geomean']:.2f}x, oracle "
                   f"{summary['oracle']['geomean']:.2f}x ({top1['n_programs']} programs, {summary['runs']} runs)",
                   file=sys.stderr)  # fmt: skip
     return {**out, "origins": list(origins)}

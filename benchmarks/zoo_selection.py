@@ -9,8 +9,9 @@ model at once, with every candidate timed (so the oracle, the best candidate, is
 2. time every compiled candidate with the default config's timing protocol, one program
    after another, after all compiling is done (run it as the machine's only job);
 3. score the candidates with each run (every training seed) of each model under
-   ``--models-dir`` and report, per model, the geometric-mean speedup of its top-1 pick
-   and of the best of its top-5 over Halide's pick, the worst program, and the oracle's
+   ``--models-dir`` and report, per model, the geometric-mean speedup of its top-1 pick,
+   of the best of its top-5 and of what ``perfgraph tune`` keeps (the best of the top-5 and
+   the reference picks) over Halide's pick, the worst program, and the oracle's
    (:mod:`models.selection`); and the same for the model's seeds used as one (their
    predictions' geometric mean, ``<model>+seeds``).
 
@@ -58,6 +59,7 @@ from models.select import (  # noqa: E402
     default_sampling,
     default_timing,
     draw_entry_candidates,
+    json_arg,
     load_model,
     score_candidates,
     time_candidates,
@@ -181,7 +183,8 @@ def pick_summaries(predictions: dict[str, list[pl.DataFrame]], refs: pl.DataFram
             summary, _ = pick_speedups(runs_scored, refs)
             out[name] = summary
             print(f"{name}: top-1 {summary['top1']['geomean']:.2f}x (worst {summary['top1']['min']:.2f}x), "
-                  f"best of top-5 {summary['top5']['geomean']:.2f}x, oracle {summary['oracle']['geomean']:.2f}x",
+                  f"best of top-5 {summary['top5']['geomean']:.2f}x, tuned {summary['tuned']['geomean']:.2f}x, "
+                  f"oracle {summary['oracle']['geomean']:.2f}x",
                   file=sys.stderr)  # fmt: skip
     return out
 
@@ -195,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beam-size", type=int, default=32)
     ap.add_argument("--beam-timeout", type=float, default=600.0)
     ap.add_argument("--count-scale", type=int, default=1, help="draw K times each sampler's count of the default mix")
-    ap.add_argument("--extra-samplers", type=json.loads, default=None,
+    ap.add_argument("--extra-samplers", type=json_arg, default=None,
                     help='JSON: samplers added to the default mix, as under sampling.samplers, e.g. '
                          '\'{"adams2019_beam_dropout": {"count": 3, "beam_size": 8, "random_dropout": 50}}\'')
     ap.add_argument("--jobs", type=int, default=2,

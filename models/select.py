@@ -345,7 +345,8 @@ def format_table(table: pl.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _json_arg(text: str):
+def json_arg(text: str):
+    """An argparse type: the argument parsed as JSON, or argparse's one-line error."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -365,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--model", required=True, help="a trained model's directory, e.g. results/models/gcn")
         p.add_argument("--work-dir", default=None, help="where the candidates go (default: a new temporary directory)")
         p.add_argument("--parallelism", type=int, default=1, help="cores the schedules are for (default: 1)")
-        p.add_argument("--extra-samplers", type=_json_arg, default=None, metavar="JSON",
+        p.add_argument("--extra-samplers", type=json_arg, default=None, metavar="JSON",
                        help='samplers added to the default mix, as under sampling.samplers, e.g. Adams2019 weights '
                             'retrained on this machine in a beam search: \'{"adams2019_beam_local": {"count": 1, '
                             '"beam_size": 32, "weights": "local.weights"}}\' (README, Use a trained model)')

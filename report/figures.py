@@ -263,7 +263,7 @@ def top_k_curves(preds: pl.DataFrame, models: Sequence[str], splits: Sequence[st
 
 
 def pick_speedups(selection: dict) -> bytes | None:
-    """Each model's top-1 and best-of-top-5 picks as speedups over Halide's default pick
+    """Each model's top-1, best-of-top-5 and tuned picks as speedups over Halide's default pick
     (geometric mean over programs, 95% interval; log axis, as speedups are ratios), beside
     the oracle and the other autoschedulers."""
     models = [m for m, v in (selection.get("models") or {}).items() if (v.get("top1") or {}).get("geomean")]
@@ -273,8 +273,12 @@ def pick_speedups(selection: dict) -> bytes | None:
     ax = axes[0, 0]
     x = np.arange(len(models))
     with matplotlib.rc_context(RC):
-        for offset, key, color, label in ((-0.18, "top1", "#1f77b4", "top-1 pick"),
-                                          (0.18, "top5", "#ff7f0e", "best of top-5")):  # fmt: skip
+        for offset, key, color, label in ((-0.22, "top1", "#1f77b4", "top-1 pick"),
+                                          (0.0, "top5", "#ff7f0e", "best of top-5"),
+                                          (0.22, "tuned", "#9467bd", "tuned (top-5 + reference picks)")):  # fmt: skip
+            # Summaries written before the tuned pick existed lack it.
+            if any(not (selection["models"][m].get(key) or {}).get("geomean") for m in models):
+                continue
             g = np.array([selection["models"][m][key]["geomean"] for m in models])
             lo = np.array([selection["models"][m][key]["lo"] for m in models])
             hi = np.array([selection["models"][m][key]["hi"] for m in models])

@@ -51,6 +51,10 @@ def test_pick_speedups_over_the_default_pick_across_seeds() -> None:
     assert by["p"]["top1"] == pytest.approx(1.0) and by["q"]["top1"] == pytest.approx(0.5)
     assert by["p"]["oracle"] == pytest.approx(2.0) and by["q"]["oracle"] == pytest.approx(1.0)
     assert by["p"]["mullapudi2016"] == pytest.approx(2.0) and by["q"]["li2018"] == pytest.approx(1.0)
+    # `perfgraph tune` keeps the fastest of the top five and the reference picks: on p, Mullapudi2016's
+    # 1 s equals the best of the top five (2x); on q Li2018 ties the default (1x), never below it.
+    assert by["p"]["tuned"] == pytest.approx(2.0) and by["q"]["tuned"] == pytest.approx(1.0)
+    assert summary["tuned"]["min"] >= 1.0
     assert summary["runs"] == 2 and summary["top1"]["geomean"] == pytest.approx(0.5 ** 0.5)
     assert summary["top1"]["min"] == pytest.approx(0.5)
     refs_summary = reference_speedups(refs)

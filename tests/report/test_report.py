@@ -226,3 +226,27 @@ def test_cross_machine_section(dataset, tmp_path) -> None:
     schema.write_json(summary, models / "summary.json")
     build_report(dataset, models, tmp_path / "report2", draw_figures=False)
     assert "models.dataset is not set" in _section((tmp_path / "report2/index.html").read_text(), "fresh")
+
+
+def test_selection_section(dataset, tmp_path) -> None:
+    """The picks against Halide's default, from a summary as models.selection writes it: every
+    pick's column (the tuned one too) and the figure."""
+    from models.selection import pick_speedups, reference_speedups
+
+    models = make_models(tmp_path / "models", dataset)
+    refs = pl.DataFrame({"program_id": ["zoo_a", "zoo_b"], "adams2019_beam_s": [2.0, 1.0],
+                         "mullapudi2016_s": [1.0, 4.0], "li2018_s": [3.0, 1.0]})  # fmt: skip
+    preds = pl.DataFrame({"program_id": ["zoo_a", "zoo_a", "zoo_b", "zoo_b"], "schedule_id": ["a", "b", "c", "d"],
+                          "y_true": [1.5, 4.0, 2.0, 3.0], "y_pred": [1.0, 2.0, 1.0, 3.0]})  # fmt: skip
+    picks, _ = pick_speedups([preds], refs)
+    summary = json.loads((models / "summary.json").read_text())
+    summary["selection"] = {"dataset": "results/default", "halide_default": "beam search", "programs": ["zoo_a", "zoo_b"],
+                            "programs_without_default": [], "references": reference_speedups(refs),
+                            "models": {"gcn": picks}}  # fmt: skip
+    schema.write_json(summary, models / "summary.json")
+    res = build_report(dataset, models, tmp_path / "report")
+    section = _section((tmp_path / "report/index.html").read_text(), "selection")
+    assert "tuned" in section and "mullapudi2016" in section and len(IMG.findall(section)) == 1
+    # zoo_b: both candidates are slower than the default pick (top-1 0.5x); tuned keeps the default: 1x.
+    assert picks["top1"]["min"] == pytest.approx(0.5) and picks["tuned"]["min"] == pytest.approx(1.0)
+    assert "tuned" in res.summary_md.read_text()
