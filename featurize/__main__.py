@@ -1,4 +1,4 @@
-"""Command line of the featurize stage: ``perfgraph {featurize,summary,publish}`` (also ``python -m featurize {build,summary,publish}``)."""
+"""Command line of the featurize stage: ``perfgraph {featurize,summary,publish,merge}`` (also ``python -m featurize {build,summary,publish,merge}``)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ def main(argv=None) -> int:
     p.add_argument("--work-dir", default=None, help="its work directory, for the build's wall time")
     p.add_argument("--command", default="", help="the command that rebuilds it, shown on the card")
     p.add_argument("--out", required=True, help="where to publish, e.g. datasets/reference")
+    m = sub.add_parser("merge", help="one dataset from several (distinct programs), to train one model on")
+    m.add_argument("--out", required=True, help="a new dataset directory")
+    m.add_argument("datasets", nargs="+", help="built dataset directories, e.g. results/picks results/zoo_shaped")
 
     from pipelines.cli import name_subcommands
 
@@ -32,6 +35,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "build":
         featurize_dataset(args.work_dirs, args.retime, args.out, args.retime_samples)
+    elif args.cmd == "merge":
+        from featurize.merge import merge_datasets
+
+        print(json.dumps(merge_datasets(args.datasets, args.out)))
     elif args.cmd == "publish":
         from featurize.card import publish
         from featurize.schema import SchemaError

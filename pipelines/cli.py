@@ -37,6 +37,7 @@ STAGES: dict[str, Stage] = {
     "featurize": Stage("featurize.__main__", "build", "join the per-program work directories into the dataset tables"),
     "summary": Stage("featurize.__main__", "summary", "print a dataset's headline figures as JSON"),
     "publish": Stage("featurize.__main__", "publish", "copy a built dataset to datasets/<name> with its card"),
+    "merge": Stage("featurize.__main__", "merge", "one dataset from several, to train one model on"),
     "split": Stage("models.__main__", "split", "split programs into train / val / test / zoo"),
     "search": Stage("models.__main__", "search", "hyperparameter search, the same trials for every model"),
     "train": Stage("models.__main__", "train", "train one model"),

@@ -26,6 +26,7 @@ def wrong_path_args(tmp_path) -> dict[str, list[str]]:
         "featurize": ["--out", out, f"{MISSING}/work"],
         "summary": [MISSING],
         "publish": ["--dataset", MISSING, "--config", f"{MISSING}/config.json", "--out", out],
+        "merge": ["--out", out, MISSING, f"{MISSING}/2"],
         "split": ["--dataset", MISSING, "--out", f"{out}/split.parquet"],
         "search": ["--dataset", MISSING, "--split", f"{MISSING}/split.parquet", "--model", "gcn",
                    "--out", f"{out}/s.json", "--trials", "1"],
