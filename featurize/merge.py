@@ -6,7 +6,8 @@ once merged: every table is the concatenation of the inputs' (each checked again
 :mod:`featurize.schema`), and the ``machines`` table keeps one row per machine. A program id
 in two inputs is refused, naming both, as their schedules and labels would mix; so is a TVM
 dataset, whose extra tables this does not merge, and an output directory that already holds
-a dataset (nothing built is overwritten).
+a dataset (nothing built is overwritten). Datasets timed on different machines merge too, but
+a model trains on one machine's labels (:func:`models.data.choose_machine`: the one with most).
 """
 
 from __future__ import annotations
