@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         tm = TrainedModel(mdir, device=args.device if name not in ("tvm_xgb", "pooled_xgb") else "cpu", threads=args.threads)
         if prog is None or stats is not tm.stats:
-            ds = load_dataset(args.dataset, split, stats=tm.stats, splits=("test", "zoo", "val", "train"))
+            ds = load_dataset(args.dataset, split, stats=tm.stats, splits=("test", "zoo", "val", "train"),
+                              vector_counts=tm.vector_counts)
             held_out = ds.split("test", "zoo") or ds.programs
             prog = pick_program(held_out)
             stats = tm.stats

@@ -157,7 +157,7 @@ def finetune(
                 split=pl.when(pl.col("program_id").is_in(named["program_id"].implode())).then(pl.lit("train"))
                 .otherwise(pl.col("split"))
             )
-        ds = load_dataset(dataset_dir, split, stats=trained.stats)
+        ds = load_dataset(dataset_dir, split, stats=trained.stats, vector_counts=trained.vector_counts)
         train += ds.split("train")
         val += ds.split("val")
     config = {**trained.config, "epochs": epochs, "lr": trained.config["lr"] * lr_scale}

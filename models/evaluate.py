@@ -164,7 +164,8 @@ def evaluate(
     elsewhere = out_dir is not None
     loaded = tuple(splits) + ((SELECTION_SPLIT,) if SELECTION_SPLIT not in splits and not elsewhere else ())
     ds = load_dataset(dataset_dir, split, stats=trained.stats, splits=loaded,
-                      machine_id=None if elsewhere else trained.machine_id)  # fmt: skip
+                      machine_id=None if elsewhere else trained.machine_id,
+                      vector_counts=trained.vector_counts)  # fmt: skip
 
     label = run_label(model_dir)
     table, out = score_splits(label, {name: ds.split(name) for name in splits}, trained.predict_seconds)

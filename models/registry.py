@@ -44,10 +44,17 @@ _GNN_TRAIN = {
     "grad_clip": 5.0,
 }
 
+#: Every model but Adams2019 reads the vector counts of the applied schedule
+#: (featurize/halide/vector_counts.py); Adams2019 keeps Halide's, which its weights
+#: are used with inside Halide's own search. A checkpoint without the key read Halide's.
+_APPLIED = {"vector_counts": "applied"}
+
 #: Default configuration of each model: constructor arguments plus training settings.
 DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
-    "gcn": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "mse", "rank_weight": 0.0, **_GNN_TRAIN},
-    "gine": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "l1", "rank_weight": 0.5, **_GNN_TRAIN},
+    "gcn": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "mse", "rank_weight": 0.0, **_GNN_TRAIN,
+            **_APPLIED},
+    "gine": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "l1", "rank_weight": 0.5, **_GNN_TRAIN,
+             **_APPLIED},
     "gatv2": {
         "hidden_channels": 64,
         "num_layers": 3,
@@ -56,6 +63,7 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
         "loss": "l1",
         "rank_weight": 0.5,
         **_GNN_TRAIN,
+        **_APPLIED,
     },
     # Halide: Adam (eps 1e-5), one program's schedules per batch (up to 1024), no clipping.
     # init: "random" (trained on our data only) or "halide" (Halide's shipped weights, then retrained).
@@ -68,9 +76,11 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
         "batch_size": 1024,
         "programs_per_step": 1,
         "grad_clip": 0.0,
+        "vector_counts": "halide",
     },
     # hessian "pack": see models/halide/packsum_xgb.py (TVM's own hessian diverges on many-stage programs).
-    "tvm_xgb": {**TVM_XGB_PARAMS, "early_stopping_rounds": 50, "max_rounds": 10000, "seed": 43, "hessian": "pack"},
+    "tvm_xgb": {**TVM_XGB_PARAMS, "early_stopping_rounds": 50, "max_rounds": 10000, "seed": 43, "hessian": "pack",
+                **_APPLIED},
     "pooled_xgb": {
         "max_depth": 6,
         "eta": 0.05,
@@ -78,11 +88,13 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
         "colsample_bytree": 0.5,
         "early_stopping_rounds": 50,
         "max_rounds": 2000,
+        **_APPLIED,
     },
 }
 
 #: Config keys that are training settings, not constructor arguments.
-TRAIN_KEYS = ("lr", "weight_decay", "epochs", "patience", "batch_size", "programs_per_step", "grad_clip")
+TRAIN_KEYS = ("lr", "weight_decay", "epochs", "patience", "batch_size", "programs_per_step", "grad_clip",
+              "vector_counts")
 
 _CLASSES = {"gcn": GCN, "gine": GINE, "gatv2": GATv2, "adams2019": Adams2019, "tvm_xgb": TVMXGB, "pooled_xgb": PooledXGB}
 
@@ -166,6 +178,8 @@ class TrainedModel:
         self.machine_id: str = ckpt["machine_id"]
         self.num_cores: int = ckpt["num_cores"]
         self.fingerprint: dict[str, Any] = ckpt["fingerprint"]
+        #: The model's inputs: see models.halide.inputs.VECTOR_COUNTS.
+        self.vector_counts: str = self.config.get("vector_counts", "halide")
         self.device = torch.device(device)
         self.model = build_model(self.name, self.config, num_cores=self.num_cores, threads=threads)
         if self.name in TORCH_MODELS:

@@ -129,7 +129,8 @@ def score_candidates(work_dir: Path, trained) -> pl.DataFrame:
     tables["machines"] = pl.from_arrow(schema.from_rows("machines", []))
     pid = cands["program_id"][0]
     split = pl.DataFrame({"program_id": [pid], "split": ["test"]})
-    ds = load_dataset(tables=tables, split=split, stats=trained.stats, labeled_only=False, machine_id=trained.machine_id)
+    ds = load_dataset(tables=tables, split=split, stats=trained.stats, labeled_only=False, machine_id=trained.machine_id,
+                      vector_counts=trained.vector_counts)
     scored = pl.DataFrame(schema={"schedule_id": pl.String, "predicted_s": pl.Float64})
     if ds.programs:
         prog = ds.programs[0]

@@ -6,6 +6,9 @@ values, if any, go through ``sign(x) * log1p(|x|)``), then standardized with the
 mean and standard deviation over the *training split only* (:class:`FeatureStats`,
 stored in every checkpoint so evaluation never refits them). The raw features are
 kept too, for the Adams2019 baseline, which computes its cost terms from them.
+With ``vector_counts="applied"`` (every model's config but Adams2019's) the vector and
+scalar counts are first replaced by those of the schedule Halide applies
+(:mod:`featurize.halide.vector_counts`), in both the raw and the normalized features.
 
 Edges and labels are :mod:`models.data`'s. Schedules without a featurization
 (Mullapudi2016 and Li2018 reference schedules) or without a good measurement are
@@ -28,6 +31,7 @@ import torch
 from torch import Tensor
 
 from featurize import schema
+from featurize.halide.vector_counts import applied_vector_counts
 from featurize.schema import UserError
 from models.constants import EDGE_DIM
 from models.data import (MODEL_INPUT_TABLES, ProgramData, choose_machine, edge_features, key_offsets, labels,
@@ -39,6 +43,11 @@ PIPELINE_COLUMNS = list(schema.PIPELINE_COLUMNS)
 
 
 SCHEDULE_COLUMNS = list(schema.SCHEDULE_COLUMNS)
+
+#: What a model reads as ``sf_num_vectors``/``sf_num_scalars``: Halide's counts of its
+#: search state, or those of the schedule it applies
+#: (:mod:`featurize.halide.vector_counts`). A model's config says which.
+VECTOR_COUNTS = ("halide", "applied")
 
 
 @dataclass
@@ -236,6 +245,7 @@ def load_dataset(
     splits: Sequence[str] | None = None,
     machine_id: str | None = None,
     labeled_only: bool = True,
+    vector_counts: str = "halide",
 ) -> GraphDataset:
     """Build :class:`ProgramData` for every program of the split.
 
@@ -250,7 +260,12 @@ def load_dataset(
             with most ok measurements).
         labeled_only (bool, optional): Drop schedules without a label; otherwise they are
             kept with a NaN run time (for inference). (default: :obj:`True`)
+        vector_counts (str, optional): ``"halide"`` (the counts Halide featurized) or
+            ``"applied"`` (those of the applied schedule, :mod:`featurize.halide.vector_counts`).
+            (default: :obj:`"halide"`)
     """
+    if vector_counts not in VECTOR_COUNTS:
+        raise UserError(f"vector_counts {vector_counts!r}: expected one of {', '.join(VECTOR_COUNTS)}")
     if split is None:
         raise UserError("a split table is required (perfgraph split)")
     if tables is None:
@@ -275,6 +290,8 @@ def load_dataset(
 
     nodes, n_nodes = _checked_nodes(tables["nodes"], needed)
     nsf = _complete_schedule_rows(tables, labels(tables["measurements"], machine), needed, n_nodes, labeled_only, dropped)
+    if vector_counts == "applied":
+        nsf = applied_vector_counts(nsf, nodes, tables["schedules"])
 
     edges = tables["edges"].join(needed, on="program_id", how="inner").sort(["program_id", "src", "dst"])
     programs, stats = _program_data(sorted(set(keep["program_id"].to_list())), split_of, nodes, nsf, edges, stats, dropped)

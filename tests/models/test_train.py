@@ -26,6 +26,12 @@ def test_train_writes_checkpoint_history_meta(fake_dataset, fake_split, tmp_path
     assert meta["metrics"]["val"]["n_programs"] == 1
     ckpt = load_checkpoint(out)
     assert ckpt["done"] and set(ckpt["stats"]) == {"pipe_mean", "pipe_std", "sched_mean", "sched_std"}
+    # The model reads the applied schedule's vector counts, and says so; a checkpoint from
+    # before the setting existed read Halide's.
+    assert TrainedModel(out).vector_counts == "applied"
+    del ckpt["config"]["vector_counts"]
+    torch.save(ckpt, out / CHECKPOINT)
+    assert TrainedModel(out).vector_counts == "halide"
 
 
 @pytest.mark.write_disk
@@ -55,6 +61,7 @@ class _Payload:
 def test_gnn_epoch_budget_does_not_cut_adams2019_short(fake_dataset, fake_split, tmp_path) -> None:
     meta = train("adams2019", fake_dataset, fake_split, tmp_path / "a", epochs=2, config={"patience": 3})
     assert meta["epochs_run"] > 2  # its own budget (200, here with patience 3), not the GNNs' 2
+    assert TrainedModel(tmp_path / "a").vector_counts == "halide"  # what Halide's search computes
 
 
 def test_checkpoint_refuses_pickled_code(tmp_path) -> None:

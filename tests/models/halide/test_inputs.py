@@ -107,3 +107,30 @@ def test_fake_dataset_shapes(fake_dataset, fake_split) -> None:
         assert torch.isfinite(p.x_sched).all() and torch.isfinite(p.x_pipe).all()
         assert np.all(p.runtime.numpy() > 0)
     assert ds.num_cores == 2 and ds.machine_id == "m0"
+
+
+def test_applied_vector_counts_change_only_the_vector_columns(known_dataset) -> None:
+    """``vector_counts="applied"`` reads a vectorized block's scalar stage as masked vectors;
+    every other input is the same tensor, and an unknown setting is refused."""
+    from models.halide.inputs import read_model_tables
+
+    path, split = known_dataset
+    tables = read_model_tables(path)
+    text = ("Func out_1 = pipeline.get_func(1);\nout_1\n"
+            "    .split(x, x, xi, 16, TailStrategy::GuardWithIf)\n    .vectorize(xi);\n")
+    tables["schedules"] = tables["schedules"].with_columns(schedule_text=pl.lit(text))
+    iv, isc, ie = SF.index("sf_num_vectors"), SF.index("sf_num_scalars"), SF.index("sf_innermost_pure_loop_extent")
+    tables["node_schedule_features"] = tables["node_schedule_features"].with_columns(
+        pl.lit(0.0, pl.Float32).alias(SF[iv]), pl.lit(64.0, pl.Float32).alias(SF[isc]),
+        pl.lit(8.0, pl.Float32).alias(SF[ie]))
+    halide = load_dataset(tables=tables, split=split).programs[0]
+    applied = load_dataset(tables=tables, split=split, vector_counts="applied").programs[0]
+    # node 0 ("out") has a vectorized block: 64 scalars in 8-wide rows -> 8 masked vectors
+    assert applied.sf_raw[:, 0, iv].tolist() == [8.0, 8.0] and applied.sf_raw[:, 0, isc].tolist() == [0.0, 0.0]
+    assert halide.sf_raw[:, 0, iv].tolist() == [0.0, 0.0]
+    # node 1 ("in") has no block: Halide's counts
+    assert torch.equal(applied.sf_raw[:, 1], halide.sf_raw[:, 1])
+    keep = [j for j in range(len(SF)) if j not in (iv, isc)]
+    assert torch.equal(applied.sf_raw[..., keep], halide.sf_raw[..., keep])
+    with pytest.raises(schema.UserError, match="vector_counts"):
+        load_dataset(tables=tables, split=split, vector_counts="lanes")
