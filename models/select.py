@@ -16,6 +16,10 @@ speedup over Halide's default pick and writes the fastest measured schedule as t
 C++ schedule Halide's autoschedulers emit, as a ``schedule.h`` in the shape of a
 generator's ``*.schedule.h`` (Halide 21 gives no Python schedule source for
 autoscheduler results), and a JSON record of every candidate.
+
+With ``--seeds`` both score with the model's seed runs used as one (``DIR`` and
+``DIR/seeds/<k>``, as the workflow trains them): each candidate's predicted time is the
+geometric mean of the runs'.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from featurize import schema
@@ -84,17 +89,39 @@ def default_timing() -> dict:
     return default_config()["timing"]
 
 
-def load_model(model_dir: str | Path):
-    """The trained model of ``model_dir``, or one clear error naming the directory."""
+class SeedEnsemble:
+    """A model's seed runs used as one: a candidate's predicted time is the geometric mean
+    of the runs' (:func:`models.selection.seed_ensemble` does the same for the benchmarks).
+
+    Args:
+        runs (list): The runs' :class:`models.registry.TrainedModel`, the first one first.
+    """
+
+    def __init__(self, runs: list) -> None:
+        self.runs = runs
+
+    def __repr__(self) -> str:
+        return f"SeedEnsemble({self.runs[0].name}, {len(self.runs)} runs)"
+
+
+def load_model(model_dir: str | Path, seeds: bool = False):
+    """The trained model of ``model_dir`` (with ``seeds``, a :class:`SeedEnsemble` of it and
+    its ``seeds/<k>`` runs), or one clear error naming the directory."""
+    from models.evaluate import seed_run_dirs
     from models.registry import CHECKPOINT, TrainedModel
 
     model_dir = Path(model_dir)
     if not (model_dir / CHECKPOINT).is_file():
         raise SelectError(f"{model_dir}: no trained model here ({CHECKPOINT} not found); train one with make run")
-    try:
-        return TrainedModel(model_dir)
-    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is the user's directory's problem
-        raise SelectError(f"{model_dir}/{CHECKPOINT}: not a perfgraph model checkpoint ({type(exc).__name__}: {exc})")
+    runs = []
+    for run in seed_run_dirs(model_dir) if seeds else [model_dir]:
+        try:
+            runs.append(TrainedModel(run))
+        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is the user's directory's problem
+            raise SelectError(f"{run}/{CHECKPOINT}: not a perfgraph model checkpoint ({type(exc).__name__}: {exc})")
+    if len({r.name for r in runs}) > 1:
+        raise SelectError(f"{model_dir}: its seed runs are different models ({sorted({r.name for r in runs})})")
+    return SeedEnsemble(runs) if seeds else runs[0]
 
 
 def check_program(program: str | Path) -> None:
@@ -129,12 +156,19 @@ def score_candidates(work_dir: Path, trained) -> pl.DataFrame:
     tables["machines"] = pl.from_arrow(schema.from_rows("machines", []))
     pid = cands["program_id"][0]
     split = pl.DataFrame({"program_id": [pid], "split": ["test"]})
-    ds = load_dataset(tables=tables, split=split, stats=trained.stats, labeled_only=False, machine_id=trained.machine_id,
-                      vector_counts=trained.vector_counts)
     scored = pl.DataFrame(schema={"schedule_id": pl.String, "predicted_s": pl.Float64})
-    if ds.programs:
-        prog = ds.programs[0]
-        scored = pl.DataFrame({"schedule_id": prog.schedule_ids, "predicted_s": trained.predict_seconds([prog])[0]},
+    ids, log_preds = None, []
+    for run in trained.runs if isinstance(trained, SeedEnsemble) else [trained]:
+        ds = load_dataset(tables=tables, split=split, stats=run.stats, labeled_only=False, machine_id=run.machine_id,
+                          vector_counts=run.vector_counts)  # fmt: skip
+        if not ds.programs:
+            break
+        ids = ds.programs[0].schedule_ids
+        pred = run.predict_seconds(ds.programs)[0].astype(np.float64)
+        # A run's non-finite or non-positive prediction makes the candidate's NaN: bad_prediction.
+        log_preds.append(np.log(np.where(np.isfinite(pred) & (pred > 0), pred, np.nan)))
+    if ids is not None:
+        scored = pl.DataFrame({"schedule_id": ids, "predicted_s": np.exp(np.mean(log_preds, axis=0))},
                               schema={"schedule_id": pl.String, "predicted_s": pl.Float64})  # fmt: skip
     table = cands.select(
         "schedule_id", "sampler", "sampler_params", "autoscheduler", "compile_status", "compile_error", "library",
@@ -167,8 +201,10 @@ def predict(
     work_dir: str | Path | None = None,
     sampling: dict | None = None,
     parallelism: int = 1,
+    seeds: bool = False,
 ) -> pl.DataFrame:
-    """Rank candidate schedules of ``program`` with the model in ``model_dir``.
+    """Rank candidate schedules of ``program`` with the model in ``model_dir`` (with ``seeds``,
+    its seed runs used as one).
 
     Returns:
         pl.DataFrame: ``rank`` (1 = predicted fastest; null where not scored),
@@ -177,20 +213,20 @@ def predict(
         ``bad_prediction``) and ``schedule_text``.
     """
     trained, work, _ = draw_and_score(program, model_dir, work_dir, sampling or default_sampling(), parallelism,
-                                      compile_libraries=False)  # fmt: skip
+                                      compile_libraries=False, seeds=seeds)  # fmt: skip
     return score_candidates(work, trained)
 
 
 def draw_and_score(
     program: str | Path, model_dir: str | Path, work_dir: str | Path | None, sampling: dict, parallelism: int,
-    compile_libraries: bool, announce: str = "",
+    compile_libraries: bool, announce: str = "", seeds: bool = False,
 ) -> tuple[object, Path, pl.DataFrame]:
     """What ``predict`` and ``tune`` share: check the model directory and the program (one
     error each, before any work), draw the candidates into ``work_dir`` (a new temporary
     directory if ``None``). Returns (the trained model, the work directory, the candidates)."""
     from pipelines.halide.programs import user_entry
 
-    trained = load_model(model_dir)
+    trained = load_model(model_dir, seeds)
     check_program(program)
     work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="perfgraph_"))
     if announce:
@@ -244,6 +280,7 @@ def tune(
     beam_timeout_s: float = 600.0,
     parallelism: int = 1,
     calibration_dir: str | Path | None = None,
+    seeds: bool = False,
 ) -> dict:
     """Rank the candidates of ``program`` with the model, then time its top ``top_k`` and the
     reference picks; write ``schedule.h`` (the fastest measured) and ``tune.json`` to the work dir.
@@ -260,6 +297,7 @@ def tune(
         program, model_dir, work_dir, tune_sampling(sampling or default_sampling(), beam_size, beam_timeout_s),
         parallelism, compile_libraries=True,
         announce=f"drawing and compiling candidates of {program} (Halide's default: beam search, beam {beam_size})",
+        seeds=seeds,
     )  # fmt: skip
     ranked = score_candidates(work, trained)
     top = ranked.filter((pl.col("status") == "scored") & (pl.col("rank") <= top_k)).with_columns(
@@ -292,6 +330,7 @@ def tune(
     record = {
         "program": str(program),
         "model": str(model_dir),
+        "seed_runs": len(trained.runs) if isinstance(trained, SeedEnsemble) else 1,
         "work_dir": str(work),
         "schedule_file": str(schedule_file),
         "halide_default_s": default_s,
@@ -371,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
                        help='samplers added to the default mix, as under sampling.samplers, e.g. Adams2019 weights '
                             'retrained on this machine in a beam search: \'{"adams2019_beam_local": {"count": 1, '
                             '"beam_size": 32, "weights": "local.weights"}}\' (README, Use a trained model)')
+        p.add_argument("--seeds", action="store_true",
+                       help="score with the model's seed runs (DIR/seeds/<k>) as one: the geometric mean of their "
+                            "predicted times")
         if cmd == "predict":
             p.add_argument("--out", default=None, help="also write the ranked table as Parquet here")
         else:
@@ -381,10 +423,12 @@ def main(argv: list[str] | None = None) -> int:
 
     sampling = default_sampling(args.extra_samplers)
     if args.cmd == "predict":
-        table = predict(args.program, args.model, work_dir=args.work_dir, sampling=sampling, parallelism=args.parallelism)
+        table = predict(args.program, args.model, work_dir=args.work_dir, sampling=sampling, parallelism=args.parallelism,
+                        seeds=args.seeds)  # fmt: skip
     else:
         result = tune(args.program, args.model, work_dir=args.work_dir, sampling=sampling,
-                      parallelism=args.parallelism, top_k=args.top_k, beam_size=args.beam_size)  # fmt: skip
+                      parallelism=args.parallelism, top_k=args.top_k, beam_size=args.beam_size,
+                      seeds=args.seeds)  # fmt: skip
     if args.cmd == "predict":
         print(format_table(table))
         if args.out:

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from models.select import SelectError, predict, tune
+from models.select import SeedEnsemble, SelectError, load_model, predict, score_candidates, tune
 from pipelines.cli import main  # perfgraph: what a user runs
 from models.train import train
 from tests.conftest import FAST_TIMING, ROOT, SMALL_SAMPLING
@@ -42,6 +42,28 @@ def test_predict_ranks_every_featurized_candidate_and_keeps_the_rest(model_dir, 
     assert not (tmp_path / "work/lib").exists() or not any((tmp_path / "work/lib").glob("*.so"))  # nothing compiled
 
 
+def test_seed_runs_score_as_one_by_the_geometric_mean(model_dir, fake_dataset, fake_split, tmp_path) -> None:
+    import shutil
+
+    import numpy as np
+
+    runs = tmp_path / "gcn"
+    shutil.copytree(model_dir, runs)
+    train("gcn", fake_dataset, fake_split, runs / "seeds/1", epochs=2, seed=1, progress=False)
+    table = predict(ROOT / "examples/sharpen.py", runs, work_dir=tmp_path / "work", sampling=SAMPLING, seeds=True)
+    ensemble = load_model(runs, seeds=True)
+    assert isinstance(ensemble, SeedEnsemble) and len(ensemble.runs) == 2
+    one = [score_candidates(tmp_path / "work", load_model(r)).sort("schedule_id") for r in (runs, runs / "seeds/1")]
+    both = table.sort("schedule_id").filter(pl.col("status") == "scored")
+    assert both.height == 3
+    expect = np.sqrt(one[0].filter(pl.col("status") == "scored")["predicted_s"].to_numpy()
+                     * one[1].filter(pl.col("status") == "scored")["predicted_s"].to_numpy())  # fmt: skip
+    np.testing.assert_allclose(both["predicted_s"].to_numpy(), expect, rtol=1e-6)
+    assert not np.allclose(one[0]["predicted_s"].drop_nulls().to_numpy(), one[1]["predicted_s"].drop_nulls().to_numpy())
+    # Without seeds/ the ensemble is the one run.
+    assert len(load_model(model_dir, seeds=True).runs) == 1
+
+
 def test_cli_prints_the_table_and_refuses_bad_input_in_one_line(model_dir, tmp_path, capsys, monkeypatch) -> None:
     import models.select as select
 
@@ -55,6 +77,9 @@ def test_cli_prints_the_table_and_refuses_bad_input_in_one_line(model_dir, tmp_p
     assert out.splitlines()[0].split()[:3] == ["rank", "predicted", "status"] and " ms " in out
     ranked = pl.read_parquet(tmp_path / "ranked.parquet")
     assert ranked.height >= 4 and ranked.filter(pl.col("sampler") == "beam2")["status"].to_list() == ["scored"]
+    assert main(["predict", str(ROOT / "examples/sharpen.py"), "--model", str(model_dir), "--seeds",
+                 "--work-dir", str(tmp_path / "w2")]) == 0  # fmt: skip
+    assert " ms " in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["predict", str(ROOT / "examples/sharpen.py"), "--model", str(model_dir), "--extra-samplers", "{beam"])
     assert "not JSON" in capsys.readouterr().err
