@@ -44,17 +44,19 @@ _GNN_TRAIN = {
     "grad_clip": 5.0,
 }
 
-#: Every model but Adams2019 reads the vector counts of the applied schedule
-#: (featurize/halide/vector_counts.py); Adams2019 keeps Halide's, which its weights
-#: are used with inside Halide's own search. A checkpoint without the key read Halide's.
-_APPLIED = {"vector_counts": "applied"}
+#: Every model but Adams2019 reads the vector counts of the applied schedule where the
+#: labels' machine runs masked vector tails as one vector, Halide's elsewhere
+#: (featurize/halide/vector_counts.py); training stores what "auto" resolved to. Adams2019
+#: keeps Halide's, which its weights are used with inside Halide's own search. A checkpoint
+#: without the key read Halide's.
+_VECTOR_COUNTS = {"vector_counts": "auto"}
 
 #: Default configuration of each model: constructor arguments plus training settings.
 DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
     "gcn": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "mse", "rank_weight": 0.0, **_GNN_TRAIN,
-            **_APPLIED},
+            **_VECTOR_COUNTS},
     "gine": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "l1", "rank_weight": 0.5, **_GNN_TRAIN,
-             **_APPLIED},
+             **_VECTOR_COUNTS},
     "gatv2": {
         "hidden_channels": 64,
         "num_layers": 3,
@@ -63,7 +65,7 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
         "loss": "l1",
         "rank_weight": 0.5,
         **_GNN_TRAIN,
-        **_APPLIED,
+        **_VECTOR_COUNTS,
     },
     # Halide: Adam (eps 1e-5), one program's schedules per batch (up to 1024), no clipping.
     # init: "random" (trained on our data only) or "halide" (Halide's shipped weights, then retrained).
@@ -80,7 +82,7 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
     },
     # hessian "pack": see models/halide/packsum_xgb.py (TVM's own hessian diverges on many-stage programs).
     "tvm_xgb": {**TVM_XGB_PARAMS, "early_stopping_rounds": 50, "max_rounds": 10000, "seed": 43, "hessian": "pack",
-                **_APPLIED},
+                **_VECTOR_COUNTS},
     "pooled_xgb": {
         "max_depth": 6,
         "eta": 0.05,
@@ -88,7 +90,7 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
         "colsample_bytree": 0.5,
         "early_stopping_rounds": 50,
         "max_rounds": 2000,
-        **_APPLIED,
+        **_VECTOR_COUNTS,
     },
 }
 

@@ -463,6 +463,7 @@ def train(
     dhash, shash = dataset_hash(dataset_dir), split_hash(split_path)
     t_load = time.perf_counter()
     ds = load_dataset(dataset_dir, split, splits=("train", "val"), vector_counts=cfg["vector_counts"])
+    cfg["vector_counts"] = ds.vector_counts  # "auto" resolved: what scoring must read too
     load_s = time.perf_counter() - t_load
     if not ds.split("train"):
         raise UserError("the split has no training program with labeled schedules")

@@ -6,9 +6,10 @@ values, if any, go through ``sign(x) * log1p(|x|)``), then standardized with the
 mean and standard deviation over the *training split only* (:class:`FeatureStats`,
 stored in every checkpoint so evaluation never refits them). The raw features are
 kept too, for the Adams2019 baseline, which computes its cost terms from them.
-With ``vector_counts="applied"`` (every model's config but Adams2019's) the vector and
-scalar counts are first replaced by those of the schedule Halide applies
-(:mod:`featurize.halide.vector_counts`), in both the raw and the normalized features.
+With ``vector_counts="applied"`` (what every model's config but Adams2019's, ``auto``,
+resolves to for labels of an AVX-512 machine) the vector and scalar counts are first
+replaced by those of the schedule Halide applies (:mod:`featurize.halide.vector_counts`),
+in both the raw and the normalized features.
 
 Edges and labels are :mod:`models.data`'s. Schedules without a featurization
 (Mullapudi2016 and Li2018 reference schedules) or without a good measurement are
@@ -31,7 +32,7 @@ import torch
 from torch import Tensor
 
 from featurize import schema
-from featurize.halide.vector_counts import applied_vector_counts
+from featurize.halide.vector_counts import applied_vector_counts, has_masked_vectors
 from featurize.schema import UserError
 from models.constants import EDGE_DIM
 from models.data import (MODEL_INPUT_TABLES, ProgramData, choose_machine, edge_features, key_offsets, labels,
@@ -46,8 +47,10 @@ SCHEDULE_COLUMNS = list(schema.SCHEDULE_COLUMNS)
 
 #: What a model reads as ``sf_num_vectors``/``sf_num_scalars``: Halide's counts of its
 #: search state, or those of the schedule it applies
-#: (:mod:`featurize.halide.vector_counts`). A model's config says which.
-VECTOR_COUNTS = ("halide", "applied")
+#: (:mod:`featurize.halide.vector_counts`), or ``auto``: the applied ones where the labels'
+#: machine has masked vectors (its ``halide_target``), Halide's otherwise. A model's config
+#: says which; training stores what ``auto`` resolved to.
+VECTOR_COUNTS = ("halide", "applied", "auto")
 
 
 @dataclass
@@ -113,6 +116,7 @@ class GraphDataset:
     machine_id: str
     num_cores: int
     dropped: dict[str, int]
+    vector_counts: str = "halide"
 
     def split(self, *names: str) -> list[ProgramData]:
         return [p for p in self.programs if p.split in names]
@@ -260,9 +264,10 @@ def load_dataset(
             with most ok measurements).
         labeled_only (bool, optional): Drop schedules without a label; otherwise they are
             kept with a NaN run time (for inference). (default: :obj:`True`)
-        vector_counts (str, optional): ``"halide"`` (the counts Halide featurized) or
-            ``"applied"`` (those of the applied schedule, :mod:`featurize.halide.vector_counts`).
-            (default: :obj:`"halide"`)
+        vector_counts (str, optional): ``"halide"`` (the counts Halide featurized),
+            ``"applied"`` (those of the applied schedule, :mod:`featurize.halide.vector_counts`)
+            or ``"auto"`` (applied if the labels' machine has masked vectors; Halide's where
+            its target is unknown). The dataset records what was used. (default: :obj:`"halide"`)
     """
     if vector_counts not in VECTOR_COUNTS:
         raise UserError(f"vector_counts {vector_counts!r}: expected one of {', '.join(VECTOR_COUNTS)}")
@@ -278,6 +283,9 @@ def load_dataset(
         # Scoring schedules nobody has timed (perfgraph predict): the model's own machine.
         machine = machine_id
     num_cores = machine_cores(tables["machines"], machine)
+    if vector_counts == "auto":
+        target = tables["machines"].filter(pl.col("machine_id") == machine)["halide_target"]
+        vector_counts = "applied" if target.len() and has_masked_vectors(target[0]) else "halide"
     dropped: dict[str, int] = {}
 
     split_of = split.select("program_id", "split")
@@ -295,4 +303,5 @@ def load_dataset(
 
     edges = tables["edges"].join(needed, on="program_id", how="inner").sort(["program_id", "src", "dst"])
     programs, stats = _program_data(sorted(set(keep["program_id"].to_list())), split_of, nodes, nsf, edges, stats, dropped)
-    return GraphDataset(programs=programs, stats=stats, machine_id=machine, num_cores=num_cores, dropped=dropped)
+    return GraphDataset(programs=programs, stats=stats, machine_id=machine, num_cores=num_cores, dropped=dropped,
+                        vector_counts=vector_counts)

@@ -26,9 +26,25 @@ def test_train_writes_checkpoint_history_meta(fake_dataset, fake_split, tmp_path
     assert meta["metrics"]["val"]["n_programs"] == 1
     ckpt = load_checkpoint(out)
     assert ckpt["done"] and set(ckpt["stats"]) == {"pipe_mean", "pipe_std", "sched_mean", "sched_std"}
-    # The model reads the applied schedule's vector counts, and says so; a checkpoint from
-    # before the setting existed read Halide's.
+    # "auto" resolved against the labels' machine, which has no target with masked vectors here
+    assert meta["config"]["vector_counts"] == "halide" == TrainedModel(out).vector_counts
+
+
+@pytest.mark.write_disk
+def test_vector_counts_follow_the_labels_machine(fake_dataset, fake_split, tmp_path) -> None:
+    """Labels of an AVX-512 machine: the model reads the applied schedule's vector counts,
+    and its checkpoint says so; a checkpoint from before the setting existed read Halide's."""
+    import shutil
+
+    data = tmp_path / "avx512"
+    shutil.copytree(fake_dataset, data)
+    machines = schema.read_table(data / "machines.parquet", "machines").with_columns(
+        halide_target=pl.lit("x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41"))
+    schema.write_table("machines", machines, data / "machines.parquet")
+    out = tmp_path / "gcn"
+    train("gcn", data, fake_split, out, epochs=1, config={"hidden_channels": 8}, progress=False)
     assert TrainedModel(out).vector_counts == "applied"
+    ckpt = load_checkpoint(out)
     del ckpt["config"]["vector_counts"]
     torch.save(ckpt, out / CHECKPOINT)
     assert TrainedModel(out).vector_counts == "halide"
@@ -180,4 +196,5 @@ def test_search_gives_every_model_the_same_trials_and_trains_with_the_choice(fak
     assert main(["train", "--dataset", str(fake_dataset), "--split", str(fake_split), "--model", "pooled_xgb",
                  "--out", str(tmp_path / "m"), "--search", str(out)]) == 0  # fmt: skip
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
-    assert meta["config"] == default_config("pooled_xgb", **res["chosen"])
+    # the chosen config, with "auto" vector counts resolved for the fake machine (no target)
+    assert meta["config"] == {**default_config("pooled_xgb", **res["chosen"]), "vector_counts": "halide"}

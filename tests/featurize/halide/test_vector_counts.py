@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from featurize.build import featurize_program
-from featurize.halide.vector_counts import _node_name, applied_vector_counts, stage_vector_widths
+from featurize.halide.vector_counts import _node_name, applied_vector_counts, has_masked_vectors, stage_vector_widths
 from featurize.schema import write_json
 from pipelines.halide.sample import compile_program
 from tests.featurize.halide.test_graph import KNOWN
@@ -33,6 +33,14 @@ pad_2
     .vectorize(x, 8)
     .compute_root();
 """
+
+
+def test_masked_vectors_by_target() -> None:
+    # The targets of the reference dataset's machine (Zen 3) and of a Zen 4 one.
+    assert not has_masked_vectors("x86-64-linux-tune_znver3-avx-avx2-f16c-fma-sse41")
+    assert has_masked_vectors("x86-64-linux-tune_znver4-avx-avx2-avx512-avx512_cannonlake-avx512_skylake-f16c-fma")
+    assert has_masked_vectors("arm-64-linux-sve2") and not has_masked_vectors("arm-64-linux-arm_dot_prod")
+    assert not has_masked_vectors(None) and not has_masked_vectors("")
 
 
 def test_widths_come_from_each_stage_block() -> None:

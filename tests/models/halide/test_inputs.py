@@ -134,3 +134,10 @@ def test_applied_vector_counts_change_only_the_vector_columns(known_dataset) -> 
     assert torch.equal(applied.sf_raw[..., keep], halide.sf_raw[..., keep])
     with pytest.raises(schema.UserError, match="vector_counts"):
         load_dataset(tables=tables, split=split, vector_counts="lanes")
+    # "auto": Halide's counts for a machine without masked vectors (or no target), the
+    # applied ones for an AVX-512 one; the dataset says which it used.
+    auto = load_dataset(tables=tables, split=split, vector_counts="auto")
+    assert auto.vector_counts == "halide" and torch.equal(auto.programs[0].sf_raw, halide.sf_raw)
+    tables["machines"] = tables["machines"].with_columns(halide_target=pl.lit("x86-64-linux-avx2-avx512-fma"))
+    auto = load_dataset(tables=tables, split=split, vector_counts="auto")
+    assert auto.vector_counts == "applied" and torch.equal(auto.programs[0].sf_raw, applied.sf_raw)
