@@ -7,15 +7,15 @@ applies still vectorizes that stage at the full width -- ``.split(x, x, xi, 16,
 TailStrategy::GuardWithIf).vectorize(xi)`` or ``RoundUp`` -- so the generated code runs
 one (partly masked) vector per row, not a row of scalars. On a target with masked
 vector loads and stores (AVX-512) that is about as cheap as a full vector, and a
-model reading Halide's counts learns to shun such schedules. Without them (AVX2) the
-tail is not one vector, and Halide's counts are the better description: models trained
-on the reference dataset's AVX2 labels scored worse with the correction (gatv2's test
-Kendall tau 0.638 -> 0.616, pooled_xgb's 0.579 -> 0.512), so it is applied only for
-labels from a target with masked vectors (:func:`has_masked_vectors`). Measured here: on the
-ResNet block, Halide's beam-32 pick (1.33 ms, the best but one of 20 candidates) is
-featurized with its convolutions wholly scalar, and every model trained on Halide's
+model reading Halide's counts learns to shun such schedules. Measured on a Zen 4 host:
+on the ResNet block, Halide's beam-32 pick (1.33 ms, the best but one of 20 candidates)
+is featurized with its convolutions wholly scalar, and every model trained on Halide's
 counts picked a 2.03 ms schedule instead. 12-14% of the (schedule, stage) rows of the
-local and reference datasets are such stages.
+local and reference datasets are such stages. Without masked vectors (AVX2) the tail is
+not one vector and Halide's counts are the better description: models trained on the
+reference dataset's AVX2 labels ranked its test programs worse with the correction
+(gatv2's Kendall tau 0.638 -> 0.616, pooled_xgb's 0.579 -> 0.512), so it is applied
+only for labels from a target with masked vectors (:func:`has_masked_vectors`).
 
 :func:`applied_vector_counts` reads each stage's vector width from the schedule text
 (the ``.vectorize(v)`` of its block and the factor of the split that made ``v``) and,
