@@ -112,7 +112,7 @@ def applied_vector_counts(nsf: pl.DataFrame, nodes: pl.DataFrame, schedules: pl.
     widths = pl.DataFrame(
         rows, schema={"program_id": pl.String, "schedule_id": pl.String, "name": pl.String, "width": pl.Int64},
         orient="row",
-    ).unique(["program_id", "schedule_id", "name"])
+    ).unique(["program_id", "schedule_id", "name"], keep="first", maintain_order=True)
     names = nodes.select("program_id", pl.col("node_id").cast(nsf.schema["node_id"]), "name")
 
     extent = pl.col("sf_innermost_pure_loop_extent")
