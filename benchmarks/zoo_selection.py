@@ -184,7 +184,9 @@ def pick_summaries(predictions: dict[str, list[pl.DataFrame]], refs: pl.DataFram
             out[name] = summary
             print(f"{name}: top-1 {summary['top1']['geomean']:.2f}x (worst {summary['top1']['min']:.2f}x), "
                   f"best of top-5 {summary['top5']['geomean']:.2f}x, tuned {summary['tuned']['geomean']:.2f}x, "
-                  f"oracle {summary['oracle']['geomean']:.2f}x",
+                  f"oracle {summary['oracle']['geomean']:.2f}x"
+                  + ("; runs: " + ", ".join(f"{r['top1']:.2f}x (worst {r['top1_min']:.2f}x)"
+                                            for r in summary["per_run"]) if len(summary["per_run"]) > 1 else ""),
                   file=sys.stderr)  # fmt: skip
     return out
 

@@ -57,6 +57,9 @@ def test_pick_speedups_over_the_default_pick_across_seeds() -> None:
     assert summary["tuned"]["min"] >= 1.0
     assert summary["runs"] == 2 and summary["top1"]["geomean"] == pytest.approx(0.5 ** 0.5)
     assert summary["top1"]["min"] == pytest.approx(0.5)
+    # each run on its own: seed 0 2x on p and 0.5x on q (1x, worst 0.5x); seed 1 0.5x on both
+    assert [r["top1"] for r in summary["per_run"]] == pytest.approx([1.0, 0.5])
+    assert [r["top1_min"] for r in summary["per_run"]] == pytest.approx([0.5, 0.5])
     refs_summary = reference_speedups(refs)
     assert refs_summary["mullapudi2016"]["geomean"] == pytest.approx(0.5 ** 0.5)  # 2x on p, 0.25x on q
     assert refs_summary["li2018"]["n_programs"] == 1

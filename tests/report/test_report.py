@@ -238,7 +238,9 @@ def test_selection_section(dataset, tmp_path) -> None:
                          "mullapudi2016_s": [1.0, 4.0], "li2018_s": [3.0, 1.0]})  # fmt: skip
     preds = pl.DataFrame({"program_id": ["zoo_a", "zoo_a", "zoo_b", "zoo_b"], "schedule_id": ["a", "b", "c", "d"],
                           "y_true": [1.5, 4.0, 2.0, 3.0], "y_pred": [1.0, 2.0, 1.0, 3.0]})  # fmt: skip
-    picks, _ = pick_speedups([preds], refs)
+    # Two training runs: the second swaps zoo_a's predictions, so it picks the 4-second candidate.
+    other = preds.with_columns(y_pred=pl.Series([2.0, 1.0, 1.0, 3.0]))
+    picks, _ = pick_speedups([preds, other], refs)
     summary = json.loads((models / "summary.json").read_text())
     summary["selection"] = {"dataset": "results/default", "halide_default": "beam search", "programs": ["zoo_a", "zoo_b"],
                             "programs_without_default": [], "references": reference_speedups(refs),
@@ -250,3 +252,5 @@ def test_selection_section(dataset, tmp_path) -> None:
     # zoo_b: both candidates are slower than the default pick (top-1 0.5x); tuned keeps the default: 1x.
     assert picks["top1"]["min"] == pytest.approx(0.5) and picks["tuned"]["min"] == pytest.approx(1.0)
     assert "tuned" in res.summary_md.read_text()
+    # each run's own top-1: run 1 (2/1.5 on zoo_a, 0.5 on zoo_b) 0.82x, run 2 (0.5, 0.5) 0.5x; worst 0.5x
+    assert "0.50-0.82x (worst 0.50x)" in section
