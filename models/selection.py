@@ -144,11 +144,12 @@ def pick_speedups(run_predictions: list[pl.DataFrame], refs: pl.DataFrame) -> tu
         return {}, pl.DataFrame()
     base = pl.col(f"{HALIDE_DEFAULT}_s")
     others = [r for r in REFERENCES if f"{r}_s" in refs.columns]
+    # One row per (run, program): each run's pick times beside the reference picks'.
+    picks = pl.concat(per_run).join(timed, on="program_id")
+    top1_speedup = base / pl.col("top1_s")
     per_prog = (
-        pl.concat(per_run)
-        .join(timed, on="program_id")
         # What `perfgraph tune` keeps: it times the top five and the reference picks (nulls: not timed).
-        .with_columns(tuned_s=pl.min_horizontal("top5_s", base, *[pl.col(f"{r}_s") for r in others]))
+        picks.with_columns(tuned_s=pl.min_horizontal("top5_s", base, *[pl.col(f"{r}_s") for r in others]))
         .group_by("program_id")
         .agg(
             pl.col("n_candidates").first(),
@@ -160,12 +161,11 @@ def pick_speedups(run_predictions: list[pl.DataFrame], refs: pl.DataFrame) -> tu
     summary = {c: geomean_interval(per_prog[c].to_numpy()) for c in PICKS}
     summary["runs"] = len(per_run)
     per_run_top1 = (
-        pl.concat(per_run).join(timed, on="program_id")
-        .group_by("run").agg((base / pl.col("top1_s")).log().mean().exp().alias("geomean"),
-                             (base / pl.col("top1_s")).min().alias("min"))
+        picks.group_by("run")
+        .agg(top1_speedup.log().mean().exp().alias("top1"), top1_speedup.min().alias("top1_min"))
         .sort("run")
-    )  # fmt: skip
-    summary["per_run"] = [{"top1": r["geomean"], "top1_min": r["min"]} for r in per_run_top1.iter_rows(named=True)]
+    )
+    summary["per_run"] = per_run_top1.select("top1", "top1_min").to_dicts()
     summary["per_program"] = per_prog.to_dicts()
     return summary, per_prog
 
