@@ -32,6 +32,15 @@ beside them (``models_default_mix``).
 checked by the config schema), e.g. beam searches with dropout near Halide's own pick:
 does a wider mix raise the oracle? Step 1 draws ``--jobs`` programs at a time.
 
+``--sessions K`` times every candidate K times, each session a pass over all programs (so
+sessions are minutes apart, about 1.5 minutes for the seven programs here): the labels are each
+schedule's median over the sessions (:func:`models.selection.session_labels`), and the JSON's
+``sessions`` has each program's session-to-session noise and every model's top-1 figure with
+each session's own labels. On this project's shared 2-vCPU host, seven sessions: the
+compute-bound programs' sessions differ from the median by 0.3-1.7% on average, the
+memory-bound ones' (separable blur, unsharp mask) by 3.6-4.8% and up to 26%: enough to move a
+1.1x verdict on one program.
+
 Steps 1 and 2 keep their results under ``--work-dir`` and are skipped when rerun.
 
     python benchmarks/zoo_selection.py --models-dir results/models --out results/bench/zoo_selection.json
@@ -71,6 +80,8 @@ from models.selection import (  # noqa: E402
     reference_columns,
     reference_speedups,
     seed_ensemble,
+    session_labels,
+    session_noise,
 )
 from pipelines.halide.programs import zoo_entry  # noqa: E402
 from pipelines.halide.zoo import ZOO  # noqa: E402
@@ -100,18 +111,46 @@ def build(
         return dict(zip(todo, pool.map(_draw_program, todo, [work] * len(todo), [sampling] * len(todo))))
 
 
-def measure(work: Path, names: list[str]) -> pl.DataFrame:
-    """Time every compiled candidate of every program (skipping programs already timed)."""
-    frames = []
-    for name in names:
-        d = work / name
-        out = d / "measurements.parquet"
-        if not out.exists():
-            cands = schema.read_table(d / "candidates.parquet", "candidates").filter(pl.col("compile_status") == "ok")
-            meas = time_candidates(d, cands, default_timing(), work / "calibration")
-            schema.write_table("measurements", meas, out)
-        frames.append(schema.read_table(out, "measurements"))
-    return pl.concat(frames)
+def measure(work: Path, names: list[str], sessions: int = 1) -> list[pl.DataFrame]:
+    """Time every compiled candidate of every program, ``sessions`` times (skipping what is
+    already timed): one ``measurements`` table per session, all programs each. Session 0 is
+    ``measurements.parquet``, session ``k`` ``measurements.session<k>.parquet``; a session times
+    every program before the next begins, so sessions are minutes apart."""
+    timed = []
+    for k in range(sessions):
+        frames = []
+        for name in names:
+            d = work / name
+            out = d / ("measurements.parquet" if k == 0 else f"measurements.session{k}.parquet")
+            if not out.exists():
+                cands = schema.read_table(d / "candidates.parquet", "candidates")
+                compiled = cands.filter(pl.col("compile_status") == "ok")
+                meas = time_candidates(d, compiled, default_timing(), work / "calibration")
+                schema.write_table("measurements", meas, out)
+            frames.append(schema.read_table(out, "measurements"))
+        timed.append(pl.concat(frames))
+    return timed
+
+
+def per_session_picks(
+    predictions: dict[str, list[pl.DataFrame]], cands: pl.DataFrame, sessions: list[pl.DataFrame]
+) -> dict[str, list[dict]]:
+    """Each model's top-1 figure (geomean over programs, worst program) with each session's
+    times as the labels: how much the verdict moves with the session that timed it."""
+    out: dict[str, list[dict]] = {}
+    for m in sessions:
+        labels = m.filter(pl.col("status") == "ok").select("schedule_id", pl.col("runtime_s").alias("y_true"))
+        refs = reference_columns(cands["program_id"], cands, labels.rename({"y_true": "runtime_s"}))
+        for model, runs in predictions.items():
+            for name, scored in ((model, runs), (f"{model}+seeds", [seed_ensemble(runs)])):
+                summary, _ = pick_speedups([r.drop("y_true").join(labels, on="schedule_id") for r in scored], refs)
+                top1 = summary["top1"]
+                out.setdefault(name, []).append({"top1": top1["geomean"], "top1_min": top1["min"]})
+    for name, figures in out.items():
+        g, w = [f["top1"] for f in figures], [f["top1_min"] for f in figures]
+        print(f"{name}: top-1 over {len(figures)} sessions {min(g):.2f}-{max(g):.2f}x, "
+              f"worst program {min(w):.2f}-{max(w):.2f}x", file=sys.stderr)  # fmt: skip
+    return out
 
 
 def first_draws(cands: pl.DataFrame, sampling: dict) -> pl.Series:
@@ -212,17 +251,23 @@ def main(argv: list[str] | None = None) -> int:
                     help="fine-tune on the datasets' zoo and user programs too, once per zoo program without it, "
                          "and score each program with the model that did not see it")
     ap.add_argument("--finetune-rank-weight", type=float, help="the pairwise ranking loss's weight while fine-tuning (default: the model's)")
+    ap.add_argument("--sessions", type=int, default=1,
+                    help="time every candidate this many times, each session over all programs; the labels are "
+                         "the median over sessions, and each session's own figures are reported beside them")
     ap.add_argument("--work-dir", default="results/_work/zoo_selection")
     ap.add_argument("--out", default="results/bench/zoo_selection.json")
     args = ap.parse_args(argv)
+    if args.sessions < 1:
+        ap.error("--sessions must be at least 1")
     if args.finetune_leave_one_out and not args.finetune_dataset:
         ap.error("--finetune-leave-one-out needs --finetune-dataset")
     work = Path(args.work_dir)
 
     t0 = time.perf_counter()
     build_s = build(work, args.programs, args.beam_size, args.beam_timeout, args.count_scale, args.extra_samplers, args.jobs)
-    meas = measure(work, args.programs)
-    labels = meas.filter((pl.col("status") == "ok")).select("schedule_id", pl.col("runtime_s").alias("y_true"))
+    sessions = measure(work, args.programs, args.sessions)
+    timed = session_labels(sessions)
+    labels = timed.select("schedule_id", pl.col("runtime_s").alias("y_true"))
     cands = pl.concat([schema.read_table(work / n / "candidates.parquet", "candidates") for n in args.programs])
     sampler_times = cands.join(labels, on="schedule_id")
     refs = reference_columns(cands["program_id"], cands, labels.rename({"y_true": "runtime_s"}))
@@ -260,6 +305,14 @@ def main(argv: list[str] | None = None) -> int:
         if run_predictions:
             predictions[model] = run_predictions
     result["models"] = pick_summaries(predictions, refs)
+    if args.sessions > 1:
+        noise = session_noise(sessions, timed)
+        for row in noise.iter_rows(named=True):
+            print(f"{row['program_id']}: one session from the median of {args.sessions}: "
+                  f"mean {row['mean_abs_dev']:.1%}, 90th percentile {row['p90_abs_dev']:.1%}, "
+                  f"largest {row['max_abs_dev']:.1%}", file=sys.stderr)  # fmt: skip
+        result["sessions"] = {"count": args.sessions, "noise": noise.to_dicts(),
+                              "per_session": per_session_picks(predictions, cands, sessions)}  # fmt: skip
     if args.count_scale > 1:
         # The same timings, restricted to what the unscaled mix draws: its first draws by seed.
         pool = first_draws(cands, default_sampling(args.extra_samplers))

@@ -170,6 +170,50 @@ def pick_speedups(run_predictions: list[pl.DataFrame], refs: pl.DataFrame) -> tu
     return summary, per_prog
 
 
+def session_labels(sessions: list[pl.DataFrame]) -> pl.DataFrame:
+    """Labels from several timing sessions of the same candidates (``measurements`` tables,
+    each a pass of the protocol over every candidate, minutes apart): per schedule, the median
+    of its ``runtime_s`` over the sessions that timed it ``ok`` (``runtime_s``), how many did
+    (``n_sessions``), and the slowest over the fastest session (``spread``).
+
+    One session's interleaved rounds cancel the host's swings within it; what they cannot cancel
+    is a change of the host's load between sessions, which on memory-bound programs moves one
+    schedule's time more than another's (a different access pattern, another sensitivity to the
+    memory bandwidth left by other tenants). The median over sessions is the label that survives
+    that; the spread says how much one session's label could have said otherwise."""
+    ok = pl.concat(
+        [m.filter(pl.col("status") == "ok").select("program_id", "schedule_id", "runtime_s") for m in sessions]
+    )
+    return (
+        ok.group_by("program_id", "schedule_id")
+        .agg(
+            pl.col("runtime_s").median(),
+            pl.len().cast(pl.Int64).alias("n_sessions"),
+            (pl.col("runtime_s").max() / pl.col("runtime_s").min()).alias("spread"),
+        )
+        .sort("program_id", "schedule_id")
+    )
+
+
+def session_noise(sessions: list[pl.DataFrame], labels: pl.DataFrame) -> pl.DataFrame:
+    """Per program: how far one session's times are from the median over sessions
+    (:func:`session_labels`): mean and 90th percentile of ``|session / median - 1|`` over its
+    schedules and sessions, and the largest."""
+    ok = pl.concat([m.filter(pl.col("status") == "ok").select("schedule_id", "runtime_s") for m in sessions])
+    dev = ok.join(labels.select("program_id", "schedule_id", pl.col("runtime_s").alias("median_s")), on="schedule_id")
+    dev = dev.with_columns((pl.col("runtime_s") / pl.col("median_s") - 1).abs().alias("dev"))
+    return (
+        dev.group_by("program_id")
+        .agg(
+            pl.col("schedule_id").n_unique().alias("n_schedules"),
+            pl.col("dev").mean().alias("mean_abs_dev"),
+            pl.col("dev").quantile(0.9).alias("p90_abs_dev"),
+            pl.col("dev").max().alias("max_abs_dev"),
+        )
+        .sort("program_id")
+    )
+
+
 def reference_speedups(refs: pl.DataFrame) -> dict[str, Any]:
     """Mullapudi2016's and Li2018's picks over Halide's default pick."""
     timed = refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_not_null())

@@ -8,7 +8,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.selection import geomean_interval, pick_speedups, pick_times, reference_speedups, seed_ensemble
+from models.selection import (
+    geomean_interval,
+    pick_speedups,
+    pick_times,
+    reference_speedups,
+    seed_ensemble,
+    session_labels,
+    session_noise,
+)
 
 
 def preds(rows: list[tuple[str, str, float, float]]) -> pl.DataFrame:
@@ -63,6 +71,28 @@ def test_pick_speedups_over_the_default_pick_across_seeds() -> None:
     refs_summary = reference_speedups(refs)
     assert refs_summary["mullapudi2016"]["geomean"] == pytest.approx(0.5 ** 0.5)  # 2x on p, 0.25x on q
     assert refs_summary["li2018"]["n_programs"] == 1
+
+
+def test_session_labels_median_over_sessions_and_their_noise() -> None:
+    def session(rows):
+        return pl.DataFrame([{"program_id": p, "schedule_id": s, "status": st, "runtime_s": t} for p, s, st, t in rows])
+
+    # a: 1.0, 1.2, 0.9 -> median 1.0, spread 1.2 / 0.9; b failed in the second session: the median
+    # of its two ok sessions; c, another program, never moved.
+    sessions = [
+        session([("p", "a", "ok", 1.0), ("p", "b", "ok", 2.0), ("q", "c", "ok", 3.0)]),
+        session([("p", "a", "ok", 1.2), ("p", "b", "timeout", None), ("q", "c", "ok", 3.0)]),
+        session([("p", "a", "ok", 0.9), ("p", "b", "ok", 4.0), ("q", "c", "ok", 3.0)]),
+    ]
+    labels = {r["schedule_id"]: r for r in session_labels(sessions).iter_rows(named=True)}
+    assert labels["a"]["runtime_s"] == pytest.approx(1.0) and labels["a"]["spread"] == pytest.approx(1.2 / 0.9)
+    assert labels["b"]["runtime_s"] == pytest.approx(3.0) and labels["b"]["n_sessions"] == 2
+    assert labels["c"]["n_sessions"] == 3 and labels["c"]["spread"] == pytest.approx(1.0)
+    noise = {r["program_id"]: r for r in session_noise(sessions, session_labels(sessions)).iter_rows(named=True)}
+    # p: a's |t / 1.0 - 1| = 0, 0.2, 0.1; b's |t / 3.0 - 1| = 1/3, 1/3
+    assert noise["p"]["mean_abs_dev"] == pytest.approx((0.2 + 0.1 + 2 / 3) / 5)
+    assert noise["p"]["max_abs_dev"] == pytest.approx(1 / 3) and noise["p"]["n_schedules"] == 2
+    assert noise["q"]["max_abs_dev"] == pytest.approx(0.0)
 
 
 def test_seed_ensemble_geometric_mean_of_the_runs_predictions() -> None:
