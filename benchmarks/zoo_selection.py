@@ -138,14 +138,14 @@ def per_session_picks(
     """Each model's top-1 figure (geomean over programs, worst program) with each session's
     times as the labels: how much the verdict moves with the session that timed it."""
     out: dict[str, list[dict]] = {}
+    variants = scored_variants(predictions)  # the predictions do not depend on the session
     for m in sessions:
         labels = m.filter(pl.col("status") == "ok").select("schedule_id", pl.col("runtime_s").alias("y_true"))
         refs = reference_columns(cands["program_id"], cands, labels.rename({"y_true": "runtime_s"}))
-        for model, runs in predictions.items():
-            for name, scored in ((model, runs), (f"{model}+seeds", [seed_ensemble(runs)])):
-                summary, _ = pick_speedups([r.drop("y_true").join(labels, on="schedule_id") for r in scored], refs)
-                top1 = summary["top1"]
-                out.setdefault(name, []).append({"top1": top1["geomean"], "top1_min": top1["min"]})
+        for name, scored in variants:
+            summary, _ = pick_speedups([r.drop("y_true").join(labels, on="schedule_id") for r in scored], refs)
+            top1 = summary["top1"]
+            out.setdefault(name, []).append({"top1": top1["geomean"], "top1_min": top1["min"]})
     for name, figures in out.items():
         g, w = [f["top1"] for f in figures], [f["top1_min"] for f in figures]
         print(f"{name}: top-1 over {len(figures)} sessions {min(g):.2f}-{max(g):.2f}x, "
@@ -214,19 +214,26 @@ def finetune(
     return trained
 
 
+def scored_variants(predictions: dict[str, list[pl.DataFrame]]) -> list[tuple[str, list[pl.DataFrame]]]:
+    """Each model as its training runs (``<model>``) and as its seeds used as one (``<model>+seeds``)."""
+    variants = []
+    for model, runs in predictions.items():
+        variants += [(model, runs), (f"{model}+seeds", [seed_ensemble(runs)])]
+    return variants
+
+
 def pick_summaries(predictions: dict[str, list[pl.DataFrame]], refs: pl.DataFrame) -> dict:
     """Each model's pick speedups (:func:`pick_speedups`), per seed and its seeds as one."""
     out = {}
-    for model, run_predictions in predictions.items():
-        for name, runs_scored in ((model, run_predictions), (f"{model}+seeds", [seed_ensemble(run_predictions)])):
-            summary, _ = pick_speedups(runs_scored, refs)
-            out[name] = summary
-            print(f"{name}: top-1 {summary['top1']['geomean']:.2f}x (worst {summary['top1']['min']:.2f}x), "
-                  f"best of top-5 {summary['top5']['geomean']:.2f}x, tuned {summary['tuned']['geomean']:.2f}x, "
-                  f"oracle {summary['oracle']['geomean']:.2f}x"
-                  + ("; runs: " + ", ".join(f"{r['top1']:.2f}x (worst {r['top1_min']:.2f}x)"
-                                            for r in summary["per_run"]) if len(summary["per_run"]) > 1 else ""),
-                  file=sys.stderr)  # fmt: skip
+    for name, runs_scored in scored_variants(predictions):
+        summary, _ = pick_speedups(runs_scored, refs)
+        out[name] = summary
+        print(f"{name}: top-1 {summary['top1']['geomean']:.2f}x (worst {summary['top1']['min']:.2f}x), "
+              f"best of top-5 {summary['top5']['geomean']:.2f}x, tuned {summary['tuned']['geomean']:.2f}x, "
+              f"oracle {summary['oracle']['geomean']:.2f}x"
+              + ("; runs: " + ", ".join(f"{r['top1']:.2f}x (worst {r['top1_min']:.2f}x)"
+                                        for r in summary["per_run"]) if len(summary["per_run"]) > 1 else ""),
+              file=sys.stderr)  # fmt: skip
     return out
 
 
