@@ -174,6 +174,28 @@ def featurize_program(work_dir: str | Path) -> dict[str, pl.DataFrame]:
     }
 
 
+def calibration_speed(samples: pl.DataFrame) -> dict[str, float]:
+    """Each machine's calibration-kernel time (``machines.calibration_s``): per timing job (a
+    program's pass-1 windows) the protocol's fast calibration, then the median over jobs."""
+    from pipelines.protocol import fast_calibration
+
+    jobs = (
+        samples.filter((pl.col("timing_pass") == 1) & (pl.col("calibration_s") > 0))
+        .group_by("machine_id", "program_id")
+        .agg(pl.col("calibration_s").map_batches(lambda c: pl.Series([fast_calibration(c.to_numpy())])).first())
+    )
+    speed = jobs.group_by("machine_id").agg(pl.col("calibration_s").median())
+    return dict(zip(speed["machine_id"].to_list(), speed["calibration_s"].to_list()))
+
+
+def machines_table(machines: dict[str, dict], samples: pl.DataFrame) -> pl.DataFrame:
+    """The machines table from the timing jobs' ``machine.json`` facts and their samples."""
+    speed = calibration_speed(samples)
+    names = schema.TABLES["machines"].names
+    rows = [{k: m.get(k) for k in names} | {"calibration_s": speed.get(mid)} for mid, m in machines.items()]
+    return pl.from_arrow(schema.from_rows("machines", rows))
+
+
 def featurize_dataset(
     work_dirs, retime_path: str | Path | None, out_dir: str | Path, retime_samples_path: str | Path | None = None
 ) -> None:
@@ -196,7 +218,8 @@ def featurize_dataset(
         parts["measurements"].append(schema.read_table(retime_path, "measurements"))
         samples = retime_samples_path or Path(retime_path).with_name("retime_samples.parquet")
         parts["timing_samples"].append(schema.read_table(samples, "timing_samples"))
-    parts["machines"] = [pl.from_arrow(schema.from_rows("machines", list(machines.values())))]
+    samples = pl.concat([pl.from_arrow(schema.to_arrow("timing_samples", f)) for f in parts["timing_samples"]])
+    parts["machines"] = [machines_table(machines, samples)]
     for name in schema.TABLE_NAMES:
         table = pa.concat_tables([schema.to_arrow(name, f) for f in parts[name]])
         schema.write_table(name, table, schema.table_path(out_dir, name))

@@ -142,6 +142,14 @@ def _machine_lines(card: dict[str, Any]) -> list[str]:
         f"- Machine `{m.get('machine_id')}`: {m.get('cpu_model')}, {m.get('n_cores')} cores, Halide target "
         f"`{m.get('halide_target')}`; timed on {m.get('timing_threads')} thread(s), pinned to core(s) "
         f"{m.get('pinning')}.",
+        f"- CPU: {m.get('vector_bits')}-bit vectors; ISA extensions {m.get('isa') or 'not recorded'}; caches "
+        + (
+            f"L1d {m.get('l1d_kib')} KiB, L2 {m.get('l2_kib')} KiB per core, L3 {m.get('l3_kib')} KiB as the OS reports it"
+            if m.get("l2_kib")
+            else "not recorded"
+        )
+        + f"; calibration kernel {_num((m.get('calibration_s') or float('nan')) * 1e3, '.4f', ' ms')} "
+        "(median over timing jobs of each job's fast calibration: the machine's speed on one fixed piece of work).",
         f"- Versions: {versions}.",
         "",
     ]

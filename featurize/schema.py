@@ -36,7 +36,10 @@ from featurize.halide.features import (
 )
 
 #: Bump on any change to a table's columns or their meaning.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+#: Older versions this perfgraph still reads: version 3 differs only in the machines table
+#: (4 added the machine facts), so a dataset shared before then needs no rebuild.
+READABLE_VERSIONS = ("3", "4")
 
 META_VERSION = b"perfgraph.schema_version"
 META_TABLE = b"perfgraph.table"
@@ -214,9 +217,22 @@ TABLES: dict[str, pa.Schema] = {
             ("pinning", _STR),  # cores the timing process may run on ("0-1": all, unpinned)
             ("halide_target", _STR),
             ("versions", _STR),  # JSON {package: version}
+            # What a model of several machines reads (models.machine), since schema version 4:
+            ("isa", _STR),  # the CPU's code-generation extensions, /proc/cpuinfo names (pipelines.bench.ISA_FLAGS)
+            ("vector_bits", _I32),  # widest vector register of the Halide target: 128, 256, 512
+            ("l1d_kib", _I32),  # one core's L1 data cache (sysfs; null if not recorded)
+            ("l2_kib", _I32),  # one core's L2
+            ("l3_kib", _I32),  # L3 as the OS reports it (a VM may show its host's whole L3)
+            # The calibration kernel's run time on this machine (median over timing jobs of each
+            # job's fast calibration, pass 1): its speed on one fixed piece of work.
+            ("calibration_s", _F64),
         ]
     ),
 }
+
+#: The machine facts added in schema version 4; version-3 files are read with them null
+#: (``vector_bits`` derived from the Halide target), :func:`read_table`.
+MACHINE_FACTS_V4 = ("isa", "vector_bits", "l1d_kib", "l2_kib", "l3_kib", "calibration_s")
 
 TABLE_NAMES = tuple(TABLES)
 
@@ -425,21 +441,43 @@ def read_table(path: str | os.PathLike, table_name: str | None = None) -> pl.Dat
     if META_VERSION not in meta:
         raise SchemaError(f"{path}: not a perfgraph table (no {META_VERSION.decode()} in its metadata)")
     version = meta[META_VERSION].decode()
-    if version != str(SCHEMA_VERSION):
+    if version not in READABLE_VERSIONS:
         raise SchemaError(
-            f"{path}: schema version {version}, but this perfgraph reads version {SCHEMA_VERSION}; "
+            f"{path}: schema version {version}, but this perfgraph reads version {SCHEMA_VERSION}"
+            f" (and {', '.join(v for v in READABLE_VERSIONS if v != str(SCHEMA_VERSION))}); "
             "rebuild the dataset with this version or use the perfgraph that wrote it"
         )
     found = meta.get(META_TABLE, b"").decode()
     if table_name is not None and found != table_name:
         raise SchemaError(f"{path}: holds table {found!r}, expected {table_name!r}")
-    expected = TABLES_ALL[found].names if found in TABLES_ALL else []
-    if list(schema.names) != list(expected):
-        raise SchemaError(f"{path}: columns do not match table {found!r} of schema version {SCHEMA_VERSION}")
+    expected = list(TABLES_ALL[found].names) if found in TABLES_ALL else []
+    if version == "3" and found == "machines":
+        expected = [n for n in expected if n not in MACHINE_FACTS_V4]
+    if list(schema.names) != expected:
+        raise SchemaError(f"{path}: columns do not match table {found!r} of schema version {version}")
     try:
-        return pl.from_arrow(pq.read_table(path))
+        frame = pl.from_arrow(pq.read_table(path))
     except Exception as exc:
         raise SchemaError(f"{path}: corrupt Parquet data ({type(exc).__name__}: {exc})") from None
+    if version == "3" and found == "machines":
+        frame = _machines_from_v3(frame)
+    return frame
+
+
+def _machines_from_v3(frame: pl.DataFrame) -> pl.DataFrame:
+    """A version-3 machines table with the version-4 facts that its Halide target implies (the
+    vector width, and as ISA the target's extensions), the rest null: cache sizes were not
+    recorded then, and the calibration speed is in the timing samples
+    (:func:`featurize.build.calibration_speed`)."""
+    from pipelines.bench import isa_of_target, vector_bits
+
+    facts = pl.from_arrow(TABLES["machines"].empty_table()).select(MACHINE_FACTS_V4)
+    frame = pl.concat([frame, facts.clear(frame.height)], how="horizontal")
+    target = pl.col("halide_target")
+    return frame.with_columns(
+        target.map_elements(vector_bits, return_dtype=pl.Int32).alias("vector_bits"),
+        target.map_elements(isa_of_target, return_dtype=pl.String).alias("isa"),
+    ).select(TABLES["machines"].names)
 
 
 def table_path(dataset_dir: str | os.PathLike, table_name: str) -> Path:

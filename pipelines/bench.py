@@ -73,8 +73,71 @@ def cpu_affinity() -> str:
     return ",".join(map(str, cores))
 
 
+#: The instruction-set extensions that change the code Halide or LLVM emits, in the order of
+#: /proc/cpuinfo's flag names (``machines.isa`` keeps the ones a CPU has).
+ISA_FLAGS = (
+    "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq",
+    "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8",
+    "neon", "asimd", "sve", "sve2",
+)
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as /proc/cpuinfo names them (``flags`` on x86, ``Features`` on Arm)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def isa_of_target(halide_target: str) -> str:
+    """The :data:`ISA_FLAGS` a Halide target string implies (for machines whose /proc/cpuinfo
+    was not recorded): its own features, under /proc/cpuinfo's names."""
+    features = set(halide_target.split("-"))
+    features |= {"sse4_1" for f in features if f == "sse41"} | {"avx512f" for f in features if f == "avx512"}
+    return ",".join(f for f in ISA_FLAGS if f in features)
+
+
+def vector_bits(halide_target: str) -> int:
+    """The widest vector register the Halide target compiles for: 512 (AVX-512), 256 (AVX/AVX2),
+    128 (SSE, NEON); SVE's width is the machine's, 128 until Halide's target says otherwise."""
+    features = set(halide_target.split("-"))
+    if "avx512" in features:
+        return 512
+    if features & {"avx", "avx2"}:
+        return 256
+    return 128
+
+
+def cache_kib(cpu: int = 0) -> dict[str, int | None]:
+    """Sizes of the caches cpu ``cpu`` sees, in KiB, from sysfs: ``l1d_kib`` and ``l2_kib`` (one
+    core's, on the machines seen so far) and ``l3_kib`` (as the OS reports it: a VM may show its
+    host's whole L3). ``None`` where sysfs does not say."""
+    sizes: dict[str, int | None] = {"l1d_kib": None, "l2_kib": None, "l3_kib": None}
+    for index in sorted(Path(f"/sys/devices/system/cpu/cpu{cpu}/cache").glob("index*")):
+        try:
+            level = int((index / "level").read_text())
+            kind = (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        key = {1: "l1d_kib", 2: "l2_kib", 3: "l3_kib"}.get(level)
+        if key is None or (level == 1 and kind != "Data"):
+            continue
+        scale = {"K": 1, "M": 1024, "G": 1024 * 1024}.get(size[-1:], None)
+        sizes[key] = int(size[:-1]) * scale if scale else int(size) // 1024
+    return sizes
+
+
 def machine_info(timing_threads: int) -> dict:
-    """The machine a measurement was taken on; ``machine_id`` hashes what matters for timing."""
+    """The machine a measurement was taken on; ``machine_id`` hashes what matters for timing.
+
+    Besides the identity, the facts a model of several machines reads (``models.machine``): the
+    ISA extensions, the target's vector width and the cache sizes. The calibration kernel's speed
+    is added from the timing samples when the dataset is built (:func:`featurize.build`)."""
     import halide as hl
 
     versions = package_versions(("halide", "numpy", "polars", "pyarrow", "torch", "torch_geometric", "xgboost", "snakemake"))
@@ -87,6 +150,10 @@ def machine_info(timing_threads: int) -> dict:
         "halide_target": str(hl.get_host_target()),
         "versions": json.dumps(versions, sort_keys=True),
     }
+    flags = cpu_flags()
+    info["isa"] = ",".join(f for f in ISA_FLAGS if f in flags)
+    info["vector_bits"] = vector_bits(info["halide_target"])
+    info.update(cache_kib())
     key = json.dumps({k: info[k] for k in ("hostname", "cpu_model", "n_cores", "timing_threads", "pinning", "halide_target")})
     info["machine_id"] = hashlib.sha256(key.encode()).hexdigest()[:12]
     return info

@@ -44,6 +44,7 @@ import numpy as np
 import polars as pl
 
 from featurize import schema
+from featurize.build import machines_table
 from featurize.tvm.features import ARITH_INTENSITY_SAMPLES, BUFFERS_PER_STORE, NUM_STORE_FEATURES, STORE_COLUMNS
 
 # --------------------------------------------------------------------------------------
@@ -424,10 +425,7 @@ def featurize_dataset(
     tables["measurements"] = pl.concat(meas) if meas else pl.from_arrow(schema.from_rows("measurements", []))
     tables["timing_samples"] = pl.concat([pl.from_arrow(schema.from_rows("timing_samples", [])), *samples])
     tables["node_schedule_features"] = pl.from_arrow(schema.from_rows("node_schedule_features", []))
-    mcols = schema.TABLES["machines"].names
-    tables["machines"] = pl.from_arrow(
-        schema.from_rows("machines", [{k: m.get(k) for k in mcols} for m in machines.values()])
-    )
+    tables["machines"] = machines_table(machines, tables["timing_samples"])
     counts = {}
     for name in schema.TABLE_NAMES:
         schema.write_table(name, tables[name], schema.table_path(out_dir, name))
