@@ -64,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 from featurize import schema  # noqa: E402
 from models.constants import MODEL_NAMES  # noqa: E402
 from models.evaluate import seed_run_dirs  # noqa: E402
+from models.machine import host_machine_row  # noqa: E402
 from models.select import (  # noqa: E402
     default_sampling,
     default_timing,
@@ -292,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         "candidates": cands.group_by("program_id").len().sort("program_id").to_dicts(),
         "references": reference_speedups(refs),
     }
+    # Models that read machine features predict for this machine: its row, measured once.
+    host_row = host_machine_row(default_timing(), work / "calibration")
     predictions = {}
     for model in args.models:
         runs = [d for d in seed_run_dirs(Path(args.models_dir) / model, args.seeds) if d.is_dir()]
@@ -305,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                     finetune(trained, [Path(d) for d in args.finetune_dataset], args.finetune_epochs,
                              args.finetune_lr_scale, k, args.finetune_rank_weight,
                              zoo_entry(names[0])["program_id"] if args.finetune_leave_one_out else None)  # fmt: skip
-                scored += [score_candidates(work / n, trained).filter(pl.col("status") == "scored")
+                scored += [score_candidates(work / n, trained, host_row).filter(pl.col("status") == "scored")
                            .select("schedule_id", pl.col("predicted_s").alias("y_pred")) for n in names]  # fmt: skip
             scored = pl.concat(scored)
             run_predictions.append(scored.join(sampler_times.select("program_id", "schedule_id", "y_true"), on="schedule_id"))

@@ -38,7 +38,8 @@ from featurize.halide.features import (
 #: Bump on any change to a table's columns or their meaning.
 SCHEMA_VERSION = 4
 #: Older versions this perfgraph still reads: version 3 differs only in the machines table
-#: (4 added the machine facts), so a dataset shared before then needs no rebuild.
+#: (4 added the machine facts) and the predictions table (4 added its machine), so a dataset
+#: shared before then needs no rebuild.
 READABLE_VERSIONS = ("3", "4")
 
 META_VERSION = b"perfgraph.schema_version"
@@ -277,6 +278,7 @@ MODEL_TABLES: dict[str, pa.Schema] = {
         [
             ("model", _STR),
             ("program_id", _STR),
+            ("machine_id", _STR),  # whose run times y_true are and y_pred predicts (null: not recorded)
             ("schedule_id", _STR),
             ("split", _STR),
             ("y_true", _F64),
@@ -453,6 +455,8 @@ def read_table(path: str | os.PathLike, table_name: str | None = None) -> pl.Dat
     expected = list(TABLES_ALL[found].names) if found in TABLES_ALL else []
     if version == "3" and found == "machines":
         expected = [n for n in expected if n not in MACHINE_FACTS_V4]
+    if version == "3" and found == "predictions":
+        expected = [n for n in expected if n != "machine_id"]
     if list(schema.names) != expected:
         raise SchemaError(f"{path}: columns do not match table {found!r} of schema version {version}")
     try:
@@ -461,6 +465,8 @@ def read_table(path: str | os.PathLike, table_name: str | None = None) -> pl.Dat
         raise SchemaError(f"{path}: corrupt Parquet data ({type(exc).__name__}: {exc})") from None
     if version == "3" and found == "machines":
         frame = _machines_from_v3(frame)
+    if version == "3" and found == "predictions":
+        frame = frame.with_columns(machine_id=pl.lit(None, pl.String)).select(MODEL_TABLES["predictions"].names)
     return frame
 
 

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "against Halide's default pick (models.selection)")  # fmt: skip
     p.add_argument("--selection-dir", default="",
                    help="name of the scores' directory on that dataset in each run directory (default: the run's own)")
+    p.add_argument("--adapted-dir", default=None,
+                   help="perfgraph adapt's output: its models join the fresh scores and the picks as <model>+adapted")
 
     p = sub.add_parser("export-weights",
                        help="write a trained Adams2019 model as Halide's .weights file, to guide the sampler")  # fmt: skip
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         s = summarize(args.models_dir, args.dataset, args.out, split_path=args.split,
                       fresh_dataset=args.fresh_dataset, fresh_dir=args.fresh_dir, models=args.models,
                       n_seeds=args.seeds, selection_dataset=args.selection_dataset,
-                      selection_dir=args.selection_dir)  # fmt: skip
+                      selection_dir=args.selection_dir, adapted_dir=args.adapted_dir)  # fmt: skip
         print(json.dumps({"models": sorted(s["models"]), "ratios": s["ratios"]}))
     return 0
 

@@ -90,6 +90,7 @@ class GraphEmbedding:
     edge_index: Tensor  # [2, E'], bidirectional, after prepare_graph
     edge_attr: Tensor  # [E', d], after prepare_graph
     num_nodes: int
+    machine_offset: Tensor | int = 0  # [], the machine's log-time offset (models of several machines)
     _batched: dict = field(default_factory=dict)  # copies -> (edge_index, batch)
 
     def batched(self, copies: int) -> tuple[Tensor, Tensor]:
@@ -112,6 +113,11 @@ class GraphCostModel(torch.nn.Module):
         dropout (float, optional): Dropout after each layer. (default: :obj:`0.0`)
         loss (str, optional): ``"mse"`` or ``"l1"`` on log run time. (default: :obj:`"mse"`)
         rank_weight (float, optional): Weight of :func:`pairwise_rank_loss`. (default: :obj:`0.0`)
+        machine_dim (int, optional): Width of the machine features read (:mod:`models.machine`;
+            ``0``: a model of one machine, which reads none). The machine's features enter
+            twice: projected into every stage's first-layer state, so the whole stage graph
+            is read in the light of the machine, and as a per-machine offset of the log
+            run time (its overall speed). (default: :obj:`0`)
     """
 
     def __init__(
@@ -121,6 +127,7 @@ class GraphCostModel(torch.nn.Module):
         dropout: float = 0.0,
         loss: str = "mse",
         rank_weight: float = 0.0,
+        machine_dim: int = 0,
     ) -> None:
         super().__init__()
         self.hidden_channels = hidden_channels
@@ -128,8 +135,11 @@ class GraphCostModel(torch.nn.Module):
         self.dropout = dropout
         self.loss_kind = loss
         self.rank_weight = rank_weight
+        self.machine_dim = machine_dim
         self.pipe_lin = Linear(NUM_PIPELINE_FEATURES, hidden_channels)
         self.sched_lin = Linear(NUM_SCHEDULE_FEATURES, hidden_channels, bias=False)
+        self.machine_lin = Linear(machine_dim, hidden_channels, bias=False) if machine_dim else None
+        self.machine_offset = Linear(machine_dim, 1, bias=False) if machine_dim else None
         # Added to every prediction; the trainer sets it to the mean training target, so
         # the network starts near the right scale (log seconds are around -10 to 0).
         self.register_buffer("y_shift", torch.zeros(()))
@@ -137,6 +147,19 @@ class GraphCostModel(torch.nn.Module):
     def reset_parameters(self) -> None:
         self.pipe_lin.reset_parameters()
         self.sched_lin.reset_parameters()
+        if self.machine_dim:
+            self.machine_lin.reset_parameters()
+            torch.nn.init.zeros_(self.machine_offset.weight)
+
+    def _machine_terms(self, machine: Tensor | None, like: Tensor) -> tuple[Tensor | int, Tensor | int]:
+        """The machine's first-layer term ``[H]`` and log-time offset ``[]`` (0, 0 for a model
+        of one machine). A model of several machines needs to be told the machine."""
+        if not self.machine_dim:
+            return 0, 0
+        if machine is None:
+            raise ValueError(f"{self.__class__.__name__} reads machine features: the program has none (machine_id)")
+        machine = machine.to(like.device, like.dtype)
+        return self.machine_lin(machine), self.machine_offset(machine).squeeze(-1)
 
     # -- subclasses ----------------------------------------------------------------------
     def prepare_graph(self, edge_index: Tensor, edge_attr: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
@@ -158,6 +181,7 @@ class GraphCostModel(torch.nn.Module):
         edge_attr: Tensor,
         batch: Tensor | None = None,
         num_graphs: int | None = None,
+        machine: Tensor | None = None,
     ) -> Tensor:
         """Predicted log run time per graph, ``[num_graphs]``.
 
@@ -167,20 +191,28 @@ class GraphCostModel(torch.nn.Module):
             edge_attr (torch.Tensor): Edge features ``[E, EDGE_DIM]``.
             batch (torch.Tensor, optional): Graph of each node. (default: one graph)
             num_graphs (int, optional): Number of graphs in the batch.
+            machine (torch.Tensor, optional): Machine features per graph ``[num_graphs,
+                machine_dim]`` (models of several machines only).
         """
         if batch is None:
             batch = x.new_zeros(x.size(0), dtype=torch.long)
         if num_graphs is None:
             num_graphs = int(batch.max()) + 1 if batch.numel() else 0
         h = self.pipe_lin(x[:, :NUM_PIPELINE_FEATURES]) + self.sched_lin(x[:, NUM_PIPELINE_FEATURES:])
+        m_node, m_offset = self._machine_terms(machine, h)
+        if self.machine_dim:
+            h = h + m_node[batch]
         ei, ea = self.prepare_graph(*bidirectional(edge_index, edge_attr), x.size(0))
-        return self.propagate_and_read(h, ei, ea, batch, num_graphs) + self.y_shift
+        return self.propagate_and_read(h, ei, ea, batch, num_graphs) + self.y_shift + m_offset
 
     # -- program path --------------------------------------------------------------------
     def embed_program(self, prog: ProgramData) -> GraphEmbedding:
-        """The schedule-independent part: pipeline-feature projection and edges."""
+        """The schedule-independent part: pipeline-feature projection (with the machine's
+        term, for a model of several machines), the machine's offset, and edges."""
         ei, ea = self.prepare_graph(*bidirectional(prog.edge_index, prog.edge_attr), prog.num_nodes)
-        return GraphEmbedding(self.pipe_lin(prog.x_pipe), ei, ea, prog.num_nodes)
+        h_pipe = self.pipe_lin(prog.x_pipe)
+        m_node, m_offset = self._machine_terms(prog.machine, h_pipe)
+        return GraphEmbedding(h_pipe + m_node, ei, ea, prog.num_nodes, m_offset)
 
     def forward_program(self, prog: ProgramData, emb: GraphEmbedding | None = None) -> Tensor:
         """Predicted log run time (seconds) of each of ``prog``'s schedules, ``[S]``."""
@@ -193,7 +225,7 @@ class GraphCostModel(torch.nn.Module):
         in order (``[sum of S]``): the graphs of all schedules form one disjoint batch."""
         if embs is None:
             embs = [self.embed_program(p) for p in progs]
-        hs, eis, eas, batches = [], [], [], []
+        hs, eis, eas, batches, offsets = [], [], [], [], []
         node_off = graph_off = 0
         for prog, emb in zip(progs, embs):
             s, n = prog.num_schedules, prog.num_nodes
@@ -202,13 +234,15 @@ class GraphCostModel(torch.nn.Module):
             eis.append(ei + node_off)
             batches.append(batch + graph_off)
             eas.append(emb.edge_attr.repeat(s, 1))
+            offsets.append(emb.machine_offset * emb.h_pipe.new_ones(s) if self.machine_dim else None)
             node_off += s * n
             graph_off += s
         if len(progs) == 1:
             h, ei, ea, batch = hs[0], eis[0], eas[0], batches[0]
         else:
             h, ei, ea, batch = torch.cat(hs), torch.cat(eis, 1), torch.cat(eas), torch.cat(batches)
-        return self.propagate_and_read(h, ei, ea, batch, graph_off) + self.y_shift
+        out = self.propagate_and_read(h, ei, ea, batch, graph_off) + self.y_shift
+        return out + torch.cat(offsets) if self.machine_dim else out
 
     def loss(self, out: Tensor, progs: Sequence[ProgramData]) -> Tensor:
         """Training loss of a batch of schedules (mean over schedules); ranking pairs are
@@ -233,7 +267,8 @@ class GraphCostModel(torch.nn.Module):
         return out.double().exp()
 
     def __repr__(self) -> str:
+        machine = f", machine_dim={self.machine_dim}" if self.machine_dim else ""
         return (
             f"{self.__class__.__name__}({NUM_PIPELINE_FEATURES}+{NUM_SCHEDULE_FEATURES}, "
-            f"{self.hidden_channels}, num_layers={self.num_layers})"
+            f"{self.hidden_channels}, num_layers={self.num_layers}{machine})"
         )

@@ -60,6 +60,10 @@ class ProgramData:
         sf_raw (torch.Tensor): Raw schedule features, ``[S, n, 39]``.
         x_sched (torch.Tensor): Normalized log schedule features, ``[S, n, 39]``.
         runtime (torch.Tensor): Measured run time in seconds, ``[S]`` (NaN when unknown).
+        machine_id (str, optional): The machine whose run times these are (or are to be
+            predicted for). (default: :obj:`None`)
+        machine (torch.Tensor, optional): Its features (:func:`models.machine.machine_vector`),
+            ``[MACHINE_DIM]``; read by models trained on several machines. (default: :obj:`None`)
     """
 
     def __init__(
@@ -74,6 +78,8 @@ class ProgramData:
         sf_raw: Tensor,
         x_sched: Tensor,
         runtime: Tensor,
+        machine_id: str | None = None,
+        machine: Tensor | None = None,
     ) -> None:
         self.program_id = program_id
         self.split = split
@@ -85,6 +91,8 @@ class ProgramData:
         self.sf_raw = sf_raw
         self.x_sched = x_sched
         self.runtime = runtime
+        self.machine_id = machine_id
+        self.machine = machine
         n, s = x_pipe.size(0), len(self.schedule_ids)
         if x_sched.shape[:2] != (s, n) or sf_raw.shape[:2] != (s, n) or runtime.shape != (s,):
             raise ValueError(f"{program_id}: inconsistent shapes for {s} schedules of {n} nodes")
@@ -120,7 +128,15 @@ class ProgramData:
             self.sf_raw[index],
             self.x_sched[index],
             self.runtime[index],
+            self.machine_id,
+            self.machine,
         )
+
+    def for_machine(self, machine_id: str, machine: Tensor | None) -> "ProgramData":
+        """The same program and schedules, their run times to be predicted for another machine."""
+        out = self.select(torch.arange(self.num_schedules))
+        out.machine_id, out.machine = machine_id, machine
+        return out
 
     def with_schedules(
         self,
@@ -137,7 +153,7 @@ class ProgramData:
         runtime = torch.full((s,), float("nan"), dtype=torch.float64, device=sf_raw.device)
         return ProgramData(
             self.program_id, self.split, self.pf_raw, self.x_pipe, self.edge_index, self.edge_attr,
-            ids, sf_raw, x_sched, runtime,
+            ids, sf_raw, x_sched, runtime, self.machine_id, self.machine,
         )
 
     def to(self, device: torch.device | str) -> "ProgramData":
@@ -149,8 +165,10 @@ class ProgramData:
 
     def to_data_list(self) -> list[Data]:
         """One PyG graph per schedule: ``x = [x_pipe | x_sched[s]]`` (``[n, 287 + 39]``),
-        ``edge_index``, ``edge_attr``, ``y = [log run time]``, ``program_id``, ``schedule_id``."""
+        ``edge_index``, ``edge_attr``, ``y = [log run time]``, ``program_id``, ``schedule_id``,
+        and, when the program has machine features, ``machine`` (``[1, MACHINE_DIM]``)."""
         y = self.y
+        extra = {} if self.machine is None else {"machine": self.machine.unsqueeze(0)}
         return [
             Data(
                 x=torch.cat([self.x_pipe, self.x_sched[s]], dim=1),
@@ -160,14 +178,16 @@ class ProgramData:
                 program_id=self.program_id,
                 schedule_id=sid,
                 num_nodes=self.num_nodes,
+                **extra,
             )
             for s, sid in enumerate(self.schedule_ids)
         ]
 
     def __repr__(self) -> str:
+        machine = f", machine={self.machine_id!r}" if self.machine_id else ""
         return (
             f"{self.__class__.__name__}({self.program_id!r}, split={self.split!r}, "
-            f"num_nodes={self.num_nodes}, num_edges={self.num_edges}, num_schedules={self.num_schedules})"
+            f"num_nodes={self.num_nodes}, num_edges={self.num_edges}, num_schedules={self.num_schedules}{machine})"
         )
 
 
@@ -209,6 +229,13 @@ def choose_machine(measurements: pl.DataFrame, machine_id: str | None = None) ->
     if machine_id not in machines["machine_id"].to_list():
         raise UserError(f"machine {machine_id!r} has no ok measurement")
     return machine_id
+
+
+def labelled_machines(measurements: pl.DataFrame, first: str) -> list[str]:
+    """Every machine with a pass-1 ``ok`` measurement: ``first``, then the others by id."""
+    ok = measurements.filter((pl.col("timing_pass") == 1) & (pl.col("status") == "ok"))
+    others = sorted(set(ok["machine_id"].unique().to_list()) - {first})
+    return [first, *others]
 
 
 def labels(measurements: pl.DataFrame, machine_id: str) -> pl.DataFrame:

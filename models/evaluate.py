@@ -33,6 +33,7 @@ import torch
 
 from featurize import schema
 from featurize.schema import UserError
+from models import machine as machine_mod
 from models import metrics as metrics_mod
 from models.constants import EVAL_SPLITS, MODEL_NAMES, SELECTION_SPLIT
 from models.data import dataset_hash, split_hash
@@ -165,16 +166,30 @@ def evaluate(
     loaded = tuple(splits) + ((SELECTION_SPLIT,) if SELECTION_SPLIT not in splits and not elsewhere else ())
     ds = load_dataset(dataset_dir, split, stats=trained.stats, splits=loaded,
                       machine_id=None if elsewhere else trained.machine_id,
-                      vector_counts=trained.vector_counts)  # fmt: skip
+                      vector_counts=trained.vector_counts,
+                      all_machines=trained.machine_aware and not elsewhere)  # fmt: skip
 
     label = run_label(model_dir)
-    table, out = score_splits(label, {name: ds.split(name) for name in splits}, trained.predict_seconds)
+    # A model of several machines is scored on each machine's labels apart (per_machine); its
+    # split figures are those of its first machine, the one the single-machine baselines train
+    # on, so that every model of a split is scored on the same programs and labels.
+    primary = {name: [p for p in ds.split(name) if p.machine_id == ds.machine_id] for name in splits}
+    table, out = score_splits(label, primary, trained.predict_seconds)
     for name in splits:
         if out[name] is None:
             log.warning("%s: no labeled schedules in split %r", trained.name, name)
+    if len(ds.machine_ids) > 1:
+        out["per_machine"] = {ds.machine_id: {name: out[name] for name in splits}}
+        for m in ds.machine_ids[1:]:
+            more, out["per_machine"][m] = score_splits(
+                label, {name: [p for p in ds.split(name) if p.machine_id == m] for name in splits}, trained.predict_seconds
+            )
+            table = pl.concat([table, more])
+        out["machines"] = {row["machine_id"]: machine_mod.describe(row) for row in ds.machine_rows}
     if SELECTION_SPLIT not in splits and not elsewhere:
         # Metrics only (no prediction rows): the summary picks the best GNN on these.
-        _, val = score_splits(label, {SELECTION_SPLIT: ds.split(SELECTION_SPLIT)}, trained.predict_seconds, timed=False)
+        val_progs = [p for p in ds.split(SELECTION_SPLIT) if p.machine_id == ds.machine_id]
+        _, val = score_splits(label, {SELECTION_SPLIT: val_progs}, trained.predict_seconds, timed=False)
         out.update(val)
     write_scores(Path(out_dir) if elsewhere else model_dir, table, out)
 
@@ -197,6 +212,7 @@ def summarize(
     n_seeds: int | None = None,
     selection_dataset: str | os.PathLike | None = None,
     selection_dir: str = "",
+    adapted_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Gather all evaluated models under ``models_dir`` into one summary.
 
@@ -219,6 +235,9 @@ def summarize(
             candidate timed, scored by the runs' ``<run>/<selection_dir>/predictions.parquet``:
             adds ``selection``, each model's picks against Halide's default pick there
             (:func:`models.selection.selection`).
+        adapted_dir (str, optional): Models adapted to this machine (``perfgraph adapt``'s
+            output), scored on ``fresh_dataset`` like the others: they join ``fresh`` and
+            ``selection`` as ``<model>+adapted``, and ``adapt`` records what the adaptation timed.
 
     Returns:
         dict: ``models`` ({name: {split: metrics}}, averaged over the model's training
@@ -255,15 +274,38 @@ def summarize(
         "paper_ratios": PAPER_RATIOS,
         "notes": {**SUMMARY_NOTES, **{f"noise_{k}": v for k, v in NOISE_DOCS.items()}},
     }
+    adapted = _adapted_names(adapted_dir)
     if fresh_dataset is not None and fresh_dir:
         summary["fresh"] = fresh_scores(models_dir, list(runs), fresh_dataset, fresh_dir, n_seeds)
+        for name in adapted:
+            scores = fresh_scores(Path(adapted_dir), [name], fresh_dataset, fresh_dir, n_seeds)["models"]
+            if name in scores:
+                summary["fresh"]["models"][f"{name}+adapted"] = scores[name]
     if selection_dataset is not None:
         from models.selection import selection
 
         summary["selection"] = selection(models_dir, list(runs), selection_dataset, selection_dir, n_seeds)
+        for name in adapted:
+            picks = selection(adapted_dir, [name], selection_dataset, selection_dir, n_seeds)["models"]
+            if name in picks:
+                summary["selection"]["models"][f"{name}+adapted"] = picks[name]
+    if adapted:
+        record = json.loads((Path(adapted_dir) / "adapt.json").read_text())
+        summary["adapt"] = {k: record.get(k) for k in ("budget_min", "machine", "settings", "models", "finetune_wall_s")}
+        timed = [p for p in record["timing"]["programs"] if "error" not in p]
+        summary["adapt"]["timing"] = {"wall_s": record["timing"]["wall_s"], "programs": len(timed),
+                                      "schedules_timed": sum(p.get("timed_ok", 0) for p in timed),
+                                      "programs_skipped": len(record["timing"]["programs"]) - len(timed)}  # fmt: skip
     if out is not None:
         schema.write_json(summary, out)
     return summary
+
+
+def _adapted_names(adapted_dir) -> list[str]:
+    """The models ``perfgraph adapt`` wrote under ``adapted_dir`` (none if it is not given)."""
+    if adapted_dir is None or not (Path(adapted_dir) / "adapt.json").exists():
+        return []
+    return sorted(json.loads((Path(adapted_dir) / "adapt.json").read_text())["models"])
 
 
 #: Notes the summary carries on how to read some of its figures.

@@ -32,6 +32,8 @@ class GATv2(GraphCostModel):
         dropout (float, optional): Dropout after each layer. (default: :obj:`0.0`)
         loss (str, optional): ``"mse"`` or ``"l1"`` on log run time. (default: :obj:`"l1"`)
         rank_weight (float, optional): Weight of the pairwise ranking loss. (default: :obj:`0.5`)
+        machine_dim (int, optional): Machine features read, for a model of several
+            machines (:class:`models.base.GraphCostModel`). (default: :obj:`0`)
     """
 
     def __init__(
@@ -42,10 +44,11 @@ class GATv2(GraphCostModel):
         dropout: float = 0.0,
         loss: str = "l1",
         rank_weight: float = 0.5,
+        machine_dim: int = 0,
     ) -> None:
         if hidden_channels % heads:
             raise ValueError(f"hidden_channels ({hidden_channels}) must be a multiple of heads ({heads})")
-        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight)
+        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight, machine_dim)
         self.heads = heads
         self.convs = torch.nn.ModuleList(
             GATv2Conv(

@@ -32,6 +32,8 @@ class GCN(GraphCostModel):
         dropout (float, optional): Dropout after each layer. (default: :obj:`0.0`)
         loss (str, optional): ``"mse"`` or ``"l1"`` on log run time. (default: :obj:`"mse"`)
         rank_weight (float, optional): Weight of the pairwise ranking loss. (default: :obj:`0.0`)
+        machine_dim (int, optional): Machine features read, for a model of several
+            machines (:class:`models.base.GraphCostModel`). (default: :obj:`0`)
     """
 
     def __init__(
@@ -41,8 +43,9 @@ class GCN(GraphCostModel):
         dropout: float = 0.0,
         loss: str = "mse",
         rank_weight: float = 0.0,
+        machine_dim: int = 0,
     ) -> None:
-        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight)
+        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight, machine_dim)
         # Normalization (self loops, symmetric degree scaling) is done once per program in
         # prepare_graph, so the layers take precomputed edge weights.
         self.convs = torch.nn.ModuleList(

@@ -35,6 +35,8 @@ class GINE(GraphCostModel):
         dropout (float, optional): Dropout after each layer. (default: :obj:`0.0`)
         loss (str, optional): ``"mse"`` or ``"l1"`` on log run time. (default: :obj:`"l1"`)
         rank_weight (float, optional): Weight of the pairwise ranking loss. (default: :obj:`0.5`)
+        machine_dim (int, optional): Machine features read, for a model of several
+            machines (:class:`models.base.GraphCostModel`). (default: :obj:`0`)
     """
 
     def __init__(
@@ -44,8 +46,9 @@ class GINE(GraphCostModel):
         dropout: float = 0.0,
         loss: str = "l1",
         rank_weight: float = 0.5,
+        machine_dim: int = 0,
     ) -> None:
-        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight)
+        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight, machine_dim)
         self.convs = torch.nn.ModuleList(
             GINEConv(
                 MLP([hidden_channels, hidden_channels, hidden_channels], norm=None),

@@ -311,14 +311,17 @@ def average_metrics(per_program: Iterable[dict[str, float]]) -> dict[str, float 
 
 
 def _programs(frame: pl.DataFrame) -> Iterator[tuple[str, int, dict[str, float]]]:
-    """``(program_id, n_schedules, program_metrics)`` per program, by ``program_id``.
+    """``(program_id, n_schedules, program_metrics)`` per program, by ``program_id``; with a
+    ``machine_id`` column, per program and machine (a program timed on two machines is two
+    rankings: each machine's schedules against each other).
 
     Rows are ordered by ``schedule_id`` within a program when the frame has one."""
     has_ids = "schedule_id" in frame.columns
-    frame = frame.sort(["program_id", "schedule_id"] if has_ids else "program_id", maintain_order=True)
-    for (pid,), g in frame.group_by("program_id", maintain_order=True):
+    keys = ["program_id", "machine_id"] if "machine_id" in frame.columns else ["program_id"]
+    frame = frame.sort([*keys, "schedule_id"] if has_ids else keys, maintain_order=True, nulls_last=True)
+    for key, g in frame.group_by(keys, maintain_order=True):
         ids = g["schedule_id"].to_list() if has_ids else None
-        yield pid, g.height, program_metrics(g["y_true"].to_numpy(), g["y_pred"].to_numpy(), ids)
+        yield key[0], g.height, program_metrics(g["y_true"].to_numpy(), g["y_pred"].to_numpy(), ids)
 
 
 def compute_metrics(frame: pl.DataFrame) -> dict[str, float | int | None]:
@@ -344,6 +347,14 @@ def compute_metrics(frame: pl.DataFrame) -> dict[str, float | int | None]:
     out["n_failed_predictions"] = sum(r["n_failed_predictions"] for r in rows)
     out["n_schedules"] = frame.height
     return out
+
+
+def per_machine_metrics(frame: pl.DataFrame) -> dict[str, dict[str, float | int | None]]:
+    """:func:`compute_metrics` of each machine's rows of a predictions frame (a model of several
+    machines is scored on each machine's labels apart)."""
+    if "machine_id" not in frame.columns:
+        return {}
+    return {m: compute_metrics(g) for (m,), g in frame.group_by("machine_id", maintain_order=True) if m is not None}
 
 
 def per_program_metrics(frame: pl.DataFrame) -> pl.DataFrame:
@@ -484,7 +495,13 @@ def average_over_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
     (``n_programs``, ...) are the first run's, since every run sees the same programs.
     """
     out: dict[str, Any] = {}
-    splits = {s for r in runs for s, m in r.items() if isinstance(m, dict)}
+    splits = {s for r in runs for s, m in r.items() if isinstance(m, dict) and s not in ("per_machine", "machines")}
+    # A model of several machines: each machine's figures averaged the same way.
+    machines = {m for r in runs for m in r.get("per_machine", {})}
+    if machines:
+        out["per_machine"] = {m: average_over_seeds([r["per_machine"][m] for r in runs if m in r.get("per_machine", {})])
+                              for m in sorted(machines)}  # fmt: skip
+        out["machines"] = {k: v for r in runs for k, v in r.get("machines", {}).items()}
     for split in sorted(splits):
         per_run = [r[split] for r in runs if isinstance(r.get(split), dict)]
         merged = dict(per_run[0])

@@ -23,6 +23,7 @@ from models.halide.adams2019 import Adams2019
 from models.constants import GNN_MODELS, MODEL_NAMES, TORCH_MODELS, TVM_XGB_PARAMS, XGB_MODELS
 from models.data import ProgramData
 from models.halide.inputs import FeatureStats
+from models.machine import MACHINE_DIM
 from models.gatv2 import GATv2
 from models.gcn import GCN
 from models.gine import GINE
@@ -51,12 +52,17 @@ _GNN_TRAIN = {
 #: without the key read Halide's.
 _VECTOR_COUNTS = {"vector_counts": "auto"}
 
+#: The GNNs read the machine's features (models/machine.py) when their training data holds
+#: labels of several machines ("auto": then, and only then): one model of every machine in its
+#: data, told which machine a prediction is for. Training stores what "auto" resolved to.
+_MACHINE_FEATURES = {"machine_features": "auto"}
+
 #: Default configuration of each model: constructor arguments plus training settings.
 DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
     "gcn": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "mse", "rank_weight": 0.0, **_GNN_TRAIN,
-            **_VECTOR_COUNTS},
+            **_VECTOR_COUNTS, **_MACHINE_FEATURES},
     "gine": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "l1", "rank_weight": 0.5, **_GNN_TRAIN,
-             **_VECTOR_COUNTS},
+             **_VECTOR_COUNTS, **_MACHINE_FEATURES},
     "gatv2": {
         "hidden_channels": 64,
         "num_layers": 3,
@@ -66,6 +72,7 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
         "rank_weight": 0.5,
         **_GNN_TRAIN,
         **_VECTOR_COUNTS,
+        **_MACHINE_FEATURES,
     },
     # Halide: Adam (eps 1e-5), one program's schedules per batch (up to 1024), no clipping.
     # init: "random" (trained on our data only) or "halide" (Halide's shipped weights, then retrained).
@@ -96,7 +103,7 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
 
 #: Config keys that are training settings, not constructor arguments.
 TRAIN_KEYS = ("lr", "weight_decay", "epochs", "patience", "batch_size", "programs_per_step", "grad_clip",
-              "vector_counts")
+              "vector_counts", "machine_features")
 
 _CLASSES = {"gcn": GCN, "gine": GINE, "gatv2": GATv2, "adams2019": Adams2019, "tvm_xgb": TVMXGB, "pooled_xgb": PooledXGB}
 
@@ -120,6 +127,8 @@ def build_model(name: str, config: dict[str, Any], num_cores: int = 1, threads: 
     if name in XGB_MODELS:
         args.setdefault("seed", seed)
         return _CLASSES[name](nthread=threads, **args)
+    if config.get("machine_features") is True:
+        args["machine_dim"] = MACHINE_DIM
     return _CLASSES[name](**args)
 
 
@@ -177,7 +186,11 @@ class TrainedModel:
         self.name: str = ckpt["model"]
         self.config: dict[str, Any] = ckpt["config"]
         self.stats = FeatureStats.from_state_dict(ckpt["stats"])
+        #: The machine its predictions are for unless told otherwise: the labels' machine (for a
+        #: model of several machines, the one with most labels; for an adapted one, the new one).
         self.machine_id: str = ckpt["machine_id"]
+        #: The ``machines`` rows of every machine it was trained on (older checkpoints: none).
+        self.machine_rows: list[dict] = list(ckpt.get("machines", []))
         self.num_cores: int = ckpt["num_cores"]
         self.fingerprint: dict[str, Any] = ckpt["fingerprint"]
         #: The model's inputs: see models.halide.inputs.VECTOR_COUNTS.
@@ -197,6 +210,11 @@ class TrainedModel:
     @property
     def is_torch(self) -> bool:
         return self.name in TORCH_MODELS
+
+    @property
+    def machine_aware(self) -> bool:
+        """Whether it reads the machine's features (trained on several machines, or adapted)."""
+        return self.config.get("machine_features") is True
 
     @torch.no_grad()
     def predict_seconds(self, programs: list[ProgramData], chunk: int = 4096) -> list[np.ndarray]:

@@ -145,22 +145,26 @@ def draw_entry_candidates(
     return compile_program(work_dir / "entry.json", work_dir, sampling, parallelism, compile_libraries)
 
 
-def score_candidates(work_dir: Path, trained) -> pl.DataFrame:
-    """Every candidate of ``work_dir`` with the model's predicted time, fastest first."""
+def score_candidates(work_dir: Path, trained, host_row: dict | None = None) -> pl.DataFrame:
+    """Every candidate of ``work_dir`` with the model's predicted time, fastest first; a model
+    that reads machine features predicts for ``host_row``'s machine (:func:`host_row_for`)."""
     from featurize.build import featurize_program
     from models.halide.inputs import load_dataset
+    from models.machine import prediction_machine
 
     tables = featurize_program(work_dir)
     cands = schema.read_table(work_dir / "candidates.parquet", "candidates")
     tables["measurements"] = pl.from_arrow(schema.from_rows("measurements", []))
-    tables["machines"] = pl.from_arrow(schema.from_rows("machines", []))
     pid = cands["program_id"][0]
     split = pl.DataFrame({"program_id": [pid], "split": ["test"]})
     scored = pl.DataFrame(schema={"schedule_id": pl.String, "predicted_s": pl.Float64})
     ids, log_preds = None, []
     for run in trained.runs if isinstance(trained, SeedEnsemble) else [trained]:
-        ds = load_dataset(tables=tables, split=split, stats=run.stats, labeled_only=False, machine_id=run.machine_id,
-                          vector_counts=run.vector_counts)  # fmt: skip
+        machine_id, rows = prediction_machine(run, host_row)
+        tables["machines"] = pl.from_arrow(schema.from_rows("machines", rows))
+        vector_counts = "auto" if run.machine_aware else run.vector_counts
+        ds = load_dataset(tables=tables, split=split, stats=run.stats, labeled_only=False, machine_id=machine_id,
+                          vector_counts=vector_counts)  # fmt: skip
         if not ds.programs:
             break
         ids = ds.programs[0].schedule_ids
@@ -194,6 +198,15 @@ def score_candidates(work_dir: Path, trained) -> pl.DataFrame:
     return table
 
 
+def host_row_for(trained, calibration_dir: Path) -> dict | None:
+    """This machine's row (its calibration speed measured now) when a run of ``trained`` reads
+    machine features; ``None`` otherwise (nothing to measure)."""
+    from models.machine import host_machine_row
+
+    runs = trained.runs if isinstance(trained, SeedEnsemble) else [trained]
+    return host_machine_row(default_timing(), calibration_dir) if any(r.machine_aware for r in runs) else None
+
+
 def predict(
     program: str | Path,
     model_dir: str | Path,
@@ -214,7 +227,7 @@ def predict(
     """
     trained, work, _ = draw_and_score(program, model_dir, work_dir, sampling or default_sampling(), parallelism,
                                       compile_libraries=False, seeds=seeds)  # fmt: skip
-    return score_candidates(work, trained)
+    return score_candidates(work, trained, host_row_for(trained, work / "calibration"))
 
 
 def draw_and_score(
@@ -251,8 +264,12 @@ def tune_sampling(sampling: dict, beam_size: int, beam_timeout_s: float) -> dict
     }
 
 
-def time_candidates(work_dir: Path, chosen: pl.DataFrame, timing: dict, calibration_dir: Path) -> pl.DataFrame:
-    """Time the compiled candidates in ``chosen`` with the timing protocol; their measurement rows."""
+def time_candidates(
+    work_dir: Path, chosen: pl.DataFrame, timing: dict, calibration_dir: Path, with_samples: bool = False
+):
+    """Time the compiled candidates in ``chosen`` with the timing protocol; their measurement rows
+    (with ``with_samples``: the rows, the raw timing windows and the machine, as the dataset
+    build's timing job writes them)."""
     from pipelines.bench import machine_info, pinned_for_timing, time_program
     from pipelines.halide.bench import halide_loader
     from pipelines.calibration import ensure_kernel
@@ -264,8 +281,8 @@ def time_candidates(work_dir: Path, chosen: pl.DataFrame, timing: dict, calibrat
     cands = cands.filter(pl.col("schedule_id").is_in(chosen["schedule_id"].implode()))
     with pinned_for_timing(protocol) as threads:
         machine = machine_info(threads)
-        meas, _ = time_program(cands, lambda c: halide_loader(work_dir / c["library"]), protocol, calib, machine)
-    return meas
+        meas, samples = time_program(cands, lambda c: halide_loader(work_dir / c["library"]), protocol, calib, machine)
+    return (meas, samples, machine) if with_samples else meas
 
 
 def tune(
@@ -299,7 +316,8 @@ def tune(
         announce=f"drawing and compiling candidates of {program} (Halide's default: beam search, beam {beam_size})",
         seeds=seeds,
     )  # fmt: skip
-    ranked = score_candidates(work, trained)
+    cal_dir = Path(calibration_dir) if calibration_dir is not None else work / "calibration"
+    ranked = score_candidates(work, trained, host_row_for(trained, cal_dir))
     top = ranked.filter((pl.col("status") == "scored") & (pl.col("rank") <= top_k)).with_columns(
         timed_as=pl.format("top{}", pl.col("rank"))
     )
@@ -309,7 +327,6 @@ def tune(
     )
     chosen = pl.concat([top, refs])
     _progress(f"timing {chosen.height} candidates ({top.height} predicted fastest, {refs.height} reference picks)")
-    cal_dir = Path(calibration_dir) if calibration_dir is not None else work / "calibration"
     meas = time_candidates(work, chosen, timing or default_timing(), cal_dir)
     table = ranked.join(chosen.select("schedule_id", "timed_as"), on="schedule_id", how="left").join(
         meas.select("schedule_id", pl.col("status").alias("timing_status"), pl.col("error").alias("timing_error"),
@@ -385,6 +402,20 @@ def format_table(table: pl.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def with_model_samplers(model_dir: str | Path, extra: dict | None) -> dict | None:
+    """``extra`` plus the samplers the model asks for in its ``meta.json`` (an adapted model:
+    a beam search guided by Adams2019 retrained on its machine, ``models.adapt``); a sampler the
+    user named the same way wins, and one whose weights file has gone is left out."""
+    meta_path = Path(model_dir) / "meta.json"
+    asked = json.loads(meta_path.read_text()).get("extra_samplers") if meta_path.is_file() else None
+    merged = dict(extra or {})
+    for name, sampler in (asked or {}).items():
+        if name not in merged and Path(sampler.get("weights", "")).is_file():
+            _progress(f"{model_dir} draws with {name} too (its meta.json: {json.dumps(sampler)})")
+            merged[name] = sampler
+    return merged or None
+
+
 def json_arg(text: str):
     """An argparse type: the argument parsed as JSON, or argparse's one-line error."""
     try:
@@ -421,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="beam of Halide's default pick, Adams2019's beam search (default: 32, Halide's own)")  # fmt: skip
     args = ap.parse_args(argv)
 
-    sampling = default_sampling(args.extra_samplers)
+    sampling = default_sampling(with_model_samplers(args.model, args.extra_samplers))
     if args.cmd == "predict":
         table = predict(args.program, args.model, work_dir=args.work_dir, sampling=sampling, parallelism=args.parallelism,
                         seeds=args.seeds)  # fmt: skip

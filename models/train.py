@@ -39,7 +39,7 @@ from featurize.schema import UserError
 from models import metrics as metrics_mod
 from models.constants import GNN_MODELS, TORCH_MODELS, XGB_MODELS
 from models.data import ProgramData, dataset_hash, split_hash
-from models.halide.inputs import GraphDataset, load_dataset
+from models.halide.inputs import GraphDataset, load_dataset, read_model_tables
 from models.registry import (
     CHECKPOINT,
     CHECKPOINT_FORMAT,
@@ -64,6 +64,16 @@ def pick_device(device: str | None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def resolve_machine_features(setting, measurements: pl.DataFrame) -> bool:
+    """``machine_features``: ``"auto"`` reads them when the labels come from several machines."""
+    if setting == "auto":
+        ok = measurements.filter((pl.col("timing_pass") == 1) & (pl.col("status") == "ok"))
+        return ok["machine_id"].n_unique() > 1
+    if not isinstance(setting, bool):
+        raise UserError(f"machine_features {setting!r}: expected true, false or auto")
+    return setting
 
 
 def fingerprint(name: str, config: dict, dhash: str, shash: str, seed: int, machine_id: str) -> dict[str, str]:
@@ -128,6 +138,7 @@ def predictions_frame(name: str, progs: Sequence, preds: Sequence[np.ndarray]) -
     rows = {
         "model": [],
         "program_id": [],
+        "machine_id": [],
         "schedule_id": [],
         "split": [],
         "y_true": [],
@@ -137,6 +148,7 @@ def predictions_frame(name: str, progs: Sequence, preds: Sequence[np.ndarray]) -
         s = p.num_schedules
         rows["model"] += [name] * s
         rows["program_id"] += [p.program_id] * s
+        rows["machine_id"] += [getattr(p, "machine_id", None)] * s
         rows["schedule_id"] += list(p.schedule_ids)
         rows["split"] += [p.split] * s
         rows["y_true"] += np.asarray(p.runtime, dtype=np.float64).tolist()
@@ -300,6 +312,7 @@ def _ckpt_header(name: str, config: dict, ds: GraphDataset, fp: dict) -> dict[st
         "fingerprint": fp,
         "stats": ds.stats.state_dict(),
         "machine_id": ds.machine_id,
+        "machines": [dict(row) for row in ds.machine_rows],
         "num_cores": ds.num_cores,
     }
 
@@ -382,6 +395,7 @@ def training_meta(
         "split": str(split_path),
         "split_hash": shash,
         "machine_id": ds.machine_id,
+        "machine_ids": list(ds.machine_ids),
         "num_cores": ds.num_cores,
         "config": cfg,
         "seed": seed,
@@ -462,7 +476,11 @@ def train(
     split = schema.read_table(split_path, "split")
     dhash, shash = dataset_hash(dataset_dir), split_hash(split_path)
     t_load = time.perf_counter()
-    ds = load_dataset(dataset_dir, split, splits=("train", "val"), vector_counts=cfg["vector_counts"])
+    tables = read_model_tables(dataset_dir)
+    if "machine_features" in cfg:
+        cfg["machine_features"] = resolve_machine_features(cfg["machine_features"], tables["measurements"])
+    ds = load_dataset(tables=tables, split=split, splits=("train", "val"), vector_counts=cfg["vector_counts"],
+                      all_machines=cfg.get("machine_features") is True)  # fmt: skip
     cfg["vector_counts"] = ds.vector_counts  # "auto" resolved: what scoring must read too
     load_s = time.perf_counter() - t_load
     if not ds.split("train"):

@@ -45,6 +45,7 @@ STAGES: dict[str, Stage] = {
     "export-weights": Stage("models.__main__", "export-weights", "write a trained Adams2019 model as Halide's .weights file"),
     "summarize": Stage("models.__main__", "summarize", "gather every model's metrics, the noise and the ratios"),
     "report": Stage("report.__main__", None, "render the comparison report"),
+    "adapt": Stage("models.adapt", None, "time programs on this machine within a budget; fine-tune the models on them"),
     "predict": Stage("models.select", "predict", "rank candidate schedules of your program with a trained model"),
     "tune": Stage("models.select", "tune", "rank, then time the top-k and Halide's own picks; write the fastest"),
     "tvm-generate": Stage("pipelines.tvm.cli", "generate", "TVM: write one program entry"),

@@ -81,6 +81,8 @@ def _summary_markdown(ctx: SectionContext, stamp: str) -> str:
         "",
         ctx.markdown.get("fresh", ""),
         "",
+        ctx.markdown.get("machines", ""),
+        "",
         ctx.markdown.get("selection", ""),
     ]
     return "\n".join(md)

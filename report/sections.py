@@ -71,6 +71,7 @@ SECTION_IDS = (
     "training",
     "tvm",
     "fresh",
+    "machines",
     "dataset",
     "machine",
     "config",
@@ -907,6 +908,57 @@ def section_fresh(ctx: SectionContext) -> list[Block]:
     return parts
 
 
+def section_machines(ctx: SectionContext) -> list[Block]:
+    """A model of several machines scored on each machine's labels, and the adaptation to this one."""
+    summary = ctx.inp.summary or {}
+    parts: list[Block] = []
+    md = ["### Several machines, and this one"]
+    per_machine = {name: m for name, m in (summary.get("models") or {}).items() if m.get("per_machine")}
+    if per_machine:
+        described = {k: v for m in per_machine.values() for k, v in (m.get("machines") or {}).items()}
+        parts.append(note(
+            "The GNNs trained on the labels of several machines at once, each prediction told its machine "
+            "(<code>models/machine.py</code>: the calibration kernel's speed, the vector width, the cache sizes). "
+            "Each machine's held-out programs, scored on that machine's labels (mean over training seeds); the "
+            "headline above is the first machine's, the one the baselines trained on. Machines: "
+            + "; ".join(f"<code>{esc(k)}</code> {esc(v)}" for k, v in described.items()) + "."
+        ))  # fmt: skip
+        for split in EVAL_SPLITS:
+            rows = [_metric_row(f"{name} on {machine}", by_split[split])
+                    for name, m in per_machine.items() for machine, by_split in m["per_machine"].items()
+                    if by_split.get(split)]  # fmt: skip
+            if rows:
+                t = Table(_metric_frame(rows), formats={**METRIC_FORMATS, "programs": fmt_num(), "schedules": fmt_num()})
+                parts += [f"<h3>{split} programs, per machine</h3>", t]
+                md.append(f"{split} programs, per machine:\n\n{t.markdown()}\n")
+    adapt = summary.get("adapt")
+    if adapt:
+        timing = adapt.get("timing") or {}
+        machine = adapt.get("machine") or {}
+        words = (
+            f"<code>perfgraph adapt</code> timed {timing.get('programs')} random programs "
+            f"({timing.get('schedules_timed')} schedules, chosen by the models' seed runs) on this machine "
+            f"(<code>{esc(machine.get('cpu_model'))}</code>, {machine.get('vector_bits')}-bit vectors) in "
+            f"{(timing.get('wall_s') or 0) / 60:.1f} min of a {adapt.get('budget_min'):g}-minute budget, then "
+            f"fine-tuned every seed run on them ({(adapt.get('finetune_wall_s') or 0) / 60:.1f} min). The cross-machine "
+            "check and the picks above list the adapted models as <code>&lt;model&gt;+adapted</code>, beside the "
+            "models as trained; validation on the adaptation's own held-out programs, before and after:"
+        )
+        rows = [{"run": r["run"], "τ before": (r.get("val_before") or {}).get("kendall_tau"),
+                 "τ after": (r.get("val_after") or {}).get("kendall_tau"), "epochs": r.get("epochs_run")}
+                for runs in (adapt.get("models") or {}).values() for r in runs]  # fmt: skip
+        frame = pl.DataFrame(rows, schema={"run": pl.String, "τ before": pl.Float64, "τ after": pl.Float64,
+                                           "epochs": pl.Int64})  # fmt: skip
+        t = Table(frame, formats={"τ before": fmt_num(3), "τ after": fmt_num(3), "epochs": fmt_num()})
+        parts += [note(words), t]
+        md.append(f"Adaptation to this machine: {timing.get('programs')} programs timed in "
+                  f"{(timing.get('wall_s') or 0) / 60:.1f} min.\n\n{t.markdown()}\n")  # fmt: skip
+    if not parts:
+        return [nodata("one machine's labels, and no adaptation (models.dataset lists one dataset; adapt is off)")]
+    ctx.markdown["machines"] = "\n".join(md)
+    return parts
+
+
 SECTIONS: list[tuple[str, str, Callable[[SectionContext], str]]] = [
     ("overview", "Overview", section_overview),
     ("headline", "Headline: models × metrics", section_headline),
@@ -919,6 +971,7 @@ SECTIONS: list[tuple[str, str, Callable[[SectionContext], str]]] = [
     ("training", "Training", section_training),
     ("tvm", "TVM programs: GNN vs TVM's XGBModel", section_tvm),
     ("fresh", "Cross-machine check: the dataset built on this machine", section_fresh),
+    ("machines", "Several machines, and a model of this one", section_machines),
     ("dataset", "Dataset", section_dataset),
     ("machine", "Machine and library versions", section_machine),
     ("config", "Configuration used", section_config),

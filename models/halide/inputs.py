@@ -36,7 +36,8 @@ from featurize.halide.vector_counts import applied_vector_counts, has_masked_vec
 from featurize.schema import UserError
 from models.constants import EDGE_DIM
 from models.data import (MODEL_INPUT_TABLES, ProgramData, choose_machine, edge_features, key_offsets, labels,
-                         log_transform, machine_cores)  # fmt: skip
+                         labelled_machines, log_transform, machine_cores)  # fmt: skip
+from models.machine import machine_vectors
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,10 @@ class GraphDataset:
     num_cores: int
     dropped: dict[str, int]
     vector_counts: str = "halide"
+    #: Every machine whose labels are in it (``machine_id``, the one with most, first), and the
+    #: rows of the ``machines`` table that describe them.
+    machine_ids: tuple[str, ...] = ()
+    machine_rows: tuple[dict, ...] = ()
 
     def split(self, *names: str) -> list[ProgramData]:
         return [p for p in self.programs if p.split in names]
@@ -126,7 +131,8 @@ class GraphDataset:
         for p in self.programs:
             counts[p.split] = counts.get(p.split, 0) + 1
         n_sched = sum(p.num_schedules for p in self.programs)
-        return f"GraphDataset(programs={counts}, schedules={n_sched}, machine={self.machine_id!r})"
+        machines = f"machines={list(self.machine_ids)!r}" if len(self.machine_ids) > 1 else f"machine={self.machine_id!r}"
+        return f"GraphDataset(programs={counts}, schedules={n_sched}, {machines})"
 
 
 def read_model_tables(dataset_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
@@ -152,23 +158,26 @@ def _checked_nodes(nodes: pl.DataFrame, needed: pl.DataFrame) -> tuple[pl.DataFr
 
 def _complete_schedule_rows(
     tables: dict[str, pl.DataFrame], lab: pl.DataFrame, needed: pl.DataFrame, n_nodes: pl.DataFrame,
-    labeled_only: bool, dropped: dict[str, int],
+    labeled_only: bool, dropped: dict[str, int], lab_machine: str,
 ) -> pl.DataFrame:
     """The ``node_schedule_features`` rows of the featurized (and, with ``labeled_only``,
-    labelled) schedules of the needed programs, with their labels, sorted by program,
-    schedule and node. A schedule must have exactly one feature row per node, for nodes
-    0..n-1; one that does not is dropped and counted in ``dropped``."""
+    labelled) schedules of the needed programs, with their labels (``lab``: program_id,
+    schedule_id, runtime_s, machine_id; a schedule timed on two machines has two rows),
+    sorted by program, machine, schedule and node. A schedule must have exactly one feature
+    row per node, for nodes 0..n-1; one that does not is dropped and counted in ``dropped``."""
     sched = tables["schedules"].lazy().filter(pl.col("has_featurization")).select("program_id", "schedule_id")
     sched = sched.join(lab.lazy(), on=["program_id", "schedule_id"], how="inner" if labeled_only else "left")
+    if not labeled_only:  # unlabelled schedules are scored for the one machine asked
+        sched = sched.with_columns(pl.col("machine_id").fill_null(lab_machine))
     nsf = (
         tables["node_schedule_features"].lazy()
         .join(sched, on=["program_id", "schedule_id"], how="inner")
         .join(needed.lazy(), on="program_id", how="inner")
         .join(n_nodes.lazy(), on="program_id", how="inner")
-        .sort(["program_id", "schedule_id", "node_id"])
+        .sort(["program_id", "machine_id", "schedule_id", "node_id"])
         .with_columns(
-            pl.int_range(pl.len()).over(["program_id", "schedule_id"]).alias("_expect"),
-            pl.len().over(["program_id", "schedule_id"]).alias("_count"),
+            pl.int_range(pl.len()).over(["program_id", "machine_id", "schedule_id"]).alias("_expect"),
+            pl.len().over(["program_id", "machine_id", "schedule_id"]).alias("_count"),
         )
         .collect()
     )
@@ -181,17 +190,19 @@ def _complete_schedule_rows(
         dropped["incomplete_featurization"] = incomplete.height
         log.warning("dropping %d schedules whose featurization does not cover every node", incomplete.height)
         nsf = nsf.join(incomplete, on=["program_id", "schedule_id"], how="anti")
-    return nsf
+    # One ProgramData per (program, machine): its key, contiguous in this order.
+    return nsf.with_columns(_key=pl.concat_str("program_id", pl.lit("\0"), "machine_id"))
 
 
 def _program_data(
     program_ids: list[str], split_of: pl.DataFrame, nodes: pl.DataFrame, nsf: pl.DataFrame, edges: pl.DataFrame,
-    stats: FeatureStats | None, dropped: dict[str, int],
+    stats: FeatureStats | None, dropped: dict[str, int], machines: dict[str, np.ndarray],
 ) -> tuple[list[ProgramData], FeatureStats]:
-    """One :class:`ProgramData` per program, sliced from whole-table arrays (features are
-    log-transformed and normalized once for all programs), and the normalization
-    statistics (fitted on the train split's rows when ``stats`` is ``None``); a program
-    without nodes or without schedules is counted in ``dropped``."""
+    """One :class:`ProgramData` per program and machine that timed it (in ``nsf``), sliced
+    from whole-table arrays (features are log-transformed and normalized once for all
+    programs), and the normalization statistics (fitted on the train split's rows when
+    ``stats`` is ``None``); a program without nodes or without schedules is counted in
+    ``dropped``. ``machines``: each machine's features (:mod:`models.machine`)."""
     pf_raw_all = nodes.select(PIPELINE_COLUMNS).to_numpy().astype(np.float32)
     sf_raw_all = nsf.select(SCHEDULE_COLUMNS).to_numpy().astype(np.float32)
     pf_log_all, sf_log_all = log_transform(pf_raw_all), log_transform(sf_raw_all)
@@ -204,39 +215,47 @@ def _program_data(
     runtime_all = nsf["runtime_s"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
     edge_attr_all = edge_features(edges)
     edge_index_all = edges.select("src", "dst").to_numpy().astype(np.int64)
-    node_off, edge_off, nsf_off = key_offsets(nodes["program_id"]), key_offsets(edges["program_id"]), key_offsets(nsf["program_id"])
+    node_off, edge_off, nsf_off = key_offsets(nodes["program_id"]), key_offsets(edges["program_id"]), key_offsets(nsf["_key"])
     sched_ids_all = nsf["schedule_id"].to_numpy()
     split_map = dict(zip(split_of["program_id"].to_list(), split_of["split"].to_list()))
+    keys_of: dict[str, list[tuple[str, str]]] = {}
+    for key in nsf_off:
+        pid, machine_id = key.split("\0")
+        keys_of.setdefault(pid, []).append((key, machine_id))
 
     programs: list[ProgramData] = []
     for pid in program_ids:
         if pid not in node_off:
             dropped["program_without_nodes"] = dropped.get("program_without_nodes", 0) + 1
             continue
-        if pid not in nsf_off:
+        if pid not in keys_of:
             dropped["program_without_schedules"] = dropped.get("program_without_schedules", 0) + 1
             continue
         a, n = node_off[pid]
-        c, m = nsf_off[pid]
-        s = m // n
         e0, ne = edge_off.get(pid, (0, 0))
         ei = edge_index_all[e0 : e0 + ne].T.copy()
         if ne and (ei.min() < 0 or ei.max() >= n):
             raise ValueError(f"{pid}: edge endpoints outside 0..{n - 1}")
-        programs.append(
-            ProgramData(
-                program_id=pid,
-                split=split_map[pid],
-                pf_raw=torch.from_numpy(pf_raw_all[a : a + n]),
-                x_pipe=torch.from_numpy(x_pipe_all[a : a + n]),
-                edge_index=torch.from_numpy(ei).reshape(2, ne),
-                edge_attr=torch.from_numpy(edge_attr_all[e0 : e0 + ne]).reshape(ne, EDGE_DIM),
-                schedule_ids=sched_ids_all[c : c + m : n].tolist(),
-                sf_raw=torch.from_numpy(sf_raw_all[c : c + m].reshape(s, n, -1)),
-                x_sched=torch.from_numpy(x_sched_all[c : c + m].reshape(s, n, -1)),
-                runtime=torch.from_numpy(runtime_all[c : c + m : n].copy()),
+        for key, machine_id in keys_of[pid]:
+            c, m = nsf_off[key]
+            s = m // n
+            vec = machines.get(machine_id)
+            programs.append(
+                ProgramData(
+                    program_id=pid,
+                    split=split_map[pid],
+                    pf_raw=torch.from_numpy(pf_raw_all[a : a + n]),
+                    x_pipe=torch.from_numpy(x_pipe_all[a : a + n]),
+                    edge_index=torch.from_numpy(ei).reshape(2, ne),
+                    edge_attr=torch.from_numpy(edge_attr_all[e0 : e0 + ne]).reshape(ne, EDGE_DIM),
+                    schedule_ids=sched_ids_all[c : c + m : n].tolist(),
+                    sf_raw=torch.from_numpy(sf_raw_all[c : c + m].reshape(s, n, -1)),
+                    x_sched=torch.from_numpy(x_sched_all[c : c + m].reshape(s, n, -1)),
+                    runtime=torch.from_numpy(runtime_all[c : c + m : n].copy()),
+                    machine_id=machine_id,
+                    machine=None if vec is None else torch.from_numpy(vec),
+                )
             )
-        )
     return programs, stats
 
 
@@ -250,8 +269,10 @@ def load_dataset(
     machine_id: str | None = None,
     labeled_only: bool = True,
     vector_counts: str = "halide",
+    all_machines: bool = False,
 ) -> GraphDataset:
-    """Build :class:`ProgramData` for every program of the split.
+    """Build :class:`ProgramData` for every program of the split (with ``all_machines``, for
+    every program and machine that timed it).
 
     Args:
         dataset_dir (str, optional): Dataset directory (or pass ``tables``).
@@ -267,7 +288,11 @@ def load_dataset(
         vector_counts (str, optional): ``"halide"`` (the counts Halide featurized),
             ``"applied"`` (those of the applied schedule, :mod:`featurize.halide.vector_counts`)
             or ``"auto"`` (applied if the labels' machine has masked vectors; Halide's where
-            its target is unknown). The dataset records what was used. (default: :obj:`"halide"`)
+            its target is unknown). The dataset records what was used: with ``all_machines``,
+            ``auto`` stays ``auto``, each machine's rows as its target says. (default: :obj:`"halide"`)
+        all_machines (bool, optional): Labels of every machine in the measurements, each
+            program once per machine that timed it (for a model of several machines);
+            otherwise those of ``machine_id`` alone. (default: :obj:`False`)
     """
     if vector_counts not in VECTOR_COUNTS:
         raise UserError(f"vector_counts {vector_counts!r}: expected one of {', '.join(VECTOR_COUNTS)}")
@@ -282,10 +307,11 @@ def load_dataset(
     else:
         # Scoring schedules nobody has timed (perfgraph predict): the model's own machine.
         machine = machine_id
+    machine_ids = labelled_machines(tables["measurements"], machine) if all_machines else [machine]
     num_cores = machine_cores(tables["machines"], machine)
-    if vector_counts == "auto":
-        target = tables["machines"].filter(pl.col("machine_id") == machine)["halide_target"]
-        vector_counts = "applied" if target.len() and has_masked_vectors(target[0]) else "halide"
+    masked = {m: has_masked_vectors(t) for m, t in tables["machines"].select("machine_id", "halide_target").iter_rows()}
+    if vector_counts == "auto" and not all_machines:
+        vector_counts = "applied" if masked.get(machine, False) else "halide"
     dropped: dict[str, int] = {}
 
     split_of = split.select("program_id", "split")
@@ -297,11 +323,19 @@ def load_dataset(
         needed = keep
 
     nodes, n_nodes = _checked_nodes(tables["nodes"], needed)
-    nsf = _complete_schedule_rows(tables, labels(tables["measurements"], machine), needed, n_nodes, labeled_only, dropped)
+    lab = pl.concat([labels(tables["measurements"], m).with_columns(machine_id=pl.lit(m)) for m in machine_ids])
+    nsf = _complete_schedule_rows(tables, lab, needed, n_nodes, labeled_only, dropped, machine)
     if vector_counts == "applied":
         nsf = applied_vector_counts(nsf, nodes, tables["schedules"])
+    elif vector_counts == "auto":  # several machines: each machine's rows as its target says
+        on_masked = pl.col("machine_id").replace_strict(masked, default=False, return_dtype=pl.Boolean)
+        nsf = pl.concat([applied_vector_counts(nsf.filter(on_masked), nodes, tables["schedules"]),
+                         nsf.filter(~on_masked)]).sort(["program_id", "machine_id", "schedule_id", "node_id"])  # fmt: skip
 
     edges = tables["edges"].join(needed, on="program_id", how="inner").sort(["program_id", "src", "dst"])
-    programs, stats = _program_data(sorted(set(keep["program_id"].to_list())), split_of, nodes, nsf, edges, stats, dropped)
+    programs, stats = _program_data(sorted(set(keep["program_id"].to_list())), split_of, nodes, nsf, edges, stats, dropped,
+                                    machine_vectors(tables["machines"]))  # fmt: skip
+    rows = {r["machine_id"]: r for r in tables["machines"].iter_rows(named=True)}
     return GraphDataset(programs=programs, stats=stats, machine_id=machine, num_cores=num_cores, dropped=dropped,
-                        vector_counts=vector_counts)
+                        vector_counts=vector_counts, machine_ids=tuple(machine_ids),
+                        machine_rows=tuple(rows[m] for m in machine_ids if m in rows))  # fmt: skip

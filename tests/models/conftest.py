@@ -54,14 +54,19 @@ def make_fake_dataset(
     n_user: int = 0,
     n_sched: int = 6,
     seed: int = 0,
+    machine_id: str = "m0",
+    prefix: str = "p",
+    machine: dict | None = None,
 ) -> Path:
     """Write a tiny but complete dataset: programs, chain-with-skip graphs, featurized and
-    reference schedules, pass-1 and pass-2 timings, one failure per program."""
+    reference schedules, pass-1 and pass-2 timings, one failure per program; timed on
+    ``machine_id`` (its ``machines`` row completed by ``machine``), programs ``<prefix>00000``, ...
+    (the zoo ones are named alike in every such dataset, so two of them share their zoo)."""
     rng = np.random.default_rng(seed)
     programs, nodes, edges, schedules, nsf, meas, samples = [], [], [], [], [], [], []
     origins = ["random"] * n_random + ["zoo"] * n_zoo + ["user"] * n_user
     for p, origin in enumerate(origins):
-        pid = f"p{p:05d}"
+        pid = f"zoo{p:05d}" if origin == "zoo" else f"{prefix}{p:05d}"
         n = 3 + p % 2
         programs.append(
             {"program_id": pid, "compiler": "halide", "origin": origin, "n_nodes": n, "n_edges": n - 1 + (n > 3)}
@@ -94,20 +99,20 @@ def make_fake_dataset(
                 nsf.append({"program_id": pid, "schedule_id": sid, "node_id": v, **dict(zip(SF, f[v].tolist()))})
             work = f[:, SFI["sf_points_computed_total"]] / (f[:, SFI["sf_vector_size"]] * np.sqrt(f[:, SFI["sf_inner_parallelism"]]))
             t = float(scale * 1e-7 * work.sum() * math.exp(rng.normal(0, 0.05)))
-            meas.append({"program_id": pid, "schedule_id": sid, "machine_id": "m0", "timing_pass": 1, "status": "ok",
+            meas.append({"program_id": pid, "schedule_id": sid, "machine_id": machine_id, "timing_pass": 1, "status": "ok",
                          "runtime_s": t, "runtime_min_s": t * 0.95, "label_method": "min"})
             for r in range(1, 5):  # the protocol's raw windows, a little noisy
-                samples.append({"program_id": pid, "schedule_id": sid, "machine_id": "m0", "timing_pass": 1,
+                samples.append({"program_id": pid, "schedule_id": sid, "machine_id": machine_id, "timing_pass": 1,
                                 "round": r, "status": "ok", "slow": False, "calibration_s": 1e-4,
                                 "window_min_s": t * math.exp(abs(rng.normal(0, 0.02)))})
             if s < 3:  # noise-floor re-time
                 t2 = t * math.exp(rng.normal(0, 0.03))
-                meas.append({"program_id": pid, "schedule_id": sid, "machine_id": "m0", "timing_pass": 2,
+                meas.append({"program_id": pid, "schedule_id": sid, "machine_id": machine_id, "timing_pass": 2,
                              "status": "ok", "runtime_s": t2, "runtime_min_s": t2 * 0.95, "label_method": "min"})
         # a reference schedule that cannot be featurized, and a failed one
         schedules.append({"program_id": pid, "schedule_id": f"{p:04x}ref000000000", "sampler": "autoscheduler",
                           "autoscheduler": "li2018", "has_featurization": False, "schedule_text": "ref", "n_duplicates": 0})
-        meas.append({"program_id": pid, "schedule_id": f"{p:04x}ref000000000", "machine_id": "m0", "timing_pass": 1,
+        meas.append({"program_id": pid, "schedule_id": f"{p:04x}ref000000000", "machine_id": machine_id, "timing_pass": 1,
                      "status": "ok", "runtime_s": 1e-3, "label_method": "min"})
         sid = f"{p:04x}bad000000000"
         schedules.append({"program_id": pid, "schedule_id": sid, "sampler": "random", "autoscheduler": "adams2019",
@@ -115,9 +120,10 @@ def make_fake_dataset(
         f = _sched_features(rng, n)
         for v in range(n):
             nsf.append({"program_id": pid, "schedule_id": sid, "node_id": v, **dict(zip(SF, f[v].tolist()))})
-        meas.append({"program_id": pid, "schedule_id": sid, "machine_id": "m0", "timing_pass": 1,
+        meas.append({"program_id": pid, "schedule_id": sid, "machine_id": machine_id, "timing_pass": 1,
                      "status": "timeout", "runtime_s": None})
-    machines = [{"machine_id": "m0", "hostname": "h", "cpu_model": "cpu", "n_cores": 2, "timing_threads": 2}]
+    machines = [{"machine_id": machine_id, "hostname": "h", "cpu_model": "cpu", "n_cores": 2, "timing_threads": 2,
+                 **(machine or {})}]
     path.mkdir(parents=True, exist_ok=True)
     for name, rows in [("programs", programs), ("nodes", nodes), ("edges", edges), ("schedules", schedules),
                        ("node_schedule_features", nsf), ("measurements", meas), ("timing_samples", samples),

@@ -35,6 +35,7 @@ def wrong_path_args(tmp_path) -> dict[str, list[str]]:
         "export-weights": ["--model-dir", MISSING, "--out", f"{out}/w.weights"],
         "summarize": ["--models-dir", MISSING, "--dataset", MISSING, "--out", f"{out}/summary.json"],
         "report": ["--dataset", MISSING, "--models", MISSING, "--out", out, "--strict"],
+        "adapt": ["--models-dir", MISSING, "--out", out],
         "predict": [f"{MISSING}/p.py", "--model", MISSING],
         "tune": [f"{MISSING}/p.py", "--model", MISSING],
         "tvm-generate": ["--program-id", "t", "--zoo", "no_such_layer", "--out", f"{MISSING}/e.json"],

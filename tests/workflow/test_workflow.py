@@ -89,13 +89,22 @@ def test_models_train_on_a_published_dataset_and_score_the_fresh_one(tiny_run, t
 
     cfg = yaml.safe_load((work / "config/config.yaml").read_text())
     cfg["models"].update(dataset="datasets/tiny", names=["gcn", "pooled_xgb"], seeds=1)
+    # perfgraph adapt in the workflow, as small as it goes: one round of two tiny programs.
+    cfg["adapt"] = {
+        "models": ["gcn"], "budget_min": 0.01, "local_weights": False,
+        "programs": {"params": [{"max_stages": 3, "widths": [32], "channels": [4], "max_macs": 1000000}]},
+        "samplers": {"adams2019_random_weights_d50": {"count": 3, "weights": "random", "random_dropout": 50,
+                                                      "max_attempts": 6}},
+        "selection": {"time": 2, "fast": 1, "disagree": 1}, "finetune": {"epochs": 2, "patience": 2},
+    }  # fmt: skip
     (work / "config/config.yaml").write_text(yaml.safe_dump(cfg))
     run = snakemake(work)
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads((work / "results/models/summary.json").read_text())
     assert summary["dataset"] == "datasets/tiny"
     fresh = summary["fresh"]
-    assert fresh["dataset"] == "results/tiny" and set(fresh["models"]) == {"gcn", "pooled_xgb"}
+    assert fresh["dataset"] == "results/tiny" and set(fresh["models"]) == {"gcn", "pooled_xgb", "gcn+adapted"}
+    assert summary["adapt"]["timing"]["programs"] == 2 and "gcn+adapted" in summary["selection"]["models"]
     assert fresh["models"]["gcn"]["test"]["n_programs"] >= 1 and "split_half" in fresh["noise"]
     assert (work / "results/models/gcn/on_tiny/predictions.parquet").exists()
     assert "Cross-machine check" in (work / "results/report/summary.md").read_text()

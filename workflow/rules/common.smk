@@ -10,10 +10,18 @@ DS = config["dataset"]
 WORK = f"results/_work/{DS}"
 DATA = f"results/{DS}"
 MODELS = "results/models"
-# Models train on models.dataset (a published dataset such as datasets/reference) when it is
-# set, and are then also scored on the dataset built here (FRESH_SCORES in each run directory).
-TRAIN_DATA = config["models"]["dataset"].rstrip("/") or DATA
+# Models train on models.dataset (published datasets such as datasets/reference; several,
+# timed on several machines, are merged into MERGED_TRAIN_DATA) when it is set, and are then
+# also scored on the dataset built here (FRESH_SCORES in each run directory).
+_DATASETS = config["models"]["dataset"]
+MODEL_DATASETS = [d.rstrip("/") for d in ([_DATASETS] if isinstance(_DATASETS, str) else _DATASETS) if d]
+MERGED_TRAIN_DATA = "results/train_data"
+TRAIN_DATA = (MODEL_DATASETS[0] if len(MODEL_DATASETS) == 1 else MERGED_TRAIN_DATA) if MODEL_DATASETS else DATA
 EXTERNAL_TRAIN_DATA = TRAIN_DATA != DATA
+# perfgraph adapt: the models made models of this machine (models/adapt.py), when they trained elsewhere.
+ADAPT_MODELS = [m for m in config["adapt"]["models"] if m in config["models"]["names"]]
+ADAPT = bool(config["adapt"]["enabled"] and EXTERNAL_TRAIN_DATA and ADAPT_MODELS)
+ADAPTED = "results/adapted"
 SPLIT = f"{MODELS}/split.parquet" if EXTERNAL_TRAIN_DATA else f"{DATA}/split.parquet"
 FRESH_SCORES = f"on_{DS}"
 # The calibration kernel is built once per machine (per Halide target) by the first timing job.
@@ -89,6 +97,11 @@ def model_runs():
     """Every training run: each model, then its extra seeds (``<name>/seeds/<k>``)."""
     names = config["models"]["names"]
     return names + [f"{n}/seeds/{k}" for n in names for k in range(1, config["models"]["seeds"])]
+
+
+def adapted_runs():
+    """Every adapted run: each of adapt.models and its extra seeds, as perfgraph adapt writes them."""
+    return ADAPT_MODELS + [f"{n}/seeds/{k}" for n in ADAPT_MODELS for k in range(1, config["models"]["seeds"])]
 
 
 def model_name(wildcards):

@@ -1,3 +1,15 @@
+rule merge_train_data:
+    """The published datasets of models.dataset, timed on several machines, as one to train on."""
+    input:
+        [dataset_tables(d) for d in MODEL_DATASETS],
+    output:
+        dataset_tables(MERGED_TRAIN_DATA),
+    log:
+        "results/logs/merge_train_data.log",
+    shell:
+        "perfgraph merge --out {MERGED_TRAIN_DATA} {MODEL_DATASETS} > {log} 2>&1"
+
+
 rule split:
     """Assign programs to train / val / test by a hash of program_id; zoo programs are 'zoo'."""
     input:
@@ -125,16 +137,60 @@ rule evaluate_fresh:
         "--threads {threads} > {log} 2>&1"
 
 
+rule adapt:
+    """Time programs on this machine within adapt.budget_min; fine-tune the trained models on them."""
+    input:
+        expand(rules.train.output.checkpoint, model=[r for r in model_runs() if r.split("/")[0] in ADAPT_MODELS]),
+        dataset_tables(TRAIN_DATA),
+    output:
+        record=f"{ADAPTED}/adapt.json",
+        checkpoints=expand(f"{ADAPTED}/{{run}}/checkpoint.pt", run=adapted_runs()),
+    params:
+        names=" ".join(ADAPT_MODELS),
+        settings=shlex.quote(as_json("adapt")),
+        timing=shlex.quote(timing_json()),
+        seeds=config["models"]["seeds"],
+    threads: timing_threads
+    resources:
+        bench_slot=1,
+    log:
+        "results/logs/adapt.log",
+    shell:
+        "perfgraph adapt --models-dir {MODELS} --models {params.names} --out {ADAPTED} --seeds {params.seeds} "
+        "--jobs {threads} --threads {threads} --settings {params.settings} --timing {params.timing} > {log} 2>&1"
+
+
+rule evaluate_adapted:
+    """An adapted model scored on the dataset built here, as the models trained elsewhere are."""
+    input:
+        dataset_tables(),
+        f"{ADAPTED}/{{model}}/checkpoint.pt",
+        split=rules.held_out_split.output,
+    output:
+        metrics=f"{ADAPTED}/{{model}}/{FRESH_SCORES}/metrics.json",
+        predictions=f"{ADAPTED}/{{model}}/{FRESH_SCORES}/predictions.parquet",
+    threads: 1
+    log:
+        f"results/logs/evaluate_adapted/{{model}}.log",
+    shell:
+        "perfgraph evaluate --dataset {DATA} --split {input.split} --no-strict "
+        "--model-dir {ADAPTED}/{wildcards.model} --out-dir {ADAPTED}/{wildcards.model}/{FRESH_SCORES} "
+        "--threads {threads} > {log} 2>&1"
+
+
 def fresh_inputs():
     if not EXTERNAL_TRAIN_DATA:
         return []
-    return dataset_tables() + expand(rules.evaluate_fresh.output.metrics, model=model_runs())
+    adapted = expand(rules.evaluate_adapted.output.metrics, model=adapted_runs()) if ADAPT else []
+    return dataset_tables() + expand(rules.evaluate_fresh.output.metrics, model=model_runs()) + adapted
 
 
 def fresh_args():
     """The fresh dataset's scores, and the models' picks on its zoo and user programs."""
     if EXTERNAL_TRAIN_DATA:
-        return f"--fresh-dataset {DATA} --fresh-dir {FRESH_SCORES} --selection-dataset {DATA} --selection-dir {FRESH_SCORES}"
+        adapted = f" --adapted-dir {ADAPTED}" if ADAPT else ""
+        return (f"--fresh-dataset {DATA} --fresh-dir {FRESH_SCORES} --selection-dataset {DATA} "
+                f"--selection-dir {FRESH_SCORES}{adapted}")
     return f"--selection-dataset {DATA}"
 
 
