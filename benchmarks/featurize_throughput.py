@@ -9,8 +9,8 @@
    so copies do not compress into each other) until ``schedules``
    has ``--rows`` rows, written with the dataset's own Parquet schema (zstd, row groups of
    ``--row-group`` rows). Then timed, median of ``--repeats`` after one warm-up:
-   lazy polars queries (a count, the README's filter+join+group-by, a full read of
-   ``measurements``, the schedule keys) and the README's DuckDB query.
+   lazy polars queries (a count, the README's filter+join+group-by (docs/dataset.md), a full read of
+   ``measurements``, the schedule keys) and docs/dataset.md's DuckDB query.
 
 Replicated schedule texts repeat, so Parquet's dictionary encoding stores them once per
 row group: the ``schedules`` file is far smaller than a real 1M-schedule one would be.

@@ -1,4 +1,4 @@
-"""A worked example of a perfgraph user program (see README, "Your own programs").
+"""A worked example of a perfgraph user program (see README, "Use a trained model on your own program").
 
 List it in the config under programs.user: [examples/sharpen.py]
 """

@@ -167,7 +167,7 @@ def _build_lines(card: dict[str, Any]) -> list[str]:
         f"(timing jobs {build['timing_s'] / 60:.0f} min of it), with nothing else running."
         if build.get("wall_s") is not None
         else "- Wall time: not recorded.",
-        f"- Timing protocol (README, Timing): {t.get('rounds')} shuffled rounds of {t.get('window_s')} s windows, "
+        f"- Timing protocol (docs/timing.md): {t.get('rounds')} shuffled rounds of {t.get('window_s')} s windows, "
         f"each right after a {t.get('calibration_s', 0.015)} s calibration kernel; slow windows flagged and "
         f"re-measured; label `runtime_s` = {card['noise'].get('label_method')} over the good windows. "
         f"{card['timing_windows']} windows, {100 * (card['timing_windows_slow_share'] or 0):.1f}% flagged slow.",

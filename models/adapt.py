@@ -56,11 +56,11 @@ from featurize.schema import UserError
 log = logging.getLogger(__name__)
 
 #: What ``adapt.json`` and the adapted models' ``meta.json`` call the local Adams2019 weights'
-#: beam search, as an extra sampler of ``perfgraph predict/tune`` (README, Use a trained model).
+#: beam search, as an extra sampler of ``perfgraph predict/tune`` (README, "A model of your machine").
 LOCAL_BEAM_SAMPLER = "adams2019_beam_local"
 LOCAL_WEIGHTS = "adams2019_local.weights"
 #: ``perfgraph adapt``'s budget by hand, in minutes (the workflow passes its config's, a few
-#: minutes so that make run stays short; README, the budget's curve).
+#: minutes so that make run stays short; docs/adapt.md).
 DEFAULT_BUDGET_MIN = 30.0
 
 

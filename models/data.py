@@ -216,14 +216,15 @@ def split_hash(path: str | os.PathLike) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def choose_machine(measurements: pl.DataFrame, machine_id: str | None = None) -> str:
-    """The machine whose timings are the labels: ``machine_id`` or the one with most ok rows."""
+def choose_machine(measurements: pl.DataFrame, machine_id: str | None = None, warn: bool = True) -> str:
+    """The machine whose timings are the labels: ``machine_id`` or the one with most ok rows
+    (``warn``: say so when there were others to choose from)."""
     ok = measurements.filter((pl.col("timing_pass") == 1) & (pl.col("status") == "ok"))
     machines = ok.group_by("machine_id").len().sort(["len", "machine_id"], descending=[True, False])
     if machines.height == 0:
         raise UserError("no pass-1 measurement with status 'ok' in this dataset")
     if machine_id is None:
-        if machines.height > 1:
+        if machines.height > 1 and warn:
             log.warning("measurements from %d machines; using %s", machines.height, machines["machine_id"][0])
         return machines["machine_id"][0]
     if machine_id not in machines["machine_id"].to_list():

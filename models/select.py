@@ -1,7 +1,7 @@
 """Use a trained model: rank, then time, candidate schedules of a user's own program.
 
 ``perfgraph predict PROGRAM.py --model DIR`` builds the program (the ``build()``
-contract of README, Your own programs), draws candidate schedules with the sampler
+contract of README, "Use a trained model on your own program"), draws candidate schedules with the sampler
 mix of the default config, featurizes them exactly as the dataset build does, and
 scores them with the trained model (any of the six: GNNs and baselines go through
 :class:`models.registry.TrainedModel`). Nothing is compiled or timed. The ranked
@@ -433,14 +433,14 @@ def main(argv: list[str] | None = None) -> int:
         ("tune", "rank, then compile and time the top-k candidates and Halide's reference picks"),
     ):
         p = sub.add_parser(cmd, help=help_, description=help_)
-        p.add_argument("program", help="a Python file defining build() (README, Your own programs)")
+        p.add_argument("program", help="a Python file defining build() (README, \"Use a trained model on your own program\")")
         p.add_argument("--model", required=True, help="a trained model's directory, e.g. results/models/gcn")
         p.add_argument("--work-dir", default=None, help="where the candidates go (default: a new temporary directory)")
         p.add_argument("--parallelism", type=int, default=1, help="cores the schedules are for (default: 1)")
         p.add_argument("--extra-samplers", type=json_arg, default=None, metavar="JSON",
                        help='samplers added to the default mix, as under sampling.samplers, e.g. Adams2019 weights '
                             'retrained on this machine in a beam search: \'{"adams2019_beam_local": {"count": 1, '
-                            '"beam_size": 32, "weights": "local.weights"}}\' (README, Use a trained model)')
+                            '"beam_size": 32, "weights": "local.weights"}}\' (docs/selection.md)')
         p.add_argument("--seeds", action="store_true",
                        help="score with the model's seed runs (DIR/seeds/<k>) as one: the geometric mean of their "
                             "predicted times")

@@ -303,7 +303,7 @@ def load_dataset(
             raise ValueError("give dataset_dir or tables")
         tables = read_model_tables(dataset_dir)
     if labeled_only or machine_id is None or tables["measurements"].height:
-        machine = choose_machine(tables["measurements"], machine_id)
+        machine = choose_machine(tables["measurements"], machine_id, warn=not all_machines)
     else:
         # Scoring schedules nobody has timed (perfgraph predict): the model's own machine.
         machine = machine_id

@@ -1,5 +1,5 @@
-"""The reference dataset shipped in datasets/reference: loadable, as large as promised, and
-its card's figures are the ones its tables give."""
+"""The datasets shipped in datasets/ (one per machine that timed them): loadable, as large as
+promised, and each card's figures are the ones its tables give."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from featurize.card import card_figures, render_card
 from tests.conftest import ROOT
 
 REFERENCE = ROOT / "datasets/reference"
+SHIPPED = sorted(d for d in (ROOT / "datasets").iterdir() if (d / "card.json").exists())
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +44,29 @@ def rounded(obj):
     return obj
 
 
-def test_card_figures_match_the_tables(card) -> None:
-    for key, value in card_figures(REFERENCE).items():
+@pytest.mark.parametrize("dataset", SHIPPED, ids=lambda d: d.name)
+def test_card_figures_match_the_tables(dataset) -> None:
+    card = json.loads((dataset / "card.json").read_text())
+    for key, value in card_figures(dataset).items():
         assert json.dumps(rounded(card[key]), sort_keys=True) == json.dumps(rounded(value), sort_keys=True), key
     # The README is the card rendered from those figures, and says the size on disk.
-    assert (REFERENCE / "README.md").read_text() == render_card(card)
-    assert card["size_bytes"] == {t: schema.table_path(REFERENCE, t).stat().st_size for t in schema.TABLE_NAMES}
+    assert (dataset / "README.md").read_text() == render_card(card)
+
+
+def test_two_machines_ship_each_with_its_facts() -> None:
+    machines = [schema.read_table(d / "machines.parquet", "machines").row(0, named=True) for d in SHIPPED]
+    assert len({m["machine_id"] for m in machines}) >= 2
+    assert {m["vector_bits"] for m in machines} >= {256, 512}
+    assert all(m["calibration_s"] and m["calibration_s"] > 0 for m in machines)
+
+
+@pytest.mark.parametrize("dataset", SHIPPED, ids=lambda d: d.name)
+def test_card_says_the_size_on_disk(dataset) -> None:
+    card = json.loads((dataset / "card.json").read_text())
+    assert card["size_bytes"] == {t: schema.table_path(dataset, t).stat().st_size for t in schema.TABLE_NAMES}
+
+
+def test_the_sampler_weights_are_the_file_the_card_describes(card) -> None:
     # The sampler weights shipped beside the tables are the file the card describes.
     weights = (REFERENCE / card["sampler_weights"]["file"]).read_bytes()
     assert len(weights) == card["sampler_weights"]["bytes"]

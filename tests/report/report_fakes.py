@@ -134,7 +134,8 @@ def make_models(models_dir: Path, dataset: Path, names: dict[str, float] = FAKE_
         pred = lab.with_columns(
             pl.lit(name).alias("model"),
             (pl.col("y_true") * np.exp(rng.normal(0.1, sigma, lab.height))).alias("y_pred"),
-        ).select("model", "program_id", "schedule_id", "split", "y_true", "y_pred")
+            pl.lit("m0").alias("machine_id"),
+        ).select("model", "program_id", "machine_id", "schedule_id", "split", "y_true", "y_pred")
         schema.write_table("predictions", pred, d / "predictions.parquet")
         m = {}
         for s in ("test", "zoo"):

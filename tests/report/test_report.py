@@ -254,3 +254,23 @@ def test_selection_section(dataset, tmp_path) -> None:
     assert "tuned" in res.summary_md.read_text()
     # each run's own top-1: run 1 (2/1.5 on zoo_a, 0.5 on zoo_b) 0.82x, run 2 (0.5, 0.5) 0.5x; worst 0.5x
     assert "0.50-0.82x (worst 0.50x)" in section
+
+
+def test_machines_section_scores_each_machine_and_the_adaptation(dataset, tmp_path) -> None:
+    """A model of two machines, per machine, and what perfgraph adapt timed, from a summary as
+    models.evaluate.summarize writes them."""
+    models = make_models(tmp_path / "models", dataset)
+    summary = json.loads((models / "summary.json").read_text())
+    m = summary["models"]["gine"]
+    summary["models"]["gine"] = {**m, "per_machine": {"zen3": {"test": m["test"]}, "spr": {"test": m["test"]}},
+                                  "machines": {"zen3": "zen3 (AMD EPYC, 256-bit vectors)", "spr": "spr (Xeon)"}}
+    summary["adapt"] = {"budget_min": 30, "machine": {"cpu_model": "Xeon", "vector_bits": 512}, "finetune_wall_s": 20,
+                        "timing": {"wall_s": 1800, "programs": 60, "schedules_timed": 600},
+                        "models": {"gatv2": [{"run": "results/adapted/gatv2", "val_before": {"kendall_tau": 0.4},
+                                              "val_after": {"kendall_tau": 0.5}, "epochs_run": 9}]}}  # fmt: skip
+    schema.write_json(summary, models / "summary.json")
+    res = build_report(dataset, models, tmp_path / "report")
+    section = _section((tmp_path / "report/index.html").read_text(), "machines")
+    assert "gine on zen3" in section and "gine on spr" in section and "256-bit" in section
+    assert "timed 60 random programs" in section and "0.500" in section
+    assert "Adaptation to this machine: 60 programs" in res.summary_md.read_text()

@@ -20,7 +20,7 @@ def default_config() -> dict:
 
 
 def test_shipped_configs_are_valid() -> None:
-    for name in ("config.yaml", "paper.yaml", "large.yaml", "reference.yaml", "picks.yaml", "zoo_shaped.yaml", "local_random.yaml", "zoo_shaped_beam.yaml"):
+    for name in ("config.yaml", "paper.yaml", "large.yaml", "reference.yaml", "picks.yaml", "zoo_shaped.yaml", "local_random.yaml", "zoo_shaped_beam.yaml", "xeon_spr_a.yaml"):
         validate(yaml.safe_load((ROOT / "config" / name).read_text()), SCHEMA, set_default=True)
 
 
