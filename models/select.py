@@ -37,6 +37,7 @@ import polars as pl
 from featurize import schema
 from models.selection import HALIDE_DEFAULT
 from models.selection import REFERENCES as OTHER_REFERENCES
+from pipelines.halide.samplers import MANUAL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,14 +125,15 @@ def load_model(model_dir: str | Path, seeds: bool = False):
     return SeedEnsemble(runs) if seeds else runs[0]
 
 
-def check_program(program: str | Path) -> None:
-    """Build the user's program once: a missing file, a syntax error, no ``build()`` or an
-    input without estimates is one error naming the file, before any sampling starts."""
-    from pipelines.halide.programs import load_user_program
+def check_program(program: str | Path, generator_params: dict | None = None) -> None:
+    """Build the user's program once: a missing file, a syntax error, no ``build()`` or
+    generator, or an input without estimates is one error naming the file, before any
+    sampling starts."""
+    from pipelines.halide.programs import load_user_program, parse_user_source
 
-    if not Path(program).is_file():
+    if not Path(parse_user_source(str(program))[0]).is_file():
         raise SelectError(f"{program}: program file not found")
-    load_user_program(program)
+    load_user_program(program, generator_params=generator_params)
 
 
 def draw_entry_candidates(
@@ -215,9 +217,11 @@ def predict(
     sampling: dict | None = None,
     parallelism: int = 1,
     seeds: bool = False,
+    generator_params: dict | None = None,
 ) -> pl.DataFrame:
-    """Rank candidate schedules of ``program`` with the model in ``model_dir`` (with ``seeds``,
-    its seed runs used as one).
+    """Rank candidate schedules of ``program`` (a user file, ``path.py:ClassName`` for a
+    generator, ``generator_params`` its GeneratorParams) with the model in ``model_dir`` (with
+    ``seeds``, its seed runs used as one).
 
     Returns:
         pl.DataFrame: ``rank`` (1 = predicted fastest; null where not scored),
@@ -226,13 +230,13 @@ def predict(
         ``bad_prediction``) and ``schedule_text``.
     """
     trained, work, _ = draw_and_score(program, model_dir, work_dir, sampling or default_sampling(), parallelism,
-                                      compile_libraries=False, seeds=seeds)  # fmt: skip
+                                      compile_libraries=False, seeds=seeds, generator_params=generator_params)  # fmt: skip
     return score_candidates(work, trained, host_row_for(trained, work / "calibration"))
 
 
 def draw_and_score(
     program: str | Path, model_dir: str | Path, work_dir: str | Path | None, sampling: dict, parallelism: int,
-    compile_libraries: bool, announce: str = "", seeds: bool = False,
+    compile_libraries: bool, announce: str = "", seeds: bool = False, generator_params: dict | None = None,
 ) -> tuple[object, Path, pl.DataFrame]:
     """What ``predict`` and ``tune`` share: check the model directory and the program (one
     error each, before any work), draw the candidates into ``work_dir`` (a new temporary
@@ -240,27 +244,29 @@ def draw_and_score(
     from pipelines.halide.programs import user_entry
 
     trained = load_model(model_dir, seeds)
-    check_program(program)
+    check_program(program, generator_params)
     work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="perfgraph_"))
     if announce:
         _progress(announce)
-    cands = draw_entry_candidates(user_entry(str(program)), work, sampling, parallelism, compile_libraries)
+    cands = draw_entry_candidates(user_entry(str(program), generator_params), work, sampling, parallelism,
+                                  compile_libraries)  # fmt: skip
     if not cands["has_featurization"].any():
         raise SelectError(f"{program}: no candidate schedule with a featurization could be drawn ({cands.height} tried)")
     return trained, work, cands
 
 
 #: The reference picks ``tune`` always times, by sampler name: Halide's default first.
-REFERENCES = (HALIDE_DEFAULT, *OTHER_REFERENCES)
+REFERENCES = (HALIDE_DEFAULT, *OTHER_REFERENCES, MANUAL)
 
 
 def tune_sampling(sampling: dict, beam_size: int, beam_timeout_s: float) -> dict:
     """``sampling`` with the reference picks ``tune`` compares against: Adams2019's beam search
-    at ``beam_size`` (Halide's own default is 32), Mullapudi2016 and Li2018."""
+    at ``beam_size`` (Halide's own default is 32), Mullapudi2016, Li2018 and, for a generator
+    that has one, its own manual schedule."""
     return {
         **sampling,
         "beam_search": {"enabled": True, "beam_size": beam_size, "timeout_s": beam_timeout_s},
-        "reference_autoschedulers": ["Mullapudi2016", "Li2018"],
+        "reference_autoschedulers": ["Mullapudi2016", "Li2018", MANUAL],
     }
 
 
@@ -298,9 +304,11 @@ def tune(
     parallelism: int = 1,
     calibration_dir: str | Path | None = None,
     seeds: bool = False,
+    generator_params: dict | None = None,
 ) -> dict:
     """Rank the candidates of ``program`` with the model, then time its top ``top_k`` and the
-    reference picks; write ``schedule.h`` (the fastest measured) and ``tune.json`` to the work dir.
+    reference picks (Halide's default, Mullapudi2016, Li2018 and a generator's own schedule,
+    ``manual``); write ``schedule.h`` (the fastest measured) and ``tune.json`` to the work dir.
 
     Returns:
         dict: ``program``, ``model``, ``work_dir``, ``schedule_file``, ``chosen`` (the fastest
@@ -308,13 +316,15 @@ def tune(
         candidate's; null where either failed) and ``candidates``: every candidate's row
         (rank, predicted and measured time, statuses, ``timed_as``: ``top<k>`` or the reference).
     """
+    from pipelines.halide.programs import user_program_id
+
     if top_k < 1:
         raise SelectError(f"top_k must be at least 1, got {top_k}")
     trained, work, _ = draw_and_score(
         program, model_dir, work_dir, tune_sampling(sampling or default_sampling(), beam_size, beam_timeout_s),
         parallelism, compile_libraries=True,
         announce=f"drawing and compiling candidates of {program} (Halide's default: beam search, beam {beam_size})",
-        seeds=seeds,
+        seeds=seeds, generator_params=generator_params,
     )  # fmt: skip
     cal_dir = Path(calibration_dir) if calibration_dir is not None else work / "calibration"
     ranked = score_candidates(work, trained, host_row_for(trained, cal_dir))
@@ -343,9 +353,10 @@ def tune(
         raise SelectError(f"{program}: none of the {chosen.height} timed candidates ran (see {work}/candidates.parquet)")
     best = timed_ok.sort("measured_s", "schedule_id").row(0, named=True)
     schedule_file = work / "schedule.h"
-    schedule_file.write_text(schedule_header(Path(program).stem, best))
+    schedule_file.write_text(schedule_header(user_program_id(str(program), generator_params).removeprefix("user_"), best))
     record = {
         "program": str(program),
+        "generator_params": generator_params or {},
         "model": str(model_dir),
         "seed_runs": len(trained.runs) if isinstance(trained, SeedEnsemble) else 1,
         "work_dir": str(work),
@@ -364,6 +375,8 @@ def schedule_header(name: str, row: dict) -> str:
     ``apply_schedule_<name>(pipeline, target)`` applies it to the program's Pipeline."""
     ident = re.sub(r"\W", "_", name)
     body = "\n".join(f"    {line}" if line else "" for line in row["schedule_text"].splitlines())
+    if row["autoscheduler"] == MANUAL:
+        body = "    // Nothing to apply: the generator's own schedule was the fastest measured; keep it.\n" + body
     return (
         f"// perfgraph tune: the fastest measured schedule of {name} (timed as {row['timed_as']}, sampler "
         f"{row['sampler']}, {row['autoscheduler']}),\n"
@@ -416,6 +429,20 @@ def with_model_samplers(model_dir: str | Path, extra: dict | None) -> dict | Non
     return merged or None
 
 
+def generator_param_arg(text: str) -> tuple[str, object]:
+    """An argparse type: ``NAME=VALUE``, the value a JSON literal where it reads as one (``8``,
+    ``0.5``, ``true``) and a string otherwise; Halide converts it to the GeneratorParam's type
+    (a string ``"false"`` would be a true bool to it, hence the literal)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    return name.strip(), parsed if isinstance(parsed, (bool, int, float)) else value
+
+
 def json_arg(text: str):
     """An argparse type: the argument parsed as JSON, or argparse's one-line error."""
     try:
@@ -433,7 +460,11 @@ def main(argv: list[str] | None = None) -> int:
         ("tune", "rank, then compile and time the top-k candidates and Halide's reference picks"),
     ):
         p = sub.add_parser(cmd, help=help_, description=help_)
-        p.add_argument("program", help="a Python file defining build() (README, \"Use a trained model on your own program\")")
+        p.add_argument("program", help="a Python file defining build() or a Halide generator (path.py, or "
+                                       "path.py:ClassName to name one of several; README, \"Use a trained model "
+                                       "on your own program\")")
+        p.add_argument("-p", "--generator-param", action="append", default=[], metavar="NAME=VALUE",
+                       type=generator_param_arg, help="a GeneratorParam of the generator (repeatable)")
         p.add_argument("--model", required=True, help="a trained model's directory, e.g. results/models/gcn")
         p.add_argument("--work-dir", default=None, help="where the candidates go (default: a new temporary directory)")
         p.add_argument("--parallelism", type=int, default=1, help="cores the schedules are for (default: 1)")
@@ -453,13 +484,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     sampling = default_sampling(with_model_samplers(args.model, args.extra_samplers))
+    generator_params = dict(args.generator_param)
     if args.cmd == "predict":
         table = predict(args.program, args.model, work_dir=args.work_dir, sampling=sampling, parallelism=args.parallelism,
-                        seeds=args.seeds)  # fmt: skip
+                        seeds=args.seeds, generator_params=generator_params)  # fmt: skip
     else:
         result = tune(args.program, args.model, work_dir=args.work_dir, sampling=sampling,
                       parallelism=args.parallelism, top_k=args.top_k, beam_size=args.beam_size,
-                      seeds=args.seeds)  # fmt: skip
+                      seeds=args.seeds, generator_params=generator_params)  # fmt: skip
     if args.cmd == "predict":
         print(format_table(table))
         if args.out:

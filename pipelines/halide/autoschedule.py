@@ -76,7 +76,11 @@ def normalize_schedule(text: str) -> str:
     if names:
         pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")\b")
         text = pattern.sub(lambda m: names[m.group(1)], text)
-    lines = (ln.rstrip() for ln in _COMMENT.sub("", text).splitlines())
+    lines = [ln.rstrip() for ln in _COMMENT.sub("", text).splitlines()]
+    if not any(lines):
+        # All comment: a generator's manual schedule, described by the loop nest it lowers to
+        # (pipelines.halide.sample.manual_schedule_text); the names without Halide's counters.
+        lines = [re.sub(r"\$\d+", "", ln.rstrip()) for ln in text.splitlines()]
     return "\n".join(ln for ln in lines if ln)
 
 

@@ -20,7 +20,8 @@ def main(argv=None) -> int:
     src = g.add_mutually_exclusive_group(required=True)
     src.add_argument("--seed", type=int, help="random program from this seed")
     src.add_argument("--zoo", help="zoo program name")
-    src.add_argument("--user", help="user program file (defines build())")
+    src.add_argument("--user", help="user program file (defines build() or a Halide generator; path.py:ClassName names one)")
+    g.add_argument("--generator-params", default="{}", help="a user generator's GeneratorParams (JSON)")
     g.add_argument("--params", default="{}", help="random generator parameters (JSON)")
     g.add_argument("--out", required=True)
 
@@ -56,8 +57,10 @@ def main(argv=None) -> int:
         elif args.zoo:
             entry = programs.zoo_entry(args.zoo)
         else:
-            entry = programs.user_entry(args.user)
-            programs.load_user_program(args.user, args.program_id)  # a bad program fails here, not later
+            generator_params = json.loads(args.generator_params)
+            entry = programs.user_entry(args.user, generator_params)
+            # A bad program fails here, not later.
+            programs.load_user_program(args.user, args.program_id, generator_params=generator_params)
         write_json(entry, args.out)
     elif args.cmd == "compile":
         from pipelines.halide.sample import compile_program

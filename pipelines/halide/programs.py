@@ -5,20 +5,30 @@ program; :func:`load_program` turns one into a built Halide :class:`Program`.
 
 User programs
 -------------
-A user program is a Python file that defines::
+A user program is a Python file of one of two kinds. Either it defines::
 
     def build() -> halide.Func | list[halide.Func]:
         ...  # return the output Func(s)
 
-Every output and every input ``ImageParam`` must have estimates set
-(``set_estimates``), as Halide's autoschedulers require. The file may also define
-``OP_KINDS = {func_name: kind}`` to label stages with the stage vocabulary.
+where every output and every input ``ImageParam`` has estimates set (``set_estimates``),
+as Halide's autoschedulers require; the file may also define ``OP_KINDS = {func_name:
+kind}`` to label stages with the stage vocabulary. Or it defines a Halide generator
+(an ``@hl.generator`` class): ``path.py`` when it defines one, ``path.py:ClassName`` to
+name one, with its GeneratorParams given as ``generator_params``. The generator is built
+through Halide's public API (``Class.call`` in a ``GeneratorContext``) with an
+autoscheduler named, so ``generate()``'s manual schedule (under ``if not
+self.using_autoscheduler()``) is skipped for sampling; built without one
+(``manual=True``), that schedule is applied: what ``tune`` times as the ``manual`` pick.
+Its inputs and outputs need estimates (``set_estimates``, ``set_estimate`` for an
+``InputScalar``), set in ``generate()``.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -47,26 +57,55 @@ def zoo_entry(name: str) -> dict:
     return {"program_id": f"zoo_{name}", "origin": "zoo", "source": name, "description": description, "spec": spec}
 
 
-def user_entry(path: str) -> dict:
-    stem = Path(path).stem
-    return {"program_id": f"user_{stem}", "origin": "user", "source": str(path)}
+def parse_user_source(source: str) -> tuple[str, str | None]:
+    """``path.py`` or ``path.py:ClassName`` -> (the file, the generator class named or None)."""
+    path, sep, cls = str(source).rpartition(":")
+    if sep and path.endswith(".py") and cls.isidentifier():
+        return path, cls
+    return str(source), None
 
 
-def load_program(entry: dict) -> Program:
-    """Build the Halide program an entry describes."""
+def user_program_id(source: str, generator_params: dict | None = None) -> str:
+    """``user_<file stem>``, plus the generator class when one is named and the GeneratorParams
+    when any are set, so one file's variants are distinct programs."""
+    path, cls = parse_user_source(source)
+    parts = [Path(path).stem] + ([cls] if cls else [])
+    parts += [f"{k}{v}" for k, v in sorted((generator_params or {}).items())]
+    return "user_" + re.sub(r"\W", "_", "_".join(parts))
+
+
+def user_entry(source: str, generator_params: dict | None = None) -> dict:
+    path, cls = parse_user_source(source)
+    entry = {"program_id": user_program_id(source, generator_params), "origin": "user", "source": path}
+    if cls or generator_params:
+        entry.update(generator=cls, generator_params=dict(generator_params or {}))
+    return entry
+
+
+def load_program(entry: dict, manual: bool = False) -> Program:
+    """Build the Halide program an entry describes; with ``manual``, a generator's own schedule
+    applied (:class:`UserProgramError` for any other program)."""
     if entry["origin"] in ("random", "zoo"):
+        if manual:
+            raise UserProgramError(f"{entry['program_id']}: a {entry['origin']} program has no manual schedule")
         return build_program(entry["spec"])
     if entry["origin"] == "user":
-        return load_user_program(entry["source"], entry["program_id"])
+        return load_user_program(entry["source"], entry["program_id"], entry.get("generator"),
+                                 entry.get("generator_params"), manual=manual)  # fmt: skip
     raise UserError(f"unknown program origin {entry['origin']!r}")
 
 
-def load_user_program(path: str | Path, name: str | None = None) -> Program:
-    """Import a user file and call its ``build()``; every problem names the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserProgramError(f"{path}: user program file not found")
-    mod_name = f"perfgraph_user_{abs(hash(str(path.resolve())))}"
+#: User modules imported in this process, by (resolved path, mtime). Halide's registry of
+#: Python generators is per process and refuses a name registered twice, and a forked child
+#: inherits it: so a file is imported once per process (and its forked children) and reused.
+_USER_MODULES: dict[tuple[str, int], object] = {}
+
+
+def _import_user_file(path: Path):
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key in _USER_MODULES:
+        return _USER_MODULES[key]
+    mod_name = f"perfgraph_user_{abs(hash(key))}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
     module = importlib.util.module_from_spec(spec)
     try:
@@ -77,9 +116,58 @@ def load_user_program(path: str | Path, name: str | None = None) -> Program:
         raise UserProgramError(f"{path}: importing it raised {type(exc).__name__}: {exc}") from None
     finally:
         sys.modules.pop(mod_name, None)
+    _USER_MODULES[key] = module
+    return module
+
+
+def generator_classes(module) -> dict[str, type]:
+    """The Halide generator classes a module defines, by class name (``@hl.generator`` makes
+    each an ``hl.Generator`` subclass; ``@hl.alias`` names add none here)."""
+    return {
+        name: obj for name, obj in vars(module).items()
+        if isinstance(obj, type) and issubclass(obj, hl.Generator) and obj is not hl.Generator
+    }  # fmt: skip
+
+
+def has_manual_schedule(entry: dict) -> bool:
+    """Whether an entry is a generator that schedules itself when no autoscheduler is named
+    (its ``generate()`` asks ``using_autoscheduler()``)."""
+    if entry.get("origin") != "user":
+        return False
+    path = Path(entry["source"])
+    classes = generator_classes(_import_user_file(path)) if path.is_file() else {}
+    cls = classes.get(entry.get("generator") or "") or (next(iter(classes.values())) if len(classes) == 1 else None)
+    if cls is None:
+        return False
+    # Read from the file: @hl.generator returns a class Halide made, which inspect cannot place.
+    source = path.read_text(encoding="utf-8")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            return "using_autoscheduler" in (ast.get_source_segment(source, node) or "")
+    return False
+
+
+def load_user_program(
+    path: str | Path, name: str | None = None, generator: str | None = None,
+    generator_params: dict | None = None, manual: bool = False,
+) -> Program:
+    """Import a user file and build its program (``build()`` or a generator); every problem
+    names the file."""
+    path, named = parse_user_source(str(path))
+    path, generator = Path(path), generator or named
+    if not path.is_file():
+        raise UserProgramError(f"{path}: user program file not found")
+    module = _import_user_file(path)
+    classes = generator_classes(module)
     build = getattr(module, "build", None)
+    if generator is not None or generator_params or (classes and not callable(build)):
+        return _build_generator(path, module, classes, generator, generator_params or {}, name, manual)
+    if manual:
+        raise UserProgramError(f"{path}: defines build(), not a generator: it has no manual schedule to time")
     if not callable(build):
-        raise UserProgramError(f"{path}: defines no build() function (it must return the output Func(s))")
+        raise UserProgramError(
+            f"{path}: defines no build() function (it must return the output Func(s)) and no Halide generator"
+        )
     try:
         outputs = build()
     except Exception as exc:
@@ -89,7 +177,7 @@ def load_user_program(path: str | Path, name: str | None = None) -> Program:
     if not isinstance(outputs, (list, tuple)) or not outputs or not all(isinstance(f, hl.Func) for f in outputs):
         raise UserProgramError(f"{path}: build() must return a halide.Func or a list of them")
     pipeline = hl.Pipeline(outputs)
-    _check_estimates(path, pipeline, outputs)
+    _check_estimates(path, pipeline)
     op_kinds = {f.name(): "user" for f in outputs}
     op_kinds.update(getattr(module, "OP_KINDS", {}))
     # Output estimates are not readable from Python; the harness reads them from
@@ -97,8 +185,66 @@ def load_user_program(path: str | Path, name: str | None = None) -> Program:
     return Program(name or path.stem, pipeline, outputs, [], op_kinds)
 
 
-def _check_estimates(path: Path, pipeline: hl.Pipeline, outputs) -> None:
+def _generator_inputs(cls: type) -> dict[str, object]:
+    """The class's declared inputs (``hl.InputBuffer`` / ``hl.InputScalar`` attributes), in
+    declaration order, base classes first."""
+    found: dict[str, object] = {}
+    for klass in reversed(cls.__mro__):
+        for attr, value in vars(klass).items():
+            if isinstance(value, (hl.InputBuffer, hl.InputScalar)):
+                found[attr] = value
+    return found
+
+
+def _build_generator(path: Path, module, classes: dict, generator: str | None, params: dict,
+                     name: str | None, manual: bool) -> Program:  # fmt: skip
+    from pipelines.halide.autoschedule import host_target
+
+    if generator is None:
+        if len(classes) != 1:
+            raise UserProgramError(
+                f"{path}: defines {len(classes)} Halide generators ({', '.join(sorted(classes)) or 'none'}); "
+                "name one as path.py:ClassName"
+            )
+        generator = next(iter(classes))
+    if generator not in classes:
+        raise UserProgramError(f"{path}: no Halide generator class {generator!r} (it defines: {sorted(classes) or 'none'})")
+    cls = classes[generator]
+    inputs = {}
+    for attr, decl in _generator_inputs(cls).items():
+        if isinstance(decl, hl.InputScalar):
+            # A literal, not a Param: call() makes it a Param of the input's name (its value is
+            # only a JIT default; the compiled pipeline takes the scalar as an argument), and
+            # Halide 21's call() cannot take a Param (it asks Param.defined(), which it lacks).
+            t = decl.type()
+            inputs[attr] = 0.0 if t.is_float() else (False if t.is_bool() else 0)
+        elif decl.dimensions() < 0:
+            raise UserProgramError(f"{path}: {generator}'s input {attr!r} declares no dimensions; perfgraph needs them")
+        else:
+            inputs[attr] = hl.ImageParam(decl.type(), decl.dimensions(), attr)
+    # A manual build names no autoscheduler, so generate() applies its own schedule.
+    scheduler = hl.AutoschedulerParams("" if manual else "Adams2019")
+    try:
+        with hl.GeneratorContext(host_target(), scheduler):
+            outputs = cls.call(**inputs, generator_params=dict(params))
+    except Exception as exc:
+        raise UserProgramError(f"{path}: building generator {generator} raised {type(exc).__name__}: {exc}") from None
+    outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
+    pipeline = hl.Pipeline(outputs)
+    _check_estimates(path, pipeline)
+    op_kinds = {f.name(): "user" for f in outputs}
+    op_kinds.update(getattr(module, "OP_KINDS", {}))
+    return Program(name or user_program_id(f"{path}:{generator}", params), pipeline, outputs, [], op_kinds)
+
+
+def _check_estimates(path: Path, pipeline: hl.Pipeline) -> None:
     for arg in pipeline.infer_arguments():
+        if arg.kind == hl.ArgumentKind.InputScalar:
+            if not arg.argument_estimates.scalar_estimate.defined():
+                raise UserProgramError(
+                    f"{path}: scalar input {arg.name!r} has no estimate; call set_estimate() on it"
+                )
+            continue
         if arg.kind != hl.ArgumentKind.InputBuffer:
             continue
         ranges = arg.argument_estimates.buffer_estimates

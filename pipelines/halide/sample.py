@@ -32,8 +32,8 @@ import polars as pl
 
 from featurize import schema
 from pipelines.halide.autoschedule import autoschedule, host_target, schedule_hash
-from pipelines.halide.programs import load_program, read_entry
-from pipelines.halide.samplers import Draw, MixSampler, plan_draws
+from pipelines.halide.programs import has_manual_schedule, load_program, read_entry
+from pipelines.halide.samplers import MANUAL, Draw, MixSampler, plan_draws
 
 FN_NAME = "pg_pipeline"
 
@@ -48,9 +48,13 @@ def _child_schedule(conn, entry: dict, autoscheduler: str, params: dict) -> None
     sys.stdout.flush()
     os.dup2(2, 1)
     try:
-        program = load_program(entry)
         t0 = time.perf_counter()
-        text, feat = autoschedule(program.pipeline, autoscheduler, params)
+        if autoscheduler == MANUAL:
+            program = load_program(entry, manual=True)
+            text, feat = manual_schedule_text(entry, program), b""
+        else:
+            program = load_program(entry)
+            text, feat = autoschedule(program.pipeline, autoscheduler, params)
         conn.send(("scheduled", text, feat, time.perf_counter() - t0))
         lib_path = conn.recv()
         if lib_path is None:
@@ -66,6 +70,25 @@ def _child_schedule(conn, entry: dict, autoscheduler: str, params: dict) -> None
 
 
 RUNTIME_OBJECT = "halide_runtime.o"
+
+LOOP_NEST_LINES = ("for", "produce", "consume", "allocate")
+
+
+def manual_schedule_text(entry: dict, program) -> str:
+    """A generator's manual schedule as a candidate's ``schedule_text``: Halide prints no
+    schedule it did not make, so the text names the generator and lists the loop nest its
+    schedule lowers to (a comment, as C++: the schedule itself stays in ``generate()``)."""
+    import halide as hl
+
+    with tempfile.NamedTemporaryFile("r", suffix=".stmt") as stmt:
+        program.pipeline.compile_to_lowered_stmt(stmt.name, program.pipeline.infer_arguments(), hl.StmtOutputFormat.Text,
+                                                 host_target())  # fmt: skip
+        loops = [line.rstrip() for line in stmt.read().splitlines() if line.lstrip().startswith(LOOP_NEST_LINES)]
+    where = f"{entry['source']}:{entry.get('generator') or ''}".rstrip(":")
+    params = json.dumps(entry.get("generator_params") or {}, sort_keys=True)
+    head = [f"// the manual schedule of {where} (generate() with no autoscheduler), GeneratorParams {params}",
+            "// its loop nest, as Halide lowers it:"]
+    return "\n".join(head + [f"// {line}" for line in loops]) + "\n"
 
 
 def compile_runtime(path: str | os.PathLike, target=None) -> None:
@@ -116,13 +139,18 @@ def _child_dump(entry: dict, parallelism: int, log_path: str) -> None:
     try:
         program = load_program(entry)
         autoschedule(program.pipeline, "Adams2019", {"parallelism": parallelism, "beam_size": 1})
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as exc:
+        # To the log's descriptor itself: sys.stderr may be a Python object (pytest's capture).
+        os.write(fd, traceback.format_exc().encode())
+        if isinstance(exc, schema.UserError):
+            os.write(fd, f"{USER_ERROR_MARK}{exc}\n".encode())
         os._exit(1)
     os._exit(0)
 
 
 _CTX = mp.get_context("fork")
+#: Marks a user error's message in a child's log (the parent raises it as the user's error).
+USER_ERROR_MARK = "perfgraph user error: "
 
 
 def _child_exit_code(fn, args: tuple, timeout_s: float, what: str) -> int:
@@ -151,6 +179,12 @@ def dag_dump(entry: dict, parallelism: int, timeout_s: float) -> str:
         what = f"{entry['program_id']}: Adams2019"
         code = _child_exit_code(_child_dump, (entry, parallelism, log.name), timeout_s, what)
         text = log.read()
+        if code != 0 and USER_ERROR_MARK in text:  # the program's own problem: its one line
+            raise schema.UserError(text.rsplit(USER_ERROR_MARK, 1)[1].strip())
+        if code != 0 and entry.get("origin") == "user":
+            said = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith(" ")]
+            raise schema.UserError(f"{entry['source']}: Halide's Adams2019 cannot schedule it: "
+                                   f"{said[-1] if said else f'exit code {code}'}")  # fmt: skip
         if code != 0:
             raise RuntimeError(f"{what} failed (exit {code}):\n{text[-2000:]}")
         return text
@@ -287,6 +321,8 @@ def compile_program(
     """
     entry = read_entry(entry_path)
     mix, refs = plan_draws(cfg, parallelism)  # a missing weights file stops it before any work
+    # A generator's own schedule, where the program is one that has it.
+    refs = [d for d in refs if d.autoscheduler != MANUAL or has_manual_schedule(entry)]
     out_dir = Path(out_dir)
     lib_dir = out_dir / "lib"
     lib_dir.mkdir(parents=True, exist_ok=True)

@@ -139,6 +139,11 @@ def write_random_weights(directory: str | Path, seed: int) -> Path:
 RECORD_ONLY = ("weights", "weights_seed", "weights_sha256", "refines", "perturb_sd", "perturb_seed")
 
 
+#: The reference "autoscheduler" that is a user generator's own schedule: ``generate()`` built
+#: with no autoscheduler named (:func:`pipelines.halide.sample.manual_schedule_text`).
+MANUAL = "manual"
+
+
 @dataclass(frozen=True)
 class Draw:
     """One request to an autoscheduler.
@@ -244,5 +249,6 @@ def plan_draws(cfg: dict, parallelism: int) -> tuple[list[MixSampler], list[Draw
             )
         )
     for name in cfg["reference_autoschedulers"]:
-        refs.append(Draw(name.lower(), name, {"parallelism": parallelism}, cfg["timeout_s"]))
+        params = {} if name == MANUAL else {"parallelism": parallelism}
+        refs.append(Draw(name.lower(), name, params, cfg["timeout_s"]))
     return mix, refs

@@ -171,3 +171,32 @@ def test_extra_samplers_join_the_default_mix_with_the_schema_defaults() -> None:
         default_sampling({"near_default": {"count": 1, "beam_sise": 8}})
     with pytest.raises(SelectError, match="already"):
         default_sampling({next(iter(base["samplers"])): {"count": 1}})
+
+
+def test_tune_takes_a_generator_with_its_params_and_times_its_own_schedule(model_dir, tmp_path, capsys,
+                                                                            monkeypatch) -> None:  # fmt: skip
+    import models.select as select
+    from tests.pipelines.halide.generators import write_generator
+
+    gen = write_generator(tmp_path / "scaled_blur.py", "perfgraph_test_tune_scaled_blur")
+    # The CLI's sampling and timing, made small as above; everything else is what a user runs.
+    monkeypatch.setattr(select, "default_sampling", lambda extra=None: dict(SAMPLING))
+    monkeypatch.setattr(select, "default_timing", lambda: {**FAST_TIMING, "threads": 1})
+    work = tmp_path / "work"
+    assert main(["tune", f"{gen}:ScaledBlur", "-p", "taps=5", "--model", str(model_dir), "--work-dir", str(work),
+                 "--top-k", "1", "--beam-size", "2"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(("timed", "fastest"))}
+    assert {"top1", "adams2019_beam", "manual"} <= set(rows), out
+    assert " ms " in rows["manual"] and "x " in rows["manual"]  # measured, with its speedup
+    record = __import__("json").loads((work / "tune.json").read_text())
+    assert record["generator_params"] == {"taps": 5}
+    assert "apply_schedule_scaled_blur_ScaledBlur_taps5" in (work / "schedule.h").read_text()
+    # A generator whose scalar input has no estimate: one line naming the file and the input, exit 2.
+    bad = write_generator(tmp_path / "no_estimate.py", "perfgraph_test_tune_no_estimate", scalar_estimate=False)
+    assert main(["tune", str(bad), "--model", str(model_dir), "--work-dir", str(tmp_path / "w2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no_estimate.py" in err[0] and "'gain'" in err[0]
+    with pytest.raises(SystemExit):
+        main(["tune", str(gen), "-p", "taps", "--model", str(model_dir)])
+    assert "NAME=VALUE" in capsys.readouterr().err

@@ -37,7 +37,13 @@ def random_programs():
 
 
 def user_programs():
-    return {f"user_{os.path.splitext(os.path.basename(p))[0]}": p for p in config["programs"]["user"]}
+    """programs.user by program id: each entry as (its source, ``path.py`` or ``path.py:Class``,
+    and its GeneratorParams)."""
+    from pipelines.halide.programs import user_program_id
+
+    items = [(u, {}) if isinstance(u, str) else (u["source"], u.get("generator_params", {}))
+             for u in config["programs"]["user"]]  # fmt: skip
+    return {user_program_id(src, gp): (src, gp) for src, gp in items}
 
 
 PROGRAMS = (
@@ -60,12 +66,15 @@ def generate_args(wildcards):
         params = json.dumps(config["programs"]["random"]["params"], sort_keys=True)
         return f"--seed {random_programs()[prog]} --params '{params}'"
     if prog in user_programs():
-        return f"--user {user_programs()[prog]}"
+        source, generator_params = user_programs()[prog]
+        return f"--user {source} --generator-params '{json.dumps(generator_params, sort_keys=True)}'"
     return f"--zoo {prog.removeprefix('zoo_')}"
 
 
 def user_program_file(wildcards):
-    return [user_programs()[wildcards.prog]] if wildcards.prog in user_programs() else []
+    from pipelines.halide.programs import parse_user_source
+
+    return [parse_user_source(user_programs()[wildcards.prog][0])[0]] if wildcards.prog in user_programs() else []
 
 
 def sampler_weights_files(wildcards=None):

@@ -7,12 +7,15 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from featurize.build import featurize_program
 from featurize.schema import write_json
+from pipelines.halide.autoschedule import schedule_hash
 from pipelines.halide.sample import compile_program
 from pipelines.halide.programs import UserProgramError, load_user_program, user_entry
+from tests.pipelines.halide.generators import write_generator
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples/sharpen.py"
 
@@ -66,3 +69,58 @@ def test_bad_user_programs_name_the_file_and_the_problem(tmp_path, source, messa
     with pytest.raises(UserProgramError, match=re.escape(message)) as err:
         load_user_program(path)
     assert str(path) in str(err.value)
+
+
+def test_a_generator_with_a_param_and_a_scalar_input_flows_through_compile_and_featurize(
+    tmp_path, small_sampling
+) -> None:
+    path = write_generator(tmp_path / "scaled_blur.py", "perfgraph_test_scaled_blur")
+    entry = user_entry(str(path), {"taps": 5})
+    assert entry["program_id"] == "user_scaled_blur_taps5" and entry["generator_params"] == {"taps": 5}
+    write_json(entry, tmp_path / "entry.json")
+    # The generator's own schedule is a reference pick: compiled and kept, with no featurization.
+    sampling = {**small_sampling, "reference_autoschedulers": ["manual"]}
+    # compile_program forks a child per draw after this process imported the file: Halide's
+    # generator registry, inherited, must not see the generator registered twice.
+    cands = compile_program(tmp_path / "entry.json", tmp_path / "work", sampling, 2)
+    assert set(cands["compile_status"]) == {"ok"}
+    manual = cands.filter(pl.col("sampler") == "manual")
+    assert manual.height == 1 and not manual["has_featurization"][0] and manual["autoscheduler"][0] == "manual"
+    assert "perfgraph_test_scaled_blur" not in manual["schedule_text"][0]  # the file, not Halide's name
+    assert "scaled_blur.py" in manual["schedule_text"][0] and "for" in manual["schedule_text"][0]
+    assert manual["schedule_id"][0] != schedule_hash("")  # all comment, yet identified by its loop nest
+    nodes = featurize_program(tmp_path / "work")["nodes"]
+    assert {"blur_x", "blur_y"} <= set(nodes["name"])
+    # The GeneratorParam reaches generate(): with every stage inlined (no schedule), the output
+    # loads the image taps x taps times (each load the same few mentions of the image).
+    five = load_user_program(path, generator_params={"taps": 5})
+    three = load_user_program(path)
+    assert _image_loads(five, tmp_path) * 9 == _image_loads(three, tmp_path) * 25 > 0
+    # The scalar input is an argument of the pipeline, with its estimate.
+    (gain,) = [a for a in five.pipeline.infer_arguments() if a.name == "gain"]
+    assert gain.argument_estimates.scalar_estimate.defined()
+
+
+def _image_loads(program, tmp_path: Path) -> int:
+    import halide as hl
+
+    stmt = tmp_path / f"{program.name}.stmt"
+    program.pipeline.compile_to_lowered_stmt(str(stmt), program.pipeline.infer_arguments(), hl.StmtOutputFormat.Text)
+    return stmt.read_text().count("image[")
+
+
+def test_a_generator_problem_is_one_error_naming_the_file_and_the_input(tmp_path) -> None:
+    path = write_generator(tmp_path / "no_estimate.py", "perfgraph_test_no_estimate", scalar_estimate=False)
+    with pytest.raises(UserProgramError, match=re.escape("scalar input 'gain' has no estimate")) as err:
+        load_user_program(path)
+    assert str(path) in str(err.value)
+    with pytest.raises(UserProgramError, match="no Halide generator class 'Other'"):
+        load_user_program(f"{path}:Other")
+    with pytest.raises(UserProgramError, match="GeneratorParam|taps|unknown|Unknown"):
+        load_user_program(path, generator_params={"no_such_param": 1})
+    two = tmp_path / "two.py"
+    two.write_text(path.read_text().replace("perfgraph_test_no_estimate", "perfgraph_test_two_a")
+                   + path.read_text().replace("perfgraph_test_no_estimate", "perfgraph_test_two_b")
+                   .replace("class ScaledBlur", "class Another"))  # fmt: skip
+    with pytest.raises(UserProgramError, match="defines 2 Halide generators .*name one as path.py:ClassName"):
+        load_user_program(two)
