@@ -28,6 +28,8 @@ its own adaptation can draw.
     python benchmarks/adaptation.py --base-models results/bench/base_ref --adapted results/adapted_45 \\
         --eval-dataset datasets/xeon_spr_a --zoo-pools results/_work/zoo_pool1 results/_work/zoo_pool2 \\
         --budgets 0 5 10 20 30 45
+
+``--pool-models DIR ...`` scores other models on the pools too (``--budgets`` may then be empty).
 """
 
 from __future__ import annotations
@@ -129,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adapted", required=True, help="a perfgraph adapt output with a budget at least the largest")
     ap.add_argument("--eval-dataset", required=True, help="a dataset timed on this machine, not drawn by adapt")
     ap.add_argument("--zoo-pools", nargs="*", default=[], help="benchmarks/zoo_selection.py work directories")
-    ap.add_argument("--budgets", nargs="+", type=float, default=[0, 5, 10, 20, 30])
+    ap.add_argument("--budgets", nargs="*", type=float, default=[0, 5, 10, 20, 30])
+    ap.add_argument("--pool-models", nargs="*", default=[], metavar="DIR",
+                    help="other model directories (their seed runs) to score on the zoo pools too, e.g. one "
+                         "trained on every dataset of this machine: what more local data than a budget buys")
     ap.add_argument("--scratch", action="store_true", help="also train the model from scratch on each budget's programs")
     ap.add_argument("--weights-for", type=float, default=None, metavar="B",
                     help="only write the local Adams2019 weights of budget B's programs, then stop")
@@ -154,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print(weights)
         return 0
     host_row = host_machine_row(default_timing(), work / "calibration") if args.zoo_pools else None
+    if args.pool_models and not args.zoo_pools:
+        raise schema.UserError("--pool-models scores on the zoo pools: give --zoo-pools too")
     result = {"environment": environment(), "model": args.model, "base_models": args.base_models,
               "adapted": str(adapted), "eval_dataset": str(eval_dataset), "budgets": []}  # fmt: skip
     for budget in args.budgets:
@@ -189,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
               f"(seeds as one {zoo.get('seeds_as_one', {}).get('kendall_tau', float('nan')):.3f}), test tau "
               f"{entry['adapted'].get('test', {}).get('kendall_tau', float('nan')):.3f}", file=sys.stderr, flush=True)
         result["budgets"].append(entry)
+        schema.write_json(result, args.out)
+    for model_dir in args.pool_models:
+        print(f"pool models {model_dir}", file=sys.stderr, flush=True)
+        result.setdefault("pool_models", {})[model_dir] = pool_figures(
+            seed_run_dirs(Path(model_dir)), [Path(p) for p in args.zoo_pools], host_row
+        )
         schema.write_json(result, args.out)
     result["wall_s"] = time.perf_counter() - t0
     schema.write_json(result, args.out)
