@@ -200,3 +200,22 @@ def test_tune_takes_a_generator_with_its_params_and_times_its_own_schedule(model
     with pytest.raises(SystemExit):
         main(["tune", str(gen), "-p", "taps", "--model", str(model_dir)])
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_a_program_halide_cannot_schedule_is_one_line_not_a_traceback(model_dir, tmp_path, capsys) -> None:
+    # Its input has estimates, so it builds; its output has none, which only Adams2019 finds,
+    # in the forked child that dumps the DAG.
+    no_output_estimates = tmp_path / "no_output_estimates.py"
+    no_output_estimates.write_text(
+        "import halide as hl\n"
+        "def build():\n"
+        "    img = hl.ImageParam(hl.Float(32), 2, 'img')\n"
+        "    img.set_estimates([(0, 64), (0, 64)])\n"
+        "    x, y = hl.Var('x'), hl.Var('y')\n"
+        "    f = hl.Func('f')\n"
+        "    f[x, y] = img[x, y] * 2\n"
+        "    return f\n"
+    )
+    assert main(["predict", str(no_output_estimates), "--model", str(model_dir), "--work-dir", str(tmp_path / "w")]) == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("perfgraph: ")]
+    assert len(err) == 1 and "no_output_estimates.py" in err[0] and "Adams2019" in err[0], err
