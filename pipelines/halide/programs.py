@@ -135,9 +135,9 @@ def has_manual_schedule(entry: dict) -> bool:
     if entry.get("origin") != "user":
         return False
     path = Path(entry["source"])
-    classes = generator_classes(_import_user_file(path)) if path.is_file() else {}
-    cls = classes.get(entry.get("generator") or "") or (next(iter(classes.values())) if len(classes) == 1 else None)
-    if cls is None:
+    try:
+        cls = _generator_class(path, generator_classes(_import_user_file(path)), entry.get("generator"))
+    except UserProgramError:  # not a generator (or not one this entry names): no manual schedule
         return False
     # Read from the file: @hl.generator returns a class Halide made, which inspect cannot place.
     source = path.read_text(encoding="utf-8")
@@ -176,13 +176,18 @@ def load_user_program(
         outputs = [outputs]
     if not isinstance(outputs, (list, tuple)) or not outputs or not all(isinstance(f, hl.Func) for f in outputs):
         raise UserProgramError(f"{path}: build() must return a halide.Func or a list of them")
+    return _user_program(path, module, list(outputs), name or path.stem)
+
+
+def _user_program(path: Path, module, outputs: list, name: str) -> Program:
+    """A user file's outputs as a Program: their inputs' estimates checked, stages labelled by
+    the file's ``OP_KINDS``. (Output estimates are not readable from Python; the harness reads
+    them from the compiled pipeline's metadata instead.)"""
     pipeline = hl.Pipeline(outputs)
     _check_estimates(path, pipeline)
     op_kinds = {f.name(): "user" for f in outputs}
     op_kinds.update(getattr(module, "OP_KINDS", {}))
-    # Output estimates are not readable from Python; the harness reads them from
-    # the compiled pipeline's metadata instead.
-    return Program(name or path.stem, pipeline, outputs, [], op_kinds)
+    return Program(name, pipeline, outputs, [], op_kinds)
 
 
 def _generator_inputs(cls: type) -> dict[str, object]:
@@ -196,10 +201,8 @@ def _generator_inputs(cls: type) -> dict[str, object]:
     return found
 
 
-def _build_generator(path: Path, module, classes: dict, generator: str | None, params: dict,
-                     name: str | None, manual: bool) -> Program:  # fmt: skip
-    from pipelines.halide.autoschedule import host_target
-
+def _generator_class(path: Path, classes: dict, generator: str | None) -> type:
+    """The generator class named (``generator``), or the file's only one."""
     if generator is None:
         if len(classes) != 1:
             raise UserProgramError(
@@ -209,7 +212,15 @@ def _build_generator(path: Path, module, classes: dict, generator: str | None, p
         generator = next(iter(classes))
     if generator not in classes:
         raise UserProgramError(f"{path}: no Halide generator class {generator!r} (it defines: {sorted(classes) or 'none'})")
-    cls = classes[generator]
+    return classes[generator]
+
+
+def _build_generator(path: Path, module, classes: dict, generator: str | None, params: dict,
+                     name: str | None, manual: bool) -> Program:  # fmt: skip
+    from pipelines.halide.autoschedule import host_target
+
+    cls = _generator_class(path, classes, generator)
+    generator = cls.__name__
     inputs = {}
     for attr, decl in _generator_inputs(cls).items():
         if isinstance(decl, hl.InputScalar):
@@ -230,11 +241,7 @@ def _build_generator(path: Path, module, classes: dict, generator: str | None, p
     except Exception as exc:
         raise UserProgramError(f"{path}: building generator {generator} raised {type(exc).__name__}: {exc}") from None
     outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
-    pipeline = hl.Pipeline(outputs)
-    _check_estimates(path, pipeline)
-    op_kinds = {f.name(): "user" for f in outputs}
-    op_kinds.update(getattr(module, "OP_KINDS", {}))
-    return Program(name or user_program_id(f"{path}:{generator}", params), pipeline, outputs, [], op_kinds)
+    return _user_program(path, module, outputs, name or user_program_id(f"{path}:{generator}", params))
 
 
 def _check_estimates(path: Path, pipeline: hl.Pipeline) -> None:
