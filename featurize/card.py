@@ -50,7 +50,9 @@ def build_times(work_dir: str | os.PathLike) -> dict[str, float]:
     generated to the last timing job's output (``wall_s``), and the timing jobs' own span
     summed (``timing_s``, from the windows' start times)."""
     work = Path(work_dir)
+    # The workflow writes programs/<id>.json; perfgraph adapt each program's <id>/entry.json.
     starts = [p.stat().st_mtime for p in (work / "programs").glob("*.json")]
+    starts += [p.stat().st_mtime for p in work.glob("*/entry.json")]
     ends = [p.stat().st_mtime for p in work.glob("*/measurements.parquet")]
     ends += [p.stat().st_mtime for p in work.glob("retime*.parquet")]
     timing_s = 0.0
