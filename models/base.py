@@ -82,6 +82,44 @@ def pairwise_rank_loss(pred: Tensor, target: Tensor, group: Tensor | None = None
     return F.softplus(dp[mask]).mean()  # want p_i - p_j < 0
 
 
+def listnet_loss(pred: Tensor, target: Tensor, group: Tensor | None = None, temperature: float = 0.1) -> Tensor:
+    r"""ListNet (top-one probability) loss within each program: the cross-entropy between
+    :math:`\mathrm{softmax}(-t / T)` of the true log run times and :math:`\mathrm{softmax}(-p / T)`
+    of the predicted ones, over a program's schedules; averaged over programs. ``T`` in log
+    seconds (0.1: a schedule 10% slower than another has about a third of its weight), so the
+    loss is about which schedules are fastest, as a user's pick is."""
+    if group is None:
+        group = torch.zeros_like(target, dtype=torch.long)
+    n_groups = int(group.max()) + 1
+    log_p = -pred / temperature - scatter_logsumexp(-pred / temperature, group, n_groups)[group]
+    log_q = -target / temperature - scatter_logsumexp(-target / temperature, group, n_groups)[group]
+    ce = -scatter(log_q.exp() * log_p, group, dim=0, dim_size=n_groups, reduce="sum")
+    return ce.mean()
+
+
+def lambda_rank_loss(pred: Tensor, target: Tensor, group: Tensor | None = None) -> Tensor:
+    r"""RankNet's pair loss weighted toward the top of each program's true ranking
+    (LambdaRank's idea, with NDCG's discount): a pair ``(i, j)`` weighs
+    :math:`|1/\log_2(2 + r_i) - 1/\log_2(2 + r_j)|`, ``r`` the true rank within the program
+    (0: fastest), so misordering the fastest schedules costs most; normalized by the weights' sum."""
+    if group is None:
+        group = torch.zeros_like(target, dtype=torch.long)
+    dt = target.unsqueeze(1) - target.unsqueeze(0)
+    same = group.unsqueeze(1) == group.unsqueeze(0)
+    rank = ((dt > 0) & same).sum(dim=1).to(pred.dtype)  # schedules of its program faster than it
+    gain = 1.0 / torch.log2(2.0 + rank)
+    mask = (dt < 0) & same
+    if not mask.any():
+        return pred.sum() * 0.0
+    w = (gain.unsqueeze(1) - gain.unsqueeze(0)).abs()[mask]
+    dp = (pred.unsqueeze(1) - pred.unsqueeze(0))[mask]
+    return (w * F.softplus(dp)).sum() / w.sum().clamp_min(1e-12)
+
+
+#: The within-program ranking losses a GNN can add to its regression loss (``rank_loss``).
+RANK_LOSSES = {"pairwise": pairwise_rank_loss, "listnet": listnet_loss, "lambdarank": lambda_rank_loss}
+
+
 @dataclass
 class GraphEmbedding:
     """What a GNN computes once per program."""
@@ -112,7 +150,10 @@ class GraphCostModel(torch.nn.Module):
         num_layers (int): Number of message-passing layers.
         dropout (float, optional): Dropout after each layer. (default: :obj:`0.0`)
         loss (str, optional): ``"mse"`` or ``"l1"`` on log run time. (default: :obj:`"mse"`)
-        rank_weight (float, optional): Weight of :func:`pairwise_rank_loss`. (default: :obj:`0.0`)
+        rank_weight (float, optional): Weight of the ranking loss. (default: :obj:`0.0`)
+        rank_loss (str, optional): Which ranking loss (:data:`RANK_LOSSES`): ``"pairwise"``
+            (RankNet over every pair of a program's schedules), ``"listnet"`` or
+            ``"lambdarank"`` (both weigh the fastest schedules most). (default: ``"pairwise"``)
         machine_dim (int, optional): Width of the machine features read (:mod:`models.machine`;
             ``0``: a model of one machine, which reads none). The machine's features enter
             twice: projected into every stage's first-layer state, so the whole stage graph
@@ -128,8 +169,12 @@ class GraphCostModel(torch.nn.Module):
         loss: str = "mse",
         rank_weight: float = 0.0,
         machine_dim: int = 0,
+        rank_loss: str = "pairwise",
     ) -> None:
         super().__init__()
+        if rank_loss not in RANK_LOSSES:
+            raise ValueError(f"unknown rank_loss {rank_loss!r}; choose from {', '.join(RANK_LOSSES)}")
+        self.rank_loss = rank_loss
         self.hidden_channels = hidden_channels
         self.num_layers = num_layers
         self.dropout = dropout
@@ -254,7 +299,7 @@ class GraphCostModel(torch.nn.Module):
             if len(progs) > 1:
                 sizes = torch.tensor([p.num_schedules for p in progs], device=out.device)
                 group = torch.repeat_interleave(torch.arange(len(progs), device=out.device), sizes)
-            loss = loss + self.rank_weight * pairwise_rank_loss(out, y, group)
+            loss = loss + self.rank_weight * RANK_LOSSES[self.rank_loss](out, y, group)
         return loss
 
     def training_loss(self, progs: ProgramData | Sequence[ProgramData]) -> Tensor:

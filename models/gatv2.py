@@ -44,11 +44,12 @@ class GATv2(GraphCostModel):
         dropout: float = 0.0,
         loss: str = "l1",
         rank_weight: float = 0.5,
+        rank_loss: str = "pairwise",
         machine_dim: int = 0,
     ) -> None:
         if hidden_channels % heads:
             raise ValueError(f"hidden_channels ({hidden_channels}) must be a multiple of heads ({heads})")
-        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight, machine_dim)
+        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight, machine_dim, rank_loss)
         self.heads = heads
         self.convs = torch.nn.ModuleList(
             GATv2Conv(

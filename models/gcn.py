@@ -43,9 +43,10 @@ class GCN(GraphCostModel):
         dropout: float = 0.0,
         loss: str = "mse",
         rank_weight: float = 0.0,
+        rank_loss: str = "pairwise",
         machine_dim: int = 0,
     ) -> None:
-        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight, machine_dim)
+        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight, machine_dim, rank_loss)
         # Normalization (self loops, symmetric degree scaling) is done once per program in
         # prepare_graph, so the layers take precomputed edge weights.
         self.convs = torch.nn.ModuleList(

@@ -46,9 +46,10 @@ class GINE(GraphCostModel):
         dropout: float = 0.0,
         loss: str = "l1",
         rank_weight: float = 0.5,
+        rank_loss: str = "pairwise",
         machine_dim: int = 0,
     ) -> None:
-        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight, machine_dim)
+        super().__init__(hidden_channels, num_layers, dropout, loss, rank_weight, machine_dim, rank_loss)
         self.convs = torch.nn.ModuleList(
             GINEConv(
                 MLP([hidden_channels, hidden_channels, hidden_channels], norm=None),

@@ -59,9 +59,11 @@ _MACHINE_FEATURES = {"machine_features": "auto"}
 
 #: Default configuration of each model: constructor arguments plus training settings.
 DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
-    "gcn": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "mse", "rank_weight": 0.0, **_GNN_TRAIN,
+    "gcn": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "mse", "rank_weight": 0.0,
+            "rank_loss": "pairwise", **_GNN_TRAIN,
             **_VECTOR_COUNTS, **_MACHINE_FEATURES},
-    "gine": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "l1", "rank_weight": 0.5, **_GNN_TRAIN,
+    "gine": {"hidden_channels": 64, "num_layers": 3, "dropout": 0.0, "loss": "l1", "rank_weight": 0.5,
+             "rank_loss": "pairwise", **_GNN_TRAIN,
              **_VECTOR_COUNTS, **_MACHINE_FEATURES},
     "gatv2": {
         "hidden_channels": 64,
@@ -70,6 +72,7 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
         "dropout": 0.0,
         "loss": "l1",
         "rank_weight": 0.5,
+        "rank_loss": "pairwise",
         **_GNN_TRAIN,
         **_VECTOR_COUNTS,
         **_MACHINE_FEATURES,

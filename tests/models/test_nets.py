@@ -8,7 +8,7 @@ from torch_geometric.data import Batch
 
 from featurize import schema
 from models.halide.adams2019 import Adams2019
-from models.base import pairwise_rank_loss, scatter_logsumexp
+from models.base import RANK_LOSSES, lambda_rank_loss, listnet_loss, pairwise_rank_loss, scatter_logsumexp
 from models.constants import CONV1_CHANNELS, HEAD1_H, HEAD1_W, PIPELINE_SKIP
 from models.data import ProgramData
 from models.halide.inputs import load_dataset
@@ -77,6 +77,27 @@ def test_scatter_logsumexp_and_rank_loss() -> None:
     assert good < 1e-3 and bad > 9.9
     # pairs never cross programs
     assert pairwise_rank_loss(torch.tensor([1.0, 0.0]), target, group=torch.tensor([0, 1])) == 0
+
+
+def test_listwise_rank_losses_prefer_the_true_order_and_weigh_the_top() -> None:
+    target = torch.tensor([0.0, 0.5, 1.0, 1.5])  # log seconds, schedule 0 fastest
+    right, reversed_ = target.clone(), target.flip(0)
+    for loss in (listnet_loss, lambda_rank_loss):
+        assert loss(right, target) < loss(reversed_, target)
+        # shifting every prediction of a program (its scale) changes nothing: ranking only
+        torch.testing.assert_close(loss(right + 3.0, target), loss(right, target))
+    # a swap at the top costs more than the same swap at the bottom
+    top, bottom = torch.tensor([0.5, 0.0, 1.0, 1.5]), torch.tensor([0.0, 0.5, 1.5, 1.0])
+    assert listnet_loss(top, target) > listnet_loss(bottom, target)
+    assert lambda_rank_loss(top, target) > lambda_rank_loss(bottom, target)
+    # two programs: each is its own list; one whose order is right adds (almost) nothing
+    group = torch.tensor([0, 0, 1, 1])
+    two = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    assert lambda_rank_loss(torch.tensor([0.0, 10.0, 10.0, 0.0]), two, group) > 0.4
+    assert lambda_rank_loss(torch.tensor([0.0, 10.0, 0.0, 10.0]), two, group) < 1e-3
+    assert set(RANK_LOSSES) == {"pairwise", "listnet", "lambdarank"}
+    with pytest.raises(ValueError, match="rank_loss"):
+        GATv2(rank_loss="softmax")
 
 
 @pytest.mark.parametrize("device", DEVICES)
