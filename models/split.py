@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 
+import numpy as np
 import polars as pl
 
 from featurize import schema
@@ -90,6 +91,28 @@ def assign_splits(
         for pid, origin in zip(programs["program_id"].to_list(), programs["origin"].to_list())
     ]
     return pl.DataFrame(rows, schema={"program_id": pl.String, "split": pl.String}).sort("program_id")
+
+
+#: The split label of training programs left out of a smaller training set (no model reads it).
+UNUSED = "unused"
+
+
+def train_subset(split: pl.DataFrame, n_train: int | None, seed: int = 0) -> pl.DataFrame:
+    """The split with only ``n_train`` of its training programs kept as ``train``, the rest
+    :data:`UNUSED`; validation, test and zoo programs unchanged (a learning curve's points).
+
+    The kept programs are the first ``n_train`` of one random order per ``seed``, so a seed's
+    subsets are nested (the 50 programs include the 25). ``None``, or at least every training
+    program: the split as it is."""
+    train_ids = sorted(split.filter(pl.col("split") == "train")["program_id"].to_list())
+    if n_train is None or n_train >= len(train_ids):
+        return split
+    if n_train < 1:
+        raise UserError(f"a training subset of {n_train} programs: give at least 1")
+    order = np.random.default_rng(seed).permutation(len(train_ids))
+    keep = [train_ids[i] for i in order[:n_train]]
+    dropped = (pl.col("split") == "train") & ~pl.col("program_id").is_in(keep)
+    return split.with_columns(split=pl.when(dropped).then(pl.lit(UNUSED)).otherwise(pl.col("split")))
 
 
 def held_out(programs: pl.DataFrame) -> pl.DataFrame:

@@ -7,7 +7,7 @@ import pytest
 
 from featurize import schema
 from models.__main__ import main
-from models.split import assign_splits, program_hash, read_split, write_split
+from models.split import UNUSED, assign_splits, program_hash, read_split, train_subset, write_split
 
 
 def _programs(n_random: int, n_zoo: int = 0, n_user: int = 0) -> pl.DataFrame:
@@ -84,6 +84,26 @@ def test_split_rejects_bad_input() -> None:
     bad = pl.DataFrame({"program_id": ["a"], "origin": ["martian"]})
     with pytest.raises(ValueError, match="unknown program origins"):
         assign_splits(bad)
+
+
+def test_train_subset_is_nested_per_seed_and_keeps_the_held_out_programs() -> None:
+    split = assign_splits(_programs(40, n_zoo=3))
+    n_train = split.filter(pl.col("split") == "train").height
+    kept = {}
+    for n in (5, 10, 20):
+        sub = train_subset(split, n, seed=1)
+        assert sub["program_id"].to_list() == split["program_id"].to_list()
+        assert sub.filter(pl.col("split") == "train").height == n
+        assert sub.filter(pl.col("split") == UNUSED).height == n_train - n
+        for name in ("val", "test", "zoo"):  # the points of a curve are scored on the same programs
+            assert sub.filter(pl.col("split") == name).equals(split.filter(pl.col("split") == name))
+        kept[n] = set(sub.filter(pl.col("split") == "train")["program_id"])
+    assert kept[5] < kept[10] < kept[20]
+    other = set(train_subset(split, 10, seed=2).filter(pl.col("split") == "train")["program_id"])
+    assert other != kept[10]  # another seed, another draw
+    assert train_subset(split, None).equals(split) and train_subset(split, 10**6).equals(split)
+    with pytest.raises(ValueError, match="at least 1"):
+        train_subset(split, 0)
 
 
 @pytest.mark.write_disk
