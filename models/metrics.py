@@ -517,7 +517,11 @@ def average_over_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def seed_ratio_spread(runs_by_model: dict[str, list[dict[str, Any]]], ratios: dict[str, Any]) -> dict[str, Any]:
     """Add to ``ratios`` (from :func:`headline_ratios` on the averaged metrics) the ratio of
     each seed's run (run k of the baseline over run k of the best GNN, chosen on the averages)
-    as ``mape_ratio_vs_best_gnn_seeds`` with its mean and standard deviation."""
+    as ``mape_ratio_vs_best_gnn_seeds`` with its median (the headline's summary over seeds: one
+    seed far off moves it least), range, mean and standard deviation; and the baseline's own raw
+    MAPE per seed with the largest over the smallest (``baseline_seed_mape_spread``: a seed
+    that diverged shows there, and is a defect of the baseline's training, not a number to
+    average)."""
     for split, entry in ratios.items():
         best = entry.get("best_gnn")
         for base in BASELINES:
@@ -528,7 +532,12 @@ def seed_ratio_spread(runs_by_model: dict[str, list[dict[str, Any]]], ratios: di
                 r = _ratio(_mape({"b": rb}, "b", split), _mape({"g": rg}, "g", split))
                 if r is not None:
                     per.append(r)
+            base_mapes = [m for m in (_mape({"b": rb}, "b", split) for rb in runs_by_model[base]) if m]
             entry[base]["mape_ratio_vs_best_gnn_seeds"] = per
+            entry[base]["mape_ratio_vs_best_gnn_seed_median"] = float(np.median(per)) if per else None
+            entry[base]["mape_ratio_vs_best_gnn_seed_range"] = [float(min(per)), float(max(per))] if per else None
+            entry[base]["baseline_seed_mapes"] = base_mapes
+            entry[base]["baseline_seed_mape_spread"] = (max(base_mapes) / min(base_mapes)) if base_mapes else None
             entry[base]["mape_ratio_vs_best_gnn_seed_mean"] = float(np.mean(per)) if per else None
             entry[base]["mape_ratio_vs_best_gnn_seed_std"] = float(np.std(per, ddof=1)) if len(per) > 1 else None
     return ratios

@@ -326,3 +326,8 @@ def test_average_over_seeds_and_ratio_per_seed() -> None:
     assert r["mape_ratio_vs_best_gnn_seeds"] == pytest.approx([4.0, 2.0, 3.0])
     assert r["mape_ratio_vs_best_gnn_seed_mean"] == pytest.approx(3.0)
     assert r["mape_ratio_vs_best_gnn_seed_std"] == pytest.approx(1.0)
+    assert r["mape_ratio_vs_best_gnn_seed_median"] == pytest.approx(3.0)
+    assert r["mape_ratio_vs_best_gnn_seed_range"] == pytest.approx([2.0, 4.0])
+    # The baseline's seeds: raw test MAPE 80, 80, 180, so 2.25x apart (a seed far off shows here).
+    assert r["baseline_seed_mapes"] == pytest.approx([80.0, 80.0, 180.0])
+    assert r["baseline_seed_mape_spread"] == pytest.approx(2.25)
