@@ -17,6 +17,11 @@ model; a flat end says the model (inputs, architecture, loss) is the limit at th
     python benchmarks/learning_curve.py --dataset datasets/reference --models gatv2 pooled_xgb \\
         --sizes 25 50 100 all --seeds 0 1 2 --out results/bench/learning_curve.json
 
+``--extra-train DIR ...`` adds further shards of the same machine (e.g. ``datasets/reference_b``)
+as training programs only: the shards are merged with ``--dataset`` (:func:`featurize.merge.merge_datasets`)
+and every program of theirs is ``train``, while ``--dataset``'s own split (validation, test, zoo)
+stays as it was, so the curve's held-out figures stay comparable with the curve without them.
+
 The training runs are kept under ``--work-dir``; a rerun reuses every finished one.
 The subsets are :func:`models.split.train_subset`'s. Each model is trained with the default
 workflow's settings (:func:`workflow_config`); ``--config MODEL=JSON`` overrides them (a variant
@@ -38,6 +43,7 @@ import polars as pl
 from common import ROOT, write_result  # noqa: F401  (puts the repository on sys.path)
 
 from featurize import schema  # noqa: E402
+from featurize.merge import merge_datasets  # noqa: E402
 from models.constants import GNN_MODELS  # noqa: E402
 from models.evaluate import evaluate, noise_by_split  # noqa: E402
 from models.select import default_config  # noqa: E402
@@ -135,10 +141,26 @@ def conclusion(curve: dict[str, dict], ceiling: dict, target_tau: float) -> dict
     return out
 
 
+def with_extra_training(dataset: Path, split: pl.DataFrame, extra: list[Path], out: Path) -> tuple[Path, pl.DataFrame]:
+    """``dataset`` merged with the shards ``extra`` (written once to ``out``) and the split with
+    every program of the shards added as ``train``; ``dataset``'s own assignments unchanged."""
+    if not (out / "programs.parquet").exists():
+        merge_datasets([dataset, *extra], out)
+    programs = schema.read_table(schema.table_path(out, "programs"), "programs")
+    added = programs.filter(~pl.col("program_id").is_in(split["program_id"].to_list()))
+    if added.filter(pl.col("origin") == "zoo").height:
+        # A zoo program of a shard would be trained on while the base dataset scores it.
+        added = added.filter(pl.col("origin") != "zoo")
+    split = pl.concat([split, added.select("program_id", split=pl.lit("train"))]).sort("program_id")
+    return out, split
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="datasets/reference")
     ap.add_argument("--split", default=None, help="an existing split table (default: perfgraph split's, seed 0)")
+    ap.add_argument("--extra-train", nargs="+", default=[], metavar="DIR",
+                    help="shards of the same machine whose programs are all added as training programs")  # fmt: skip
     ap.add_argument("--models", nargs="+", default=["gatv2", "pooled_xgb"])
     ap.add_argument("--config", action="append", default=[], metavar="MODEL=JSON", help="config overrides of a model")
     ap.add_argument("--tag", default="", help="suffix of the curve names when --config is given")
@@ -156,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.split:
         write_split(dataset, split_path)
     split = schema.read_table(split_path, "split")
+    if args.extra_train:
+        dataset, split = with_extra_training(dataset, split, [Path(d) for d in args.extra_train], work / "dataset")
+        split_path = work / "split_extra.parquet"
+        schema.write_table("split", split, split_path)
     n_all = split.filter(pl.col("split") == "train").height
     overrides = {model: workflow_config(model) for model in args.models}
     for item in args.config:
@@ -176,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label} n={size}: test tau {s['kendall_tau']['mean']:.3f} ± {s['kendall_tau']['std']:.3f}, "
                   f"top-1 {s['top1']['mean']:.3f}", file=sys.stderr, flush=True)  # fmt: skip
     result = {
-        "dataset": str(dataset), "split": str(split_path), "n_train_all": n_all, "seeds": args.seeds,
+        "dataset": str(dataset), "extra_train": args.extra_train, "split": str(split_path), "n_train_all": n_all, "seeds": args.seeds,
         "config_overrides": overrides, "label_ceiling": {k: ceiling.get(k) for k in ("val", "test", "zoo")},
         "curve": curve, "conclusion": conclusion(curve, ceiling, args.target_tau),
     }  # fmt: skip

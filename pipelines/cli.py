@@ -56,6 +56,7 @@ STAGES: dict[str, Stage] = {
     "tvm-train": Stage("models.tvm.cli", "train", "TVM: train TVM's XGBModel or a GNN on the TVM dataset"),
     "tvm-evaluate": Stage("models.tvm.cli", "evaluate", "TVM: score a model on the TVM dataset"),
     "tvm-summarize": Stage("models.tvm.cli", "summarize", "TVM: gather the TVM side's metrics"),
+    "tvm-tune": Stage("models.tvm.cli", "tune", "TVM: MetaSchedule's search guided by a trained model"),
 }
 
 

@@ -350,6 +350,22 @@ def _decode(blob: bytes, rows: int) -> np.ndarray:
     return arr.reshape(rows, NUM_STORE_FEATURES)
 
 
+def graph_tables(graph: dict[str, list[dict]], workload_features: dict[str, list[float]]) -> dict[str, pl.DataFrame]:
+    """The ``nodes``, ``edges`` and ``tvm_node_features`` tables of one workload, from
+    :func:`workload_graph`'s rows and the unscheduled workload's ``PerStoreFeature`` row per node
+    (keyed by node id as a string; a node without one gets nulls)."""
+    pnull = {c: None for c in schema.PIPELINE_COLUMNS}
+    nf_rows = []
+    for r in graph["node_features"]:
+        row = workload_features.get(str(r["node_id"]))
+        nf_rows.append({**r, **({c: None for c in STORE_COLUMNS} if row is None else dict(zip(STORE_COLUMNS, row)))})
+    return {
+        "nodes": pl.from_arrow(schema.from_rows("nodes", [{**r, **pnull} for r in graph["nodes"]])),
+        "edges": pl.from_arrow(schema.from_rows("edges", graph["edges"])),
+        "tvm_node_features": pl.from_arrow(schema.from_rows("tvm_node_features", nf_rows)),
+    }
+
+
 def featurize_program(work_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
     """All table rows of one program's work directory (without measurements)."""
     work_dir = Path(work_dir)
@@ -375,15 +391,7 @@ def featurize_program(work_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
             }
         ],
     )
-    pnull = {c: None for c in schema.PIPELINE_COLUMNS}
-    nodes = schema.from_rows("nodes", [{**r, **pnull} for r in graph["nodes"]])
-    edges = schema.from_rows("edges", graph["edges"])
-    wf = prog["workload_features"]
-    nf_rows = []
-    for r in graph["node_features"]:
-        row = wf.get(str(r["node_id"]))
-        nf_rows.append({**r, **({c: None for c in STORE_COLUMNS} if row is None else dict(zip(STORE_COLUMNS, row)))})
-    node_features = schema.from_rows("tvm_node_features", nf_rows)
+    graph_frames = graph_tables(graph, prog["workload_features"])
     sched = pl.from_arrow(cands.select(schema.TABLES["schedules"].names).to_arrow())
     frames = []
     for c in cands.filter(pl.col("has_featurization")).iter_rows(named=True):
@@ -392,14 +400,7 @@ def featurize_program(work_dir: str | os.PathLike) -> dict[str, pl.DataFrame]:
         frames.append(store_rows(pid, c["schedule_id"], feats, bufs, json.loads(c["store_nodes"])))
     empty = pl.from_arrow(schema.from_rows("tvm_store_features", []))
     store = pl.concat([empty] + [f.select(empty.columns).cast(empty.schema) for f in frames]) if frames else empty
-    return {
-        "programs": pl.from_arrow(programs),
-        "nodes": pl.from_arrow(nodes),
-        "edges": pl.from_arrow(edges),
-        "schedules": sched,
-        "tvm_node_features": pl.from_arrow(node_features),
-        "tvm_store_features": store,
-    }
+    return {"programs": pl.from_arrow(programs), **graph_frames, "schedules": sched, "tvm_store_features": store}
 
 
 def featurize_dataset(

@@ -1,5 +1,6 @@
 """Command line of the model stages on a TVM dataset (:mod:`models.tvm.stages`):
-``perfgraph tvm-train``, ``tvm-evaluate``, ``tvm-summarize``."""
+``perfgraph tvm-train``, ``tvm-evaluate``, ``tvm-summarize``, and ``tvm-tune``
+(:mod:`models.tvm.tune`: a trained model inside MetaSchedule's search)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", required=True)
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("tune", help="tune a TVM program with MetaSchedule's search, guided by a trained model",
+                       description="Tune a TVM program with MetaSchedule's evolutionary search, the cost model "
+                       "being a model perfgraph tvm-train wrote (frozen), TVM's XGBModel (xgb: online, TVM's "
+                       "default) or random scores; writes the tuning curve (best latency after each trial).")  # fmt: skip
+    p.add_argument("program", help="a TVM zoo layer (e.g. bert_qkv_dense), random:SEED, or an entry .json of tvm-generate")
+    p.add_argument("--model", required=True, help="a tvm-train model directory, or xgb / random")
+    p.add_argument("--trials", type=int, default=64, help="schedules built and timed (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="the search's seed")
+    p.add_argument("--per-round", type=int, default=16, help="trials per round of the search (default 16)")
+    p.add_argument("--cores", type=int, default=None, help="cores the schedules target and run on (default: all)")
+    p.add_argument("--threads", type=int, default=1, help="threads of the cost model")
+    p.add_argument("--work-dir", default=None, help="MetaSchedule's files (default: results/tvm_tune/<program>)")
+    p.add_argument("--out", default=None, help="the curve as JSON (default: <work-dir>/tune.json)")
+
     from pipelines.cli import name_subcommands
 
     name_subcommands(sub, "models.tvm.cli")
@@ -45,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: meta.get(k) for k in keys} | {"val": meta["metrics"]["val"]}))
     elif args.cmd == "evaluate":
         print(json.dumps(stages.evaluate(args.dataset, args.split, args.model_dir, args.threads)))
+    elif args.cmd == "tune":
+        from models.tvm.tune import tune
+
+        work = args.work_dir or f"results/tvm_tune/{args.program.replace('/', '_').replace(':', '_')}"
+        r = tune(args.program, args.model, args.trials, work_dir=work, seed=args.seed, cores=args.cores,
+                 per_round=args.per_round, threads=args.threads, out=args.out or f"{work}/tune.json")  # fmt: skip
+        best = "none succeeded" if r["best_s"] is None else f"best {r['best_s'] * 1e3:.4f} ms at trial {r['best_trial'] + 1}"
+        print(f"{r['program_id']}: {r['trials_run']} trials ({r['trials_failed']} failed), {best}, "
+              f"{r['wall_s']:.1f} s; curve in {args.out or f'{work}/tune.json'}")  # fmt: skip
     else:
         s = stages.summarize(args.models_dir, args.dataset, args.split, args.out)
         print(json.dumps({"models": sorted(s["models"]), "ratios": s["ratios"]}))

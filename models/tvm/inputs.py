@@ -118,6 +118,28 @@ def schedule_node_features(feats: np.ndarray, nodes_of_rows: np.ndarray, n: int)
     return out
 
 
+def graph_inputs(nodes: pl.DataFrame, nf: pl.DataFrame, edges: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(node_raw [n, NODE_DIM], edge_index [2, E], edge_attr [E, EDGE_DIM])`` of one program
+    from its ``nodes``, ``tvm_node_features`` and ``edges`` rows."""
+    nodes = nodes.sort("node_id")
+    if edges.height == 0:
+        ei = np.zeros((2, 0), np.int64)
+    else:
+        edges = edges.sort(["src", "dst"])
+        ei = edges.select("src", "dst").to_numpy().T.astype(np.int64).copy()
+    return node_features(nodes, nf), ei, edge_features(edges)
+
+
+def schedule_stores(feats: np.ndarray, buffers: Sequence[str], node_buffers: Sequence[str]) -> np.ndarray:
+    """The node id of each ``PerStoreFeature`` row of a schedule (-1: none), from the buffer each
+    row stores (:func:`featurize.tvm.graph.store_buffers`); every row -1 if the counts differ."""
+    from featurize.tvm.graph import map_buffers_to_nodes
+
+    if len(buffers) != feats.shape[0]:
+        return np.full(feats.shape[0], -1, np.int64)
+    return np.array([-1 if v is None else v for v in map_buffers_to_nodes(buffers, node_buffers)], np.int64)
+
+
 def load_programs(
     tables: dict[str, pl.DataFrame],
     split: pl.DataFrame,
@@ -153,26 +175,9 @@ def load_programs(
             else:
                 feats.append(rows.select(tf.STORE_COLUMNS).to_numpy().astype(np.float32))
                 nodes_of.append(rows["node_id"].fill_null(-1).to_numpy().astype(np.int64))
-        nodes = nodes_by[pid]
-        edges = edges_by.get(pid)
-        if edges is None or edges.height == 0:
-            ei = np.zeros((2, 0), np.int64)
-            ea = edge_features(tables["edges"].head(0))
-        else:
-            ei = edges.select("src", "dst").to_numpy().T.astype(np.int64).copy()
-            ea = edge_features(edges)
+        node_raw, ei, ea = graph_inputs(nodes_by[pid], nf_by[pid], edges_by.get(pid, tables["edges"].head(0)))
         progs.append(
-            TVMProgram(
-                pid,
-                spl,
-                sids,
-                g["runtime_s"].to_numpy().astype(np.float64),
-                feats,
-                nodes_of,
-                node_features(nodes, nf_by[pid]),
-                ei,
-                ea,
-            )  # fmt: skip
+            TVMProgram(pid, spl, sids, g["runtime_s"].to_numpy().astype(np.float64), feats, nodes_of, node_raw, ei, ea)
         )
     return progs, machine, cores
 

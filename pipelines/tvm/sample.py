@@ -150,7 +150,7 @@ def compile_to(mod, target, lib_path: Path) -> tuple[str, str, float]:
     return "ok", "", time.perf_counter() - t0
 
 
-class _Sampler:
+class ProgramSampler:
     """The per-program state: distinct schedules, their rows and their features."""
 
     def __init__(self, entry: dict, out_dir: Path, cfg: dict, cores: int, threads: int) -> None:
@@ -389,7 +389,7 @@ def sample_program(
     entry = json.loads(Path(entry_path).read_text())
     light_intrinsics(cfg["full_intrinsics"])
     t0 = time.perf_counter()
-    s = _Sampler(entry, out_dir, cfg, cores, threads)
+    s = ProgramSampler(entry, out_dir, cfg, cores, threads)
     wf = s.workload_features()
     s.reference()
     s.replay()

@@ -49,6 +49,7 @@ def wrong_path_args(tmp_path) -> dict[str, list[str]]:
         "tvm-evaluate": ["--dataset", MISSING, "--split", f"{MISSING}/split.parquet", "--model-dir", MISSING],
         "tvm-summarize": ["--models-dir", MISSING, "--dataset", MISSING, "--split", f"{MISSING}/s.parquet",
                           "--out", f"{out}/summary.json"],
+        "tvm-tune": ["random:1", "--model", MISSING, "--trials", "2", "--work-dir", out],
     }  # fmt: skip
 
 
