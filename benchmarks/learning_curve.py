@@ -147,10 +147,8 @@ def with_extra_training(dataset: Path, split: pl.DataFrame, extra: list[Path], o
     if not (out / "programs.parquet").exists():
         merge_datasets([dataset, *extra], out)
     programs = schema.read_table(schema.table_path(out, "programs"), "programs")
-    added = programs.filter(~pl.col("program_id").is_in(split["program_id"].to_list()))
-    if added.filter(pl.col("origin") == "zoo").height:
-        # A zoo program of a shard would be trained on while the base dataset scores it.
-        added = added.filter(pl.col("origin") != "zoo")
+    # Not a zoo program of a shard: it would be trained on while the base dataset scores the zoo.
+    added = programs.filter(~pl.col("program_id").is_in(split["program_id"].to_list()) & (pl.col("origin") != "zoo"))
     split = pl.concat([split, added.select("program_id", split=pl.lit("train"))]).sort("program_id")
     return out, split
 

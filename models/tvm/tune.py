@@ -90,7 +90,6 @@ def _make_trained_cost_model():
             self.program_id = program_id
             self.node_raw, self.edge_index, self.edge_attr = graph
             self.node_buffers = list(node_buffers)
-            self.n_predicted = 0
 
         def load(self, path: str) -> None:  # the model is its directory; nothing to load mid-search
             pass
@@ -110,7 +109,6 @@ def _make_trained_cost_model():
             prog = TVMProgram(self.program_id, "test", [str(i) for i in range(n)], np.full(n, np.nan), feats, stores,
                               self.node_raw, self.edge_index, self.edge_attr)  # fmt: skip
             secs = np.asarray(self.predict_seconds([prog])[0], dtype=np.float64)
-            self.n_predicted += n
             ok = np.isfinite(secs) & (secs > 0)
             return np.where(ok, 1e-3 / np.where(ok, secs, 1.0), 0.0)
 
