@@ -29,8 +29,9 @@ from featurize.summary import dataset_summary
 
 def card_figures(dataset_dir: str | os.PathLike) -> dict[str, Any]:
     """The figures of a dataset's card that follow from its tables alone."""
-    data = schema.read_dataset(dataset_dir)
+    data = schema.read_dataset(dataset_dir, schema.dataset_table_names(dataset_dir))
     figures = dataset_summary(data)
+    figures["compiler"] = ", ".join(sorted(data["programs"]["compiler"].unique().to_list()))
     machines = data["machines"]
     figures["machines"] = [
         {**{k: v for k, v in row.items() if k != "versions"}, "versions": json.loads(row["versions"] or "{}")}
@@ -74,7 +75,8 @@ def publish(
     """Copy the dataset's tables to ``out_dir`` and write its config and card there."""
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in schema.TABLE_NAMES:
+    tables = schema.dataset_table_names(dataset_dir)
+    for name in tables:
         src = schema.table_path(dataset_dir, name)
         schema.read_table(src, name)  # refuse a damaged or outdated table before publishing it
         schema.atomic_write_bytes(schema.table_path(out_dir, name), lambda tmp, src=src: shutil.copyfile(src, tmp))
@@ -83,10 +85,12 @@ def publish(
     card["name"] = out_dir.name
     card["build"] = build_times(work_dir) if work_dir is not None else {}
     card["rebuild_command"] = rebuild_command
-    card["size_bytes"] = {name: schema.table_path(out_dir, name).stat().st_size for name in schema.TABLE_NAMES}
-    card["sampling"] = config.get("sampling", {})
+    card["size_bytes"] = {name: schema.table_path(out_dir, name).stat().st_size for name in tables}
+    # A TVM dataset's programs and candidates come from the config's tvm section.
+    side = config.get("tvm", {}) if card["compiler"] == "tvm" else config
+    card["sampling"] = side.get("sampling", {})
     card["timing"] = config.get("timing", {})
-    card["generator"] = config.get("programs", {})
+    card["generator"] = side.get("programs", {})
     card["retime_fraction"] = config.get("noise", {}).get("fraction", 0)
     schema.write_json(card, out_dir / "card.json")
     # Rendered from the file's content (keys sorted), so the card can be re-rendered from card.json alone.
@@ -108,12 +112,20 @@ def render_card(card: dict[str, Any]) -> str:
     return "\n".join(lines + _sampler_weights_lines(card.get("sampler_weights")))
 
 
+#: What a dataset holds, and the features its schedules carry, by compiler (``programs.compiler``).
+_WHAT = {
+    "halide": "Halide schedules of random programs and of the zoo",
+    "tvm": "TVM MetaSchedule candidates of random tensor programs and of real networks' layers (the TVM zoo)",
+}
+_FEATURES = {"halide": "Adams2019 featurization", "tvm": "per-store features of TVM's MetaSchedule (PerStoreFeature)"}
+
+
 def _intro_lines(card: dict[str, Any]) -> list[str]:
     size_mb = sum(card["size_bytes"].values()) / 1e6
     return [
         f"# Dataset card: `{card['name']}`",
         "",
-        "Halide schedules of random programs and of the zoo, each compiled and timed on one machine, as "
+        f"{_WHAT[card.get('compiler', 'halide')]}, each compiled and timed on one machine, as "
         "perfgraph's Parquet graph tables (`featurize/schema.py`, schema version "
         f"{card['schema_version']}). Every figure below is computed from the tables (`card.json`; "
         "`featurize.card.card_figures` recomputes them, and a test checks they still match).",
@@ -123,8 +135,9 @@ def _intro_lines(card: dict[str, Any]) -> list[str]:
         f"- Programs: {card['programs']} ("
         + ", ".join(f"{n} {o}" for o, n in card["programs_by_origin"].items())
         + f"), {card['stages']} stages, {card['edges']} edges.",
-        f"- Schedules: {card['schedules']}, of which {card['schedules_featurized']} carry the Adams2019 "
-        f"featurization and {card['schedules_labelled_featurized']} of those have a label (timed ok); "
+        f"- Schedules: {card['schedules']}, of which {card['schedules_featurized']} carry the "
+        f"{_FEATURES[card.get('compiler', 'halide')]} and {card['schedules_labelled_featurized']} of those have a "
+        "label (timed ok); "
         f"median {card['schedules_per_program_median']:.0f} per program.",
         "- Timing outcomes (pass 1): "
         + ", ".join(f"{s} {n}" for s, n in card["measurements_by_status"].items())
@@ -174,16 +187,31 @@ def _build_lines(card: dict[str, Any]) -> list[str]:
         f"re-measured; label `runtime_s` = {card['noise'].get('label_method')} over the good windows. "
         f"{card['timing_windows']} windows, {100 * (card['timing_windows_slow_share'] or 0):.1f}% flagged slow.",
         "- Generator parameters: `" + json.dumps(card["generator"].get("random", {}).get("params", {}), sort_keys=True) + "`.",
-        "- Sampler mix (per program, distinct schedules wanted; `pipelines/halide/samplers.py`):",
-        "",
-        *[
-            f"  - `{name}`: {s.get('count')} x Adams2019, beam {s.get('beam_size', 1)}, random_dropout "
-            f"{s.get('random_dropout')}, {s.get('weights', 'shipped')} weights"
-            for name, s in samplers.items()
-        ],
+        *(_tvm_sampler_lines(card) if card.get("compiler") == "tvm" else [
+            "- Sampler mix (per program, distinct schedules wanted; `pipelines/halide/samplers.py`):",
+            "",
+            *[
+                f"  - `{name}`: {s.get('count')} x Adams2019, beam {s.get('beam_size', 1)}, random_dropout "
+                f"{s.get('random_dropout')}, {s.get('weights', 'shipped')} weights"
+                for name, s in samplers.items()
+            ],
+        ]),
         "",
         "The full config is `config.json`.",
         "",
+    ]
+
+
+def _tvm_sampler_lines(card: dict[str, Any]) -> list[str]:
+    s, gen = card["sampling"], card["generator"]
+    random = gen.get("random", {})
+    return [
+        f"- Programs: {random.get('count')} random (generator seeds {random.get('first_seed', 0)}.."
+        f"{random.get('first_seed', 0) + random.get('count', 0) - 1}) and the zoo layers "
+        + ", ".join(f"`{z}`" for z in gen.get("zoo", [])) + ".",
+        f"- Candidates per program (`pipelines/tvm/sample.py`): {s.get('replay_trace')} distinct random draws of "
+        f"MetaSchedule's design space (ReplayTrace) and {s.get('evolutionary')} picks of its evolutionary search "
+        "(TVM's XGBModel guiding it), each built by TVM and featurized by MetaSchedule's PerStoreFeature.",
     ]
 
 
@@ -225,6 +253,19 @@ def _spread_lines(card: dict[str, Any]) -> list[str]:
 
 
 def _use_lines(card: dict[str, Any]) -> list[str]:
+    if card.get("compiler") == "tvm":
+        return [
+            "## Use it",
+            "",
+            "```python",
+            "from featurize.schema import TABLE_NAMES, TVM_TABLE_NAMES, read_dataset",
+            f"tables = read_dataset('datasets/{card['name']}', TABLE_NAMES + TVM_TABLE_NAMES)",
+            "```",
+            "",
+            f"TVM's XGBModel and the GNNs train and are scored on it with `tvm.dataset: datasets/{card['name']}` "
+            "in the config (the default config does; docs/tvm.md). The labels are this machine's.",
+            "",
+        ]
     return [
         "## Use it",
         "",

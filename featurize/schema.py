@@ -490,6 +490,11 @@ def table_path(dataset_dir: str | os.PathLike, table_name: str) -> Path:
     return Path(dataset_dir) / f"{table_name}.parquet"
 
 
+def dataset_table_names(dataset_dir: str | os.PathLike) -> tuple[str, ...]:
+    """The tables of a dataset directory: every dataset's, plus the TVM ones where it is a TVM dataset."""
+    return TABLE_NAMES + tuple(t for t in TVM_TABLE_NAMES if table_path(dataset_dir, t).exists())
+
+
 def read_dataset(dataset_dir: str | os.PathLike, tables=TABLE_NAMES) -> dict[str, pl.DataFrame]:
     """Load a dataset directory into polars frames, one per table."""
     dataset_dir = Path(dataset_dir)
