@@ -20,6 +20,11 @@ include: "workflow/rules/tvm.smk"
 include: "workflow/rules/report.smk"
 
 
+# Both publish rules write datasets/<dataset>/: a file asked for is the Halide dataset's; the TVM
+# one is published by naming its rule (snakemake publish_tvm_dataset).
+ruleorder: publish_dataset > publish_tvm_dataset
+
+
 rule all:
     input:
         get_final_output(),

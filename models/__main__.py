@@ -66,13 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="predict the test and zoo programs; write metrics")
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", required=True)
-    p.add_argument("--model-dir", required=True)
+    p.add_argument("--model-dir", required=True, nargs="+",
+                   help="the model's directory; several (a model's seed runs) are scored in one process")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-strict", action="store_true", help="allow another dataset or split than training's")
-    p.add_argument("--out-dir", default=None,
-                   help="score on another dataset (e.g. this machine's fresh one): write metrics here, with that "
-                        "dataset's own labels, instead of into the model's directory")  # fmt: skip
+    p.add_argument("--out-dir", default=None, nargs="+",
+                   help="score on another dataset (e.g. this machine's fresh one): write metrics here (one per "
+                        "--model-dir), with that dataset's own labels, instead of into the model's directory")  # fmt: skip
 
     p = sub.add_parser("summarize", help="gather all models' metrics, the noise floor and the ratios")
     p.add_argument("--models-dir", required=True)
@@ -151,16 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "evaluate":
         from models.evaluate import evaluate
 
-        out = evaluate(
-            args.dataset,
-            args.split,
-            args.model_dir,
-            device=args.device,
-            threads=args.threads,
-            strict=not args.no_strict,
-            out_dir=args.out_dir,
-        )
-        print(json.dumps(out))
+        if args.out_dir is not None and len(args.out_dir) != len(args.model_dir):
+            raise UserError(f"--out-dir: {len(args.out_dir)} directories for {len(args.model_dir)} --model-dir")
+        for k, model_dir in enumerate(args.model_dir):
+            out = evaluate(
+                args.dataset,
+                args.split,
+                model_dir,
+                device=args.device,
+                threads=args.threads,
+                strict=not args.no_strict,
+                out_dir=None if args.out_dir is None else args.out_dir[k],
+            )
+            print(json.dumps({"model_dir": model_dir, **out}))
     elif args.cmd == "export-weights":
         from models.halide.adams2019 import export_halide_weights
         from models.registry import TrainedModel

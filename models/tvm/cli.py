@@ -26,12 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("evaluate", help="score a trained model on the held-out TVM programs")
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", required=True)
-    p.add_argument("--model-dir", required=True, help="a directory tvm-train wrote")
+    p.add_argument("--model-dir", required=True, nargs="+", help="directories tvm-train wrote (a model's seed runs)")
     p.add_argument("--threads", type=int, default=1)
     p = sub.add_parser("summarize", help="gather the TVM models' metrics, the noise and the ratios")
     p.add_argument("--models-dir", required=True, help="parent of the TVM model directories")
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", required=True)
+    p.add_argument("--seeds", type=int, default=None, help="runs per model to average (models.seeds; default: all found)")
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("tune", help="tune a TVM program with MetaSchedule's search, guided by a trained model",
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         keys = ("model", "train_wall_s", "epochs_run", "best_epoch")
         print(json.dumps({k: meta.get(k) for k in keys} | {"val": meta["metrics"]["val"]}))
     elif args.cmd == "evaluate":
-        print(json.dumps(stages.evaluate(args.dataset, args.split, args.model_dir, args.threads)))
+        for model_dir in args.model_dir:
+            print(json.dumps({"model_dir": model_dir, **stages.evaluate(args.dataset, args.split, model_dir, args.threads)}))
     elif args.cmd == "tune":
         from models.tvm.tune import tune
 
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['program_id']}: {r['trials_run']} trials ({r['trials_failed']} failed), {best}, "
               f"{r['wall_s']:.1f} s; curve in {args.out or f'{work}/tune.json'}")  # fmt: skip
     else:
-        s = stages.summarize(args.models_dir, args.dataset, args.split, args.out)
+        s = stages.summarize(args.models_dir, args.dataset, args.split, args.out, n_seeds=args.seeds)
         print(json.dumps({"models": sorted(s["models"]), "ratios": s["ratios"]}))
     return 0
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from featurize import schema
+from featurize.schema import UserError
 from models.__main__ import main
 from models.evaluate import evaluate, summarize
 from models.registry import CHECKPOINT, TrainedModel, load_checkpoint
@@ -104,6 +105,22 @@ def test_evaluate_and_summarize_end_to_end(fake_dataset, fake_split, tmp_path) -
     assert set(metrics) == {"val", "test", "zoo"} and metrics["test"]["n_programs"] == 1
     meta = json.loads((models / "adams2019" / "meta.json").read_text())
     assert set(meta["metrics"]) == {"val", "test", "zoo"}
+
+    # A model's runs scored in one call (the workflow's evaluate job), each into its own directory,
+    # or into one --out-dir each; a count that does not match is one clear error.
+    seed1 = models / "gcn" / "seeds" / "1"
+    assert main(["train", "--dataset", str(fake_dataset), "--split", str(fake_split), "--model", "gcn",
+                 "--out", str(seed1), "--epochs", "2", "--seed", "1"]) == 0  # fmt: skip
+    assert main(["evaluate", "--dataset", str(fake_dataset), "--split", str(fake_split),
+                 "--model-dir", str(models / "gcn"), str(seed1)]) == 0  # fmt: skip
+    assert set(schema.read_table(seed1 / "predictions.parquet", "predictions")["model"]) == {"gcn"}
+    elsewhere = [tmp_path / "on_a", tmp_path / "on_b"]
+    assert main(["evaluate", "--dataset", str(fake_dataset), "--split", str(fake_split), "--no-strict",
+                 "--model-dir", str(models / "gcn"), str(seed1), "--out-dir", *map(str, elsewhere)]) == 0  # fmt: skip
+    assert all((d / "metrics.json").exists() for d in elsewhere)
+    with pytest.raises(UserError, match="2 directories for 1"):
+        main(["evaluate", "--dataset", str(fake_dataset), "--split", str(fake_split), "--no-strict",
+              "--model-dir", str(seed1), "--out-dir", *map(str, elsewhere)])  # fmt: skip
 
     out = tmp_path / "summary.json"
     assert main(["summarize", "--models-dir", str(models), "--dataset", str(fake_dataset), "--out", str(out)]) == 0

@@ -108,6 +108,15 @@ def model_runs():
     return names + [f"{n}/seeds/{k}" for n in names for k in range(1, config["models"]["seeds"])]
 
 
+def runs_of(name):
+    """A model's training runs (its first, then its extra seeds), as model_runs names them."""
+    return [name] + [f"{name}/seeds/{k}" for k in range(1, config["models"]["seeds"])]
+
+
+#: Where a model's runs live under its directory: the first run there, run k under seeds/<k>/.
+RUN_SUBDIRS = [""] + [f"seeds/{k}/" for k in range(1, config["models"]["seeds"])]
+
+
 def adapted_runs():
     """Every adapted run: each of adapt.models and its extra seeds, as perfgraph adapt writes them."""
     return ADAPT_MODELS + [f"{n}/seeds/{k}" for n in ADAPT_MODELS for k in range(1, config["models"]["seeds"])]

@@ -92,19 +92,24 @@ rule train:
 
 
 rule evaluate:
-    """Predict the test and zoo programs; per-program metrics averaged; prediction table."""
+    """Predict the test and zoo programs with every training run of a model (one process: the
+    imports and the dataset once); per-program metrics averaged; prediction tables."""
     input:
-        rules.train.output.checkpoint,
+        lambda wildcards: expand(rules.train.output.checkpoint, model=runs_of(wildcards.name)),
         split=rules.split.output,
     output:
-        metrics=f"{MODELS}/{{model}}/metrics.json",
-        predictions=f"{MODELS}/{{model}}/predictions.parquet",
+        metrics=[f"{MODELS}/{{name}}/{r}metrics.json" for r in RUN_SUBDIRS],
+        predictions=[f"{MODELS}/{{name}}/{r}predictions.parquet" for r in RUN_SUBDIRS],
+    wildcard_constraints:
+        name=r"[a-z0-9_]+",
+    params:
+        dirs=lambda wildcards: " ".join(f"{MODELS}/{r}" for r in runs_of(wildcards.name)),
     threads: 1
     log:
-        f"results/logs/evaluate/{{model}}.log",
+        "results/logs/evaluate/{name}.log",
     shell:
         "perfgraph evaluate --dataset {TRAIN_DATA} --split {input.split} "
-        "--model-dir {MODELS}/{wildcards.model} --threads {threads} > {log} 2>&1"
+        "--model-dir {params.dirs} --threads {threads} > {log} 2>&1"
 
 
 rule held_out_split:
@@ -120,21 +125,25 @@ rule held_out_split:
 
 
 rule evaluate_fresh:
-    """Cross-machine check: a model trained on models.dataset scored on the dataset built here."""
+    """Cross-machine check: every run of a model trained on models.dataset scored on the dataset built here."""
     input:
         dataset_tables(),
-        rules.train.output.checkpoint,
+        lambda wildcards: expand(rules.train.output.checkpoint, model=runs_of(wildcards.name)),
         split=rules.held_out_split.output,
     output:
-        metrics=f"{MODELS}/{{model}}/{FRESH_SCORES}/metrics.json",
-        predictions=f"{MODELS}/{{model}}/{FRESH_SCORES}/predictions.parquet",
+        metrics=[f"{MODELS}/{{name}}/{r}{FRESH_SCORES}/metrics.json" for r in RUN_SUBDIRS],
+        predictions=[f"{MODELS}/{{name}}/{r}{FRESH_SCORES}/predictions.parquet" for r in RUN_SUBDIRS],
+    wildcard_constraints:
+        name=r"[a-z0-9_]+",
+    params:
+        dirs=lambda wildcards: " ".join(f"{MODELS}/{r}" for r in runs_of(wildcards.name)),
+        out_dirs=lambda wildcards: " ".join(f"{MODELS}/{r}/{FRESH_SCORES}" for r in runs_of(wildcards.name)),
     threads: 1
     log:
-        f"results/logs/evaluate_fresh/{{model}}.log",
+        "results/logs/evaluate_fresh/{name}.log",
     shell:
         "perfgraph evaluate --dataset {DATA} --split {input.split} --no-strict "
-        "--model-dir {MODELS}/{wildcards.model} --out-dir {MODELS}/{wildcards.model}/{FRESH_SCORES} "
-        "--threads {threads} > {log} 2>&1"
+        "--model-dir {params.dirs} --out-dir {params.out_dirs} --threads {threads} > {log} 2>&1"
 
 
 rule adapt:
@@ -161,28 +170,32 @@ rule adapt:
 
 
 rule evaluate_adapted:
-    """An adapted model scored on the dataset built here, as the models trained elsewhere are."""
+    """The adapted runs of a model scored on the dataset built here, as the models trained elsewhere are."""
     input:
         dataset_tables(),
-        f"{ADAPTED}/{{model}}/checkpoint.pt",
+        lambda wildcards: [f"{ADAPTED}/{r}/checkpoint.pt" for r in runs_of(wildcards.name)],
         split=rules.held_out_split.output,
     output:
-        metrics=f"{ADAPTED}/{{model}}/{FRESH_SCORES}/metrics.json",
-        predictions=f"{ADAPTED}/{{model}}/{FRESH_SCORES}/predictions.parquet",
+        metrics=[f"{ADAPTED}/{{name}}/{r}{FRESH_SCORES}/metrics.json" for r in RUN_SUBDIRS],
+        predictions=[f"{ADAPTED}/{{name}}/{r}{FRESH_SCORES}/predictions.parquet" for r in RUN_SUBDIRS],
+    wildcard_constraints:
+        name=r"[a-z0-9_]+",
+    params:
+        dirs=lambda wildcards: " ".join(f"{ADAPTED}/{r}" for r in runs_of(wildcards.name)),
+        out_dirs=lambda wildcards: " ".join(f"{ADAPTED}/{r}/{FRESH_SCORES}" for r in runs_of(wildcards.name)),
     threads: 1
     log:
-        f"results/logs/evaluate_adapted/{{model}}.log",
+        "results/logs/evaluate_adapted/{name}.log",
     shell:
         "perfgraph evaluate --dataset {DATA} --split {input.split} --no-strict "
-        "--model-dir {ADAPTED}/{wildcards.model} --out-dir {ADAPTED}/{wildcards.model}/{FRESH_SCORES} "
-        "--threads {threads} > {log} 2>&1"
+        "--model-dir {params.dirs} --out-dir {params.out_dirs} --threads {threads} > {log} 2>&1"
 
 
 def fresh_inputs():
     if not EXTERNAL_TRAIN_DATA:
         return []
-    adapted = expand(rules.evaluate_adapted.output.metrics, model=adapted_runs()) if ADAPT else []
-    return dataset_tables() + expand(rules.evaluate_fresh.output.metrics, model=model_runs()) + adapted
+    adapted = expand(rules.evaluate_adapted.output.metrics, name=ADAPT_MODELS) if ADAPT else []
+    return dataset_tables() + expand(rules.evaluate_fresh.output.metrics, name=config["models"]["names"]) + adapted
 
 
 def fresh_args():
@@ -197,7 +210,7 @@ def fresh_args():
 rule summarize:
     """All models' metrics beside the noise floor, and the headline error ratios."""
     input:
-        expand(rules.evaluate.output.metrics, model=model_runs()),
+        expand(rules.evaluate.output.metrics, name=config["models"]["names"]),
         fresh_inputs(),
         split=rules.split.output,
     output:

@@ -8,8 +8,12 @@ import json
 TVM = config["tvm"]
 TVM_DS = f"tvm_{DS}"
 TVM_WORK = f"results/_work/{TVM_DS}"
-TVM_DATA = f"results/{TVM_DS}"
+# tvm.dataset: a published TVM dataset (datasets/reference_tvm) the models train and are scored on
+# as it is; without it the TVM programs are built and timed here, into results/tvm_<dataset>/.
+TVM_BUILT = f"results/{TVM_DS}"
+TVM_DATA = TVM["dataset"] or TVM_BUILT
 TVM_MODELS = f"results/models/{TVM_DS}"
+TVM_SPLIT = f"{TVM_MODELS}/split.parquet"
 TVM_TABLES = [
     "programs", "nodes", "edges", "schedules", "node_schedule_features", "measurements", "timing_samples",
     "machines", "tvm_store_features", "tvm_node_features",
@@ -27,6 +31,14 @@ TVM_PROGRAMS = list(tvm_random_programs()) + [f"tzoo_{z}" for z in TVM["programs
 wildcard_constraints:
     tprog=r"t\d{5}|tzoo_\w+",
     tmodel=r"tvm_xgb|gcn|gine|gatv2",
+    # A model's first run is <TVM_MODELS>/<model>/, run k of models.seeds <model>/seeds/<k>/ (as on the Halide side).
+    trun=r"(tvm_xgb|gcn|gine|gatv2)(/seeds/\d+)?",
+
+
+def tvm_run_seed(wildcards):
+    """models.seed for a model's first run, models.seed + k for its run k."""
+    k = int(wildcards.trun.split("/")[-1]) if "/seeds/" in wildcards.trun else 0
+    return config["models"]["seed"] + k
 
 
 def tvm_generate_args(wildcards):
@@ -46,6 +58,10 @@ def get_tvm_final_output():
     if not TVM["enabled"]:
         return []
     return [f"{TVM_DATA}/{t}.parquet" for t in TVM_TABLES] + [f"{TVM_MODELS}/summary.json"]
+
+
+def tvm_dataset_tables(directory=TVM_BUILT):
+    return [f"{directory}/{t}.parquet" for t in TVM_TABLES]
 
 
 rule tvm_generate:
@@ -131,13 +147,33 @@ rule tvm_featurize:
         retime=rules.tvm_retime.output.measurements,
         retime_samples=rules.tvm_retime.output.samples,
     output:
-        [f"{TVM_DATA}/{t}.parquet" for t in TVM_TABLES],
+        tvm_dataset_tables(),
     params:
         dirs=expand(f"{TVM_WORK}/{{tprog}}", tprog=TVM_PROGRAMS),
     log:
         "results/logs/tvm_featurize.log",
     shell:
-        "perfgraph tvm-featurize --out {TVM_DATA} --retime {input.retime} {params.dirs} > {log} 2>&1"
+        "perfgraph tvm-featurize --out {TVM_BUILT} --retime {input.retime} {params.dirs} > {log} 2>&1"
+
+
+rule publish_tvm_dataset:
+    """Copy the TVM dataset built here to datasets/<dataset>/ with its config and its card (README.md)."""
+    input:
+        tvm_dataset_tables(),
+        config=ancient(f"{DATA}/config.json"),
+    output:
+        [f"datasets/{DS}/{t}" for t in ("README.md", "card.json", "config.json")],
+        tvm_dataset_tables(f"datasets/{DS}"),
+    params:
+        command=lambda wildcards: " ".join(
+            ["snakemake publish_tvm_dataset", f"--cores {CORES}"]
+            + [f"--configfile {os.path.relpath(f)}" for f in workflow.configfiles if os.path.relpath(f) != "config/config.yaml"]
+        ),
+    log:
+        "results/logs/publish_tvm_dataset.log",
+    shell:
+        "perfgraph publish --dataset {TVM_BUILT} --config {input.config} --work-dir {TVM_WORK} "
+        "--command '{params.command}' --out datasets/{DS} > {log} 2>&1"
 
 
 rule tvm_split:
@@ -145,7 +181,7 @@ rule tvm_split:
     input:
         f"{TVM_DATA}/programs.parquet",
     output:
-        f"{TVM_DATA}/split.parquet",
+        TVM_SPLIT,
     params:
         train=config["models"]["split"]["train"],
         val=config["models"]["split"]["val"],
@@ -157,49 +193,54 @@ rule tvm_split:
 
 
 rule tvm_train:
-    """Train TVM's XGBModel or a GNN on the TVM training programs."""
+    """Train one run (a seed) of TVM's XGBModel or a GNN on the TVM training programs."""
     input:
-        rules.tvm_featurize.output,
+        tvm_dataset_tables(TVM_DATA),
         split=rules.tvm_split.output,
     output:
-        meta=f"{TVM_MODELS}/{{tmodel}}/meta.json",
+        meta=f"{TVM_MODELS}/{{trun}}/meta.json",
     params:
+        name=lambda wildcards: wildcards.trun.split("/")[0],
         epochs=config["models"]["epochs"],
-        seed=config["models"]["seed"],
+        seed=tvm_run_seed,
     threads: config["models"]["threads"]
     log:
-        "results/logs/tvm_train/{tmodel}.log",
+        "results/logs/tvm_train/{trun}.log",
     shell:
         "perfgraph tvm-train --dataset {TVM_DATA} --split {input.split} "
-        "--model {wildcards.tmodel} --out {TVM_MODELS}/{wildcards.tmodel} --epochs {params.epochs} "
+        "--model {params.name} --out {TVM_MODELS}/{wildcards.trun} --epochs {params.epochs} "
         "--seed {params.seed} --threads {threads} > {log} 2>&1"
 
 
 rule tvm_evaluate:
-    """Predict the TVM test and zoo programs; metrics per program, averaged."""
+    """Predict the TVM test and zoo programs with every run of a model (one process: the imports once)."""
     input:
-        rules.tvm_train.output.meta,
+        lambda wildcards: [f"{TVM_MODELS}/{r}/meta.json" for r in runs_of(wildcards.tmodel)],
         split=rules.tvm_split.output,
     output:
-        metrics=f"{TVM_MODELS}/{{tmodel}}/metrics.json",
-        predictions=f"{TVM_MODELS}/{{tmodel}}/predictions.parquet",
+        metrics=[f"{TVM_MODELS}/{{tmodel}}/{r}metrics.json" for r in RUN_SUBDIRS],
+        predictions=[f"{TVM_MODELS}/{{tmodel}}/{r}predictions.parquet" for r in RUN_SUBDIRS],
+    params:
+        dirs=lambda wildcards: " ".join(f"{TVM_MODELS}/{r}" for r in runs_of(wildcards.tmodel)),
     log:
         "results/logs/tvm_evaluate/{tmodel}.log",
     shell:
         "perfgraph tvm-evaluate --dataset {TVM_DATA} --split {input.split} "
-        "--model-dir {TVM_MODELS}/{wildcards.tmodel} > {log} 2>&1"
+        "--model-dir {params.dirs} > {log} 2>&1"
 
 
 rule tvm_summarize:
-    """TVM models beside the TVM noise floor; XGBModel / best-GNN error ratios (summary.json, summary.md)."""
+    """TVM models (averaged over seeds) beside the TVM noise floor; XGBModel / best-GNN error ratios."""
     input:
-        expand(rules.tvm_evaluate.output.metrics, tmodel=TVM["models"]),
+        [m for model in TVM["models"] for m in expand(rules.tvm_evaluate.output.metrics, tmodel=model)],
         split=rules.tvm_split.output,
     output:
         json=f"{TVM_MODELS}/summary.json",
         md=f"{TVM_MODELS}/summary.md",
+    params:
+        seeds=config["models"]["seeds"],
     log:
         "results/logs/tvm_summarize.log",
     shell:
         "perfgraph tvm-summarize --models-dir {TVM_MODELS} --dataset {TVM_DATA} "
-        "--split {input.split} --out {output.json} > {log} 2>&1"
+        "--split {input.split} --seeds {params.seeds} --out {output.json} > {log} 2>&1"

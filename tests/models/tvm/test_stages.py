@@ -85,3 +85,37 @@ def test_gnn_features_have_the_adapter_widths(tvm_work, tvm_split) -> None:
     model = stages.build_gnn("gine", {**__import__("models.registry", fromlist=["x"]).DEFAULT_CONFIGS["gine"]})
     out = model.forward_program(data)
     assert out.shape == (progs[0].num_schedules,) and bool(out.isfinite().all())
+
+
+def test_seed_runs_are_averaged_and_reported(tvm_work, tvm_split, tmp_path) -> None:
+    """Each model's runs (seeds/<k> beside the first, as the workflow writes them) are averaged in the
+    summary with their spread, the XGBModel / best-GNN ratio is given per seed, and the report's
+    TVM section and ratio rows show both."""
+    import polars as pl
+
+    from report.load import Inputs
+    from report.sections import SectionContext, section_tvm, tvm_ratio_rows
+
+    models = tmp_path / "tvm_x"
+    for name in ("tvm_xgb", "gcn"):
+        for k, run in enumerate((models / name, models / name / "seeds" / "1")):
+            stages.train(name, tvm_work["data"], tvm_split, run, epochs=2, threads=1, seed=k)
+            stages.evaluate(tvm_work["data"], tvm_split, run)
+    summary = stages.summarize(models, tvm_work["data"], tvm_split, models / "summary.json", n_seeds=2)
+    assert summary["seeds"] == {"tvm_xgb": 2, "gcn": 2}
+    zoo = summary["models"]["gcn"]["zoo"]
+    assert zoo["n_seeds"] == 2 and zoo["kendall_tau_std"] is not None
+    per_seed = [json.loads((run / "metrics.json").read_text())["zoo"]["mape"]
+                for run in (models / "gcn", models / "gcn" / "seeds" / "1")]  # fmt: skip
+    assert zoo["mape"] == pytest.approx(np.mean(per_seed))
+    r = summary["ratios"]["zoo"]
+    assert r["best_gnn"] == "gcn" and len(r["mape_ratio_seeds"]) == 2
+    assert r["mape_ratio_xgbmodel_vs_best_gnn"] > 0 and r["mape_calibrated_ratio_xgbmodel_vs_best_gnn"] > 0
+
+    inp = Inputs(dataset_dir=tvm_work["data"], models_dir=tmp_path, config={"dataset": "x"})
+    rows = tvm_ratio_rows(inp, {})
+    assert [row["split"] for row in rows] == ["zoo (TVM programs)"] and rows[0]["MAPE ratio"] == r["mape_ratio_xgbmodel_vs_best_gnn"]
+    ctx = SectionContext(inp=inp, headline={}, noise={}, noise_pairs=pl.DataFrame(), preds=pl.DataFrame(), per_prog={})
+    html = "".join(b if isinstance(b, str) else b.html() for b in section_tvm(ctx))
+    assert "±" in html and "XGBModel MAPE / best GNN (gcn" in html
+    assert "### TVM, zoo programs (mean ± std over training seeds)" in ctx.markdown["tvm"]
