@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.tvm.cli", description=stages.__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("train", help="train TVM's XGBModel or a GNN on the TVM dataset")
-    p.add_argument("--dataset", required=True, help="the TVM dataset, e.g. results/tvm_default")
+    p.add_argument("--dataset", required=True, help="the TVM dataset, e.g. datasets/reference_tvm or results/tvm_default")
     p.add_argument("--split", required=True, help="its split table (perfgraph split)")
     p.add_argument("--model", required=True, choices=stages.TVM_MODELS)
     p.add_argument("--out", required=True, help="the model's directory")

@@ -252,7 +252,19 @@ def summarize(models_dir, dataset_dir, split_path, out=None, n_seeds: int | None
     return summary
 
 
+def _cell(row: dict, col: str) -> str:
+    """A metric as its mean over seed runs, with ± their standard deviation where there are several."""
+    v = row.get(col)
+    if v is None:
+        return ""
+    if not isinstance(v, float):
+        return str(v)
+    std = row.get(f"{col}_std")
+    return f"{v:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+
+
 def summary_markdown(summary: dict) -> str:
+    """summary.json as Markdown tables: per split, each model's metrics (mean ± std over seeds)."""
     cols = list(metrics_mod.METRICS) + ["n_programs", "n_schedules"]
     lines = []
     for s in EVAL_SPLITS:
@@ -261,9 +273,7 @@ def summary_markdown(summary: dict) -> str:
         for m, r in rows:
             if not r:
                 continue
-            cells = [
-                ("" if r.get(c) is None else (f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]))) for c in cols
-            ]
+            cells = [_cell(r, c) for c in cols]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
         nf = summary["noise_floor"].get(s) or {}

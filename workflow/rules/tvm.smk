@@ -11,7 +11,7 @@ TVM_WORK = f"results/_work/{TVM_DS}"
 # tvm.dataset: a published TVM dataset (datasets/reference_tvm) the models train and are scored on
 # as it is; without it the TVM programs are built and timed here, into results/tvm_<dataset>/.
 TVM_BUILT = f"results/{TVM_DS}"
-TVM_DATA = TVM["dataset"] or TVM_BUILT
+TVM_DATA = TVM["dataset"].rstrip("/") or TVM_BUILT
 TVM_MODELS = f"results/models/{TVM_DS}"
 TVM_SPLIT = f"{TVM_MODELS}/split.parquet"
 TVM_TABLES = [
