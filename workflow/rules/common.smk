@@ -102,24 +102,28 @@ def timing_threads(wildcards=None, threads=None):
     return CORES
 
 
-def model_runs():
-    """Every training run: each model, then its extra seeds (``<name>/seeds/<k>``)."""
-    names = config["models"]["names"]
-    return names + [f"{n}/seeds/{k}" for n in names for k in range(1, config["models"]["seeds"])]
-
-
-def runs_of(name):
-    """A model's training runs (its first, then its extra seeds), as model_runs names them."""
-    return [name] + [f"{name}/seeds/{k}" for k in range(1, config["models"]["seeds"])]
-
-
 #: Where a model's runs live under its directory: the first run there, run k under seeds/<k>/.
 RUN_SUBDIRS = [""] + [f"seeds/{k}/" for k in range(1, config["models"]["seeds"])]
 
 
+def runs_of(*names):
+    """The training runs of ``names`` (each model's first, then their extra seeds ``<name>/seeds/<k>``)."""
+    return [f"{n}/{r}".rstrip("/") for r in RUN_SUBDIRS for n in names]
+
+
+def model_runs():
+    """Every training run: each model, then its extra seeds."""
+    return runs_of(*config["models"]["names"])
+
+
 def adapted_runs():
     """Every adapted run: each of adapt.models and its extra seeds, as perfgraph adapt writes them."""
-    return ADAPT_MODELS + [f"{n}/seeds/{k}" for n in ADAPT_MODELS for k in range(1, config["models"]["seeds"])]
+    return runs_of(*ADAPT_MODELS)
+
+
+def run_dirs(root, name, below=""):
+    """The directories of a model's runs under ``root`` (and ``below`` each), for --model-dir / --out-dir."""
+    return " ".join(f"{root}/{r}{below}" for r in runs_of(name))
 
 
 def model_name(wildcards):

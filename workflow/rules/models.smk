@@ -103,7 +103,7 @@ rule evaluate:
     wildcard_constraints:
         name=r"[a-z0-9_]+",
     params:
-        dirs=lambda wildcards: " ".join(f"{MODELS}/{r}" for r in runs_of(wildcards.name)),
+        dirs=lambda wildcards: run_dirs(MODELS, wildcards.name),
     threads: 1
     log:
         "results/logs/evaluate/{name}.log",
@@ -136,8 +136,8 @@ rule evaluate_fresh:
     wildcard_constraints:
         name=r"[a-z0-9_]+",
     params:
-        dirs=lambda wildcards: " ".join(f"{MODELS}/{r}" for r in runs_of(wildcards.name)),
-        out_dirs=lambda wildcards: " ".join(f"{MODELS}/{r}/{FRESH_SCORES}" for r in runs_of(wildcards.name)),
+        dirs=lambda wildcards: run_dirs(MODELS, wildcards.name),
+        out_dirs=lambda wildcards: run_dirs(MODELS, wildcards.name, f"/{FRESH_SCORES}"),
     threads: 1
     log:
         "results/logs/evaluate_fresh/{name}.log",
@@ -181,8 +181,8 @@ rule evaluate_adapted:
     wildcard_constraints:
         name=r"[a-z0-9_]+",
     params:
-        dirs=lambda wildcards: " ".join(f"{ADAPTED}/{r}" for r in runs_of(wildcards.name)),
-        out_dirs=lambda wildcards: " ".join(f"{ADAPTED}/{r}/{FRESH_SCORES}" for r in runs_of(wildcards.name)),
+        dirs=lambda wildcards: run_dirs(ADAPTED, wildcards.name),
+        out_dirs=lambda wildcards: run_dirs(ADAPTED, wildcards.name, f"/{FRESH_SCORES}"),
     threads: 1
     log:
         "results/logs/evaluate_adapted/{name}.log",

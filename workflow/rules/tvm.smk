@@ -221,7 +221,7 @@ rule tvm_evaluate:
         metrics=[f"{TVM_MODELS}/{{tmodel}}/{r}metrics.json" for r in RUN_SUBDIRS],
         predictions=[f"{TVM_MODELS}/{{tmodel}}/{r}predictions.parquet" for r in RUN_SUBDIRS],
     params:
-        dirs=lambda wildcards: " ".join(f"{TVM_MODELS}/{r}" for r in runs_of(wildcards.tmodel)),
+        dirs=lambda wildcards: run_dirs(TVM_MODELS, wildcards.tmodel),
     log:
         "results/logs/tvm_evaluate/{tmodel}.log",
     shell:
@@ -232,7 +232,7 @@ rule tvm_evaluate:
 rule tvm_summarize:
     """TVM models (averaged over seeds) beside the TVM noise floor; XGBModel / best-GNN error ratios."""
     input:
-        [m for model in TVM["models"] for m in expand(rules.tvm_evaluate.output.metrics, tmodel=model)],
+        expand(rules.tvm_evaluate.output.metrics, tmodel=TVM["models"]),
         split=rules.tvm_split.output,
     output:
         json=f"{TVM_MODELS}/summary.json",
