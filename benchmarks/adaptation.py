@@ -149,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     if not held_out.exists():
         write_split(eval_dataset, held_out, all_held_out=True)
     settings = json.loads((adapted / "adapt.json").read_text())["settings"]
+    # Scores are kept beside each run, the base runs' too, which replays on other evaluation
+    # datasets share: one directory per evaluation dataset, so none reads another's.
+    scores_dir = f"on_{eval_dataset.name}"
     if args.weights_for is not None:
         data = work / f"data_{args.weights_for:g}"
         prefix_dataset(adapted, args.weights_for, data)
@@ -185,10 +188,10 @@ def main(argv: list[str] | None = None) -> int:
                         train(args.model, data, data / "split.parquet", target, seed=k, threads=args.threads,
                               progress=False, config=default_config()["models"]["hparams"].get(args.model))  # fmt: skip
                     scratch.append(target)
-                entry["scratch"] = scored_on(scratch, eval_dataset, held_out, "on_eval")
+                entry["scratch"] = scored_on(scratch, eval_dataset, held_out, scores_dir)
                 if args.zoo_pools:
                     entry["scratch"]["pools"] = pool_figures(scratch, [Path(p) for p in args.zoo_pools], host_row)
-        entry["adapted"] = scored_on(runs, eval_dataset, held_out, "on_eval")
+        entry["adapted"] = scored_on(runs, eval_dataset, held_out, scores_dir)
         if args.zoo_pools:
             entry["adapted"]["pools"] = pool_figures(runs, [Path(p) for p in args.zoo_pools], host_row)
         zoo = entry["adapted"].get("zoo", {})
