@@ -133,7 +133,9 @@ class GraphEmbedding:
 
     def batched(self, copies: int) -> tuple[Tensor, Tensor]:
         if copies not in self._batched:
-            self._batched = {copies: repeat_graph(self.edge_index, self.num_nodes, copies)}
+            if len(self._batched) >= 4:  # a search asks for many sizes; training for one or two
+                self._batched.clear()
+            self._batched[copies] = repeat_graph(self.edge_index, self.num_nodes, copies)
         return self._batched[copies]
 
 
@@ -254,10 +256,16 @@ class GraphCostModel(torch.nn.Module):
     def embed_program(self, prog: ProgramData) -> GraphEmbedding:
         """The schedule-independent part: pipeline-feature projection (with the machine's
         term, for a model of several machines), the machine's offset, and edges."""
-        ei, ea = self.prepare_graph(*bidirectional(prog.edge_index, prog.edge_attr), prog.num_nodes)
+        # The edges depend on the program and the model's kind only: prepared once per program
+        # (with the repeated copies a batch of schedules needs), reused by every training step.
+        key = f"{type(self).__name__}.graph"
+        if key not in prog.fixed:
+            ei, ea = self.prepare_graph(*bidirectional(prog.edge_index, prog.edge_attr), prog.num_nodes)
+            prog.fixed[key] = (ei, ea, {})
+        ei, ea, batched = prog.fixed[key]
         h_pipe = self.pipe_lin(prog.x_pipe)
         m_node, m_offset = self._machine_terms(prog.machine, h_pipe)
-        return GraphEmbedding(h_pipe + m_node, ei, ea, prog.num_nodes, m_offset)
+        return GraphEmbedding(h_pipe + m_node, ei, ea, prog.num_nodes, m_offset, batched)
 
     def forward_program(self, prog: ProgramData, emb: GraphEmbedding | None = None) -> Tensor:
         """Predicted log run time (seconds) of each of ``prog``'s schedules, ``[S]``."""

@@ -64,6 +64,12 @@ class ProgramData:
             predicted for). (default: :obj:`None`)
         machine (torch.Tensor, optional): Its features (:func:`models.machine.machine_vector`),
             ``[MACHINE_DIM]``; read by models trained on several machines. (default: :obj:`None`)
+        extra (dict, optional): Further per-schedule tensors (leading axis ``S``) that a model
+            derived once from the fixed inputs (e.g. Adams2019's cost terms); :meth:`select`
+            keeps them in step with the schedules. (default: none)
+
+    ``fixed`` caches what models derive from the fixed part alone (e.g. a GNN's prepared
+    edges); the copies :meth:`select` makes share it, as they share the fixed tensors.
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class ProgramData:
         runtime: Tensor,
         machine_id: str | None = None,
         machine: Tensor | None = None,
+        extra: dict[str, Tensor] | None = None,
     ) -> None:
         self.program_id = program_id
         self.split = split
@@ -93,6 +100,8 @@ class ProgramData:
         self.runtime = runtime
         self.machine_id = machine_id
         self.machine = machine
+        self.extra = dict(extra or {})
+        self.fixed: dict = {}
         n, s = x_pipe.size(0), len(self.schedule_ids)
         if x_sched.shape[:2] != (s, n) or sf_raw.shape[:2] != (s, n) or runtime.shape != (s,):
             raise ValueError(f"{program_id}: inconsistent shapes for {s} schedules of {n} nodes")
@@ -117,7 +126,7 @@ class ProgramData:
     def select(self, index: Tensor | Sequence[int]) -> "ProgramData":
         """The same program with a subset (or reordering) of its schedules."""
         index = torch.as_tensor(index, dtype=torch.long)
-        return ProgramData(
+        return self._sharing_fixed(ProgramData(
             self.program_id,
             self.split,
             self.pf_raw,
@@ -130,7 +139,12 @@ class ProgramData:
             self.runtime[index],
             self.machine_id,
             self.machine,
-        )
+            {k: v[index] for k, v in self.extra.items()},
+        ))
+
+    def _sharing_fixed(self, other: "ProgramData") -> "ProgramData":
+        other.fixed = self.fixed
+        return other
 
     def for_machine(self, machine_id: str, machine: Tensor | None) -> "ProgramData":
         """The same program and schedules, their run times to be predicted for another machine."""
@@ -151,16 +165,19 @@ class ProgramData:
         x_sched = (x - stats.sched_mean.to(sf_raw.device)) / stats.sched_std.to(sf_raw.device)
         ids = list(schedule_ids) if schedule_ids is not None else [str(i) for i in range(s)]
         runtime = torch.full((s,), float("nan"), dtype=torch.float64, device=sf_raw.device)
-        return ProgramData(
+        return self._sharing_fixed(ProgramData(
             self.program_id, self.split, self.pf_raw, self.x_pipe, self.edge_index, self.edge_attr,
             ids, sf_raw, x_sched, runtime, self.machine_id, self.machine,
-        )
+        ))
 
     def to(self, device: torch.device | str) -> "ProgramData":
         out = ProgramData.__new__(ProgramData)
         out.__dict__.update(
             {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in self.__dict__.items()}
         )
+        out.extra = {k: v.to(device) for k, v in self.extra.items()}
+        # the cache is the fixed tensors' (a training step moves batches to where they already are)
+        out.fixed = self.fixed if out.x_pipe.device == self.x_pipe.device else {}
         return out
 
     def to_data_list(self) -> list[Data]:

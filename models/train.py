@@ -238,6 +238,8 @@ def run_epochs(
     """
     epochs = int(config["epochs"])
     per_step = programs_per_step(config, len(train))
+    if hasattr(model, "prepare_programs"):  # what a model derives once from each program's fixed inputs
+        model.prepare_programs(train + val)  # on the programs' device; steps move them with the batch
     val_batches = schedule_batches(val or train, config["batch_size"], None)
     t0, wall0 = time.perf_counter(), state["wall_s"]
     bar = tqdm(range(state["epoch"] + 1, epochs), desc=name, disable=not (progress and sys.stderr.isatty()), leave=False)

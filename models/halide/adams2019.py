@@ -155,10 +155,15 @@ class Adams2019(torch.nn.Module):
         head2 = torch.relu(self.head2_bias + torch.log(sf_raw + 1) @ self.head2_filter.T)
         return conv1_stage1.unsqueeze(0) + head2 @ self.conv1_filter[:, HEAD1_CHANNELS:].T
 
-    def stage_costs(self, relu1: Tensor, sf_raw: Tensor) -> Tensor:
-        """Hand-designed cost terms of each stage, ``[S, n]`` (before the ``1e-9`` scale)."""
+    def cost_terms(self, sf_raw: Tensor) -> Tensor:
+        """The hand-designed cost terms, ``[S, n, 32]``: what each coefficient multiplies.
+
+        Every term of Halide's stage cost is one coefficient times a function of the raw
+        schedule features (the ``where`` choices too: a mask per branch), so the terms do
+        not depend on the weights and a program's schedules need them once
+        (:meth:`prepare_programs`). Channels 4 and 28-31 weigh nothing, as in Halide.
+        """
         f = {name: sf_raw[..., i] for name, i in _F.items()}
-        c = [relu1[..., i] for i in range(CONV1_CHANNELS)]
         one = torch.ones_like(f["inner_parallelism"])
         zero = torch.zeros_like(one)
         inner, outer = f["inner_parallelism"], f["outer_parallelism"]
@@ -166,50 +171,72 @@ class Adams2019(torch.nn.Module):
         nreal = f["num_realizations"]
         is_output = torch.zeros_like(one, dtype=torch.bool)
         is_output[..., 0] = True  # stage 0 of the featurization is the output's last stage
+        t = [zero] * CONV1_CHANNELS
 
-        compute_cost = torch.where(
-            f["inlined_calls"] == 0,
-            vs * nv * c[0] + ns * c[1],
-            vs * nv * c[2] + ns * c[3],
-        )
+        # compute, separately when inlined, scaled by idle-core wastage
         num_tasks = torch.maximum(one, inner * outer)
         tasks_per_core = num_tasks / self.num_cores
         idle_core_wastage = torch.ceil(tasks_per_core) / torch.maximum(one, tasks_per_core)
-        compute_cost = compute_cost * idle_core_wastage
+        vector_ops, scalar_ops = vs * nv * idle_core_wastage, ns * idle_core_wastage
+        not_inlined = f["inlined_calls"] == 0
+        t[0], t[1] = torch.where(not_inlined, vector_ops, zero), torch.where(not_inlined, scalar_ops, zero)
+        t[2], t[3] = torch.where(not_inlined, zero, vector_ops), torch.where(not_inlined, zero, scalar_ops)
 
-        load_cost = (
-            nreal * f["unique_lines_read_per_realization"] * c[5]
-            + nreal * f["unique_bytes_read_per_realization"] * c[6]
-            + nv * f["scalar_loads_per_vector"] * c[7]
-            + ns * f["scalar_loads_per_scalar"] * c[8]
-            + nv * f["vector_loads_per_vector"] * c[9]
-            + ns * f["unique_bytes_read_per_vector"] * c[10]
-            + nv * f["unique_bytes_read_per_vector"] * c[11]
-            + ns * f["unique_lines_read_per_vector"] * c[12]
-            + nv * f["unique_lines_read_per_vector"] * c[13]
-            + num_tasks * f["unique_bytes_read_per_task"] * c[14]
-            + num_tasks * f["unique_lines_read_per_task"] * c[15]
-        )
+        # loads
+        t[5] = nreal * f["unique_lines_read_per_realization"]
+        t[6] = nreal * f["unique_bytes_read_per_realization"]
+        t[7] = nv * f["scalar_loads_per_vector"]
+        t[8] = ns * f["scalar_loads_per_scalar"]
+        t[9] = nv * f["vector_loads_per_vector"]
+        t[10] = ns * f["unique_bytes_read_per_vector"]
+        t[11] = nv * f["unique_bytes_read_per_vector"]
+        t[12] = ns * f["unique_lines_read_per_vector"]
+        t[13] = nv * f["unique_lines_read_per_vector"]
+        t[14] = num_tasks * f["unique_bytes_read_per_task"]
+        t[15] = num_tasks * f["unique_lines_read_per_task"]
 
+        # stores: lines written (alpha) and bytes (beta), by parallel / output / other stage;
+        # false sharing; page faults. Doubled, as in Halide's shipped model.
         inner_bytes_task = torch.maximum(one, f["innermost_bytes_at_task"])
-        lines_written_per_realization = inner * (f["bytes_at_task"] / inner_bytes_task)
+        lines = nreal * inner * (f["bytes_at_task"] / inner_bytes_task)
+        bytes_ = nreal * f["bytes_at_realization"]
         parallel = inner > 1
-        alpha = torch.where(parallel, c[16], torch.where(is_output, c[17], c[18]))
-        beta = torch.where(parallel, c[19], torch.where(is_output, c[20], c[21]))
-        store_cost = nreal * (lines_written_per_realization * alpha + f["bytes_at_realization"] * beta)
-        false_sharing = torch.where(parallel, c[22] * (nv + ns) / inner_bytes_task, zero)
-        store_cost = store_cost + false_sharing
+        serial_output, serial_other = ~parallel & is_output, ~parallel & ~is_output
+        for k, kind in zip((16, 17, 18), (parallel, serial_output, serial_other)):
+            t[k] = 2 * torch.where(kind, lines, zero)
+            t[k + 3] = 2 * torch.where(kind, bytes_, zero)
+        t[22] = 2 * torch.where(parallel, (nv + ns) / inner_bytes_task, zero)
         max_threads_hitting_same_page = torch.minimum(inner, 4096 / inner_bytes_task)
-        num_page_faults = f["bytes_at_production"]
-        page_faults = num_page_faults * max_threads_hitting_same_page * inner * outer * c[23]
-        store_cost = store_cost + page_faults
+        t[23] = 2 * f["bytes_at_production"] * max_threads_hitting_same_page * inner * outer
 
-        malloc_cost = c[24] * nreal
-        parallel_launches = f["num_productions"] * torch.where(parallel, c[25], zero)
-        parallel_tasks = f["num_productions"] * (inner - 1) * c[26]
-        working_set_cost = f["working_set"] * c[27]
-        store_cost = store_cost * 2  # as in Halide's shipped model
-        return compute_cost + store_cost + load_cost + malloc_cost + parallel_launches + parallel_tasks + working_set_cost
+        # malloc, parallel launches and tasks, working set
+        t[24] = nreal
+        t[25] = f["num_productions"] * torch.where(parallel, one, zero)
+        t[26] = f["num_productions"] * (inner - 1)
+        t[27] = f["working_set"]
+        return torch.stack(t, dim=-1)
+
+    def stage_costs(self, relu1: Tensor, terms: Tensor) -> Tensor:
+        """Cost of each stage, ``[S, n]`` (before the ``1e-9`` scale): coefficients times
+        :meth:`cost_terms`."""
+        return (relu1 * terms).sum(dim=-1)
+
+    def terms_of(self, prog: ProgramData) -> Tensor:
+        """``prog``'s cost terms: those :meth:`prepare_programs` kept, else computed."""
+        terms = prog.extra.get(self._terms_key)
+        return terms if terms is not None else self.cost_terms(prog.sf_raw)
+
+    @property
+    def _terms_key(self) -> str:
+        return f"adams2019_terms_{self.num_cores}"  # idle-core wastage depends on the cores
+
+    @torch.no_grad()
+    def prepare_programs(self, progs: Sequence[ProgramData]) -> None:
+        """Compute each program's cost terms once and keep them with its schedules (training
+        steps select from them): the weights change every step, the terms never."""
+        for prog in progs:
+            if self._terms_key not in prog.extra:
+                prog.extra[self._terms_key] = self.cost_terms(prog.sf_raw)
 
     def forward(self, pf_raw: Tensor, sf_raw: Tensor) -> Tensor:
         """Predicted run time (ms) of ``S`` schedules of one program.
@@ -218,18 +245,18 @@ class Adams2019(torch.nn.Module):
             pf_raw (torch.Tensor): Raw pipeline features ``[n, 287]``.
             sf_raw (torch.Tensor): Raw schedule features ``[S, n, 39]``.
         """
-        return self._predict(self.embed_pipeline(pf_raw), sf_raw)[0]
+        return self._predict(self.embed_pipeline(pf_raw), sf_raw, self.cost_terms(sf_raw))[0]
 
-    def _predict(self, conv1_stage1: Tensor, sf_raw: Tensor) -> tuple[Tensor, Tensor]:
+    def _predict(self, conv1_stage1: Tensor, sf_raw: Tensor, terms: Tensor) -> tuple[Tensor, Tensor]:
         conv1_stage2 = self.coefficients(conv1_stage1, sf_raw)
-        cost = self.stage_costs(torch.relu(conv1_stage2), sf_raw)
+        cost = self.stage_costs(torch.relu(conv1_stage2), terms)
         return (cost * 1e-9).sum(dim=-1), conv1_stage2
 
     def forward_program(self, prog: ProgramData, emb: Adams2019Embedding | None = None) -> Tensor:
         """Predicted run time in milliseconds of each of ``prog``'s schedules, ``[S]``."""
         if emb is None:
             emb = self.embed_program(prog)
-        return self._predict(emb.conv1_stage1, prog.sf_raw)[0]
+        return self._predict(emb.conv1_stage1, prog.sf_raw, self.terms_of(prog))[0]
 
     # -- training --------------------------------------------------------------------------
     @staticmethod
@@ -248,7 +275,7 @@ class Adams2019(torch.nn.Module):
         progs = [progs] if isinstance(progs, ProgramData) else list(progs)
         total = 0.0
         for prog in progs:
-            pred, conv1_stage2 = self._predict(self.embed_pipeline(prog.pf_raw), prog.sf_raw)
+            pred, conv1_stage2 = self._predict(self.embed_pipeline(prog.pf_raw), prog.sf_raw, self.terms_of(prog))
             true_ms = (prog.runtime * 1e3).to(pred.dtype).to(pred.device)
             total = total + self.relative_throughput_loss(pred, true_ms, conv1_stage2)
         return total

@@ -117,6 +117,24 @@ def test_adams2019_forward_backward(device, program) -> None:
         Adams2019(num_cores=0)
 
 
+def test_adams2019_kept_cost_terms_follow_the_schedules(program) -> None:
+    """Training keeps each program's cost terms (prepare_programs); a batch selected from the
+    program must carry its own schedules' terms, and predict as if computed afresh."""
+    torch.manual_seed(0)
+    model = Adams2019(num_cores=2)
+    prog = program.select(torch.arange(program.num_schedules))  # not the shared fixture
+    model.prepare_programs([prog])
+    assert set(prog.extra) == {"adams2019_terms_2"}
+    order = torch.arange(prog.num_schedules).flip(0)
+    batch = prog.select(order)
+    torch.testing.assert_close(batch.extra["adams2019_terms_2"], model.cost_terms(batch.sf_raw))
+    torch.testing.assert_close(model.forward_program(batch), model(batch.pf_raw, batch.sf_raw))
+    # another core count is another set of terms, not the kept one
+    other = Adams2019(num_cores=1)
+    other.load_state_dict(model.state_dict())
+    torch.testing.assert_close(other.forward_program(batch), other(batch.pf_raw, batch.sf_raw))
+
+
 def _fixed_coefficients(model: Adams2019, coef: torch.Tensor) -> None:
     """Make every stage's relu1 equal ``coef``: zero embeddings, coefficients from the bias."""
     with torch.no_grad():
