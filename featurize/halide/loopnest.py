@@ -1,0 +1,550 @@
+"""Schedule features of any applied Halide schedule, read from the loop nest it lowers to.
+
+Adams2019's featurization is read off its own search state, so only Adams2019 schedules
+have one. This module computes the same per-stage schedule features (``ScheduleFeatures``
+of ``Featurization.h``, :data:`featurize.halide.features.SCHEDULE_FEATURE_NAMES`) from what
+Halide lowers *any* schedule to.
+
+Which Stmt: Halide's lowering log (``HL_DEBUG_CODEGEN=2``) prints the Stmt after every
+pass. The one read here is "after computation bounds inference": every split, reorder,
+vectorized / unrolled / parallel loop and compute_at / store_at site is there as scheduled,
+and every bound is a ``let`` the reader can evaluate -- before sliding window, storage
+folding and loop partitioning rewrite the loops (the conceptual Stmt that
+``compile_to_conceptual_stmt`` prints comes after those, and Adams2019's model of a schedule
+does not know them). A realization's size is the region bounds inference requires there
+(Adams2019's, before Halide rounds it up to whole vectors; storage folding ignored).
+
+Bounds that vary from one iteration of a loop to the next (tails) are evaluated at the
+loop's middle iteration.
+
+Features this reader does not compute yet are NaN (:data:`LOOP_NEST_FEATURES` lists the
+ones it does): the load footprints (``unique_*_read_*``, ``*_loads_per_*``,
+``allocation_bytes_read_per_realization``) and the working sets above the production.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from featurize.halide.features import SCHEDULE_FEATURE_NAMES
+
+#: The features read from the loop nest (the rest are NaN).
+LOOP_NEST_FEATURES: tuple[str, ...] = (
+    "num_realizations",
+    "num_productions",
+    "points_computed_per_realization",
+    "points_computed_per_production",
+    "points_computed_total",
+    "innermost_loop_extent",
+    "innermost_pure_loop_extent",
+    "unrolled_loop_extent",
+    "inner_parallelism",
+    "outer_parallelism",
+    "bytes_at_realization",
+    "bytes_at_production",
+    "innermost_bytes_at_realization",
+    "innermost_bytes_at_production",
+    "inlined_calls",
+    "working_set",
+    "vector_size",
+    "num_vectors",
+    "num_scalars",
+    "bytes_at_task",
+    "innermost_bytes_at_task",
+)
+
+#: Features that do not depend on the schedule (Featurization.h calls them "a useful reference"):
+#: taken from any Adams2019 featurization of the same program.
+SCHEDULE_INVARIANT: tuple[str, ...] = ("points_computed_minimum", "bytes_at_root", "innermost_bytes_at_root",
+                                       "native_vector_size")  # fmt: skip
+
+BOUNDS_PASS = "Lowering after computation bounds inference:"
+FLATTENED_PASS = "Lowering after storage flattening:"
+
+_LOOP = re.compile(r"^(for|parallel|vectorized|unrolled|serial)\s*(?:<[^>]*>)?\s*\((.+)\)\s*\{$")
+_BLOCK = re.compile(r"^(produce|consume)\s+(\S+)\s*\{$")
+_REALIZE = re.compile(r"^realize\s+(\S+)\((.*)\)(?:\s+in\s+\w+)?(?:\s+if\s+.*)?\s*\{$")
+_ALLOCATE = re.compile(r"^allocate\s+(\S+)\[(\w+)")
+_LET = re.compile(r"^let\s+(\S+)\s*=\s*(.+)$")
+_STORE = re.compile(r"^([A-Za-z_][\w.$]*)\((.*)\)\s*=\s*(.+)$")
+_TYPE_BITS = re.compile(r"^(?:u?int|float|bool)(\d+)?$")
+_NAME = re.compile(r"[A-Za-z_][\w.$]*")
+_CAST = re.compile(r"\((?:u?int|float|bool)\d*(?:x\d+)?\)")
+_FUNCS = {"min", "max", "select", "likely", "likely_if_innermost", "abs", "and", "or", "not", "in"}
+
+
+class StmtParseError(ValueError):
+    """The lowering log is not in the form this reader expects."""
+
+
+@dataclass
+class Loop:
+    var: str
+    extent: float  # NaN when not known
+    kind: str  # for, parallel, vectorized, unrolled, serial
+    holds_production: bool = False  # another Func is computed inside it
+
+
+@dataclass
+class Allocation:
+    """A realization: the region required of the Func where it is stored (Adams2019's bounds,
+    before Halide rounds it up to whole vectors and tiles)."""
+
+    func: str
+    elem_bytes: float
+    dims: list[float]  # extents, innermost storage dimension first
+    loops: list[Loop]  # the loops around it, outermost first
+    names: list[str] = field(default_factory=list)  # the dimensions' names, as dims
+
+    @property
+    def bytes(self) -> float:
+        return self.elem_bytes * math.prod(self.dims)
+
+    @property
+    def innermost_bytes(self) -> float:
+        return self.elem_bytes * (self.dims[0] if self.dims else 1)
+
+
+@dataclass
+class StageNest:
+    """A stage as the loop nest computes it."""
+
+    func: str
+    stage: int
+    outer: list[Loop]  # loops around the Func's produce block
+    own: list[Loop]  # this stage's loops inside the block, around its store
+    region: dict[str, float] = field(default_factory=dict)  # pure stage: extent computed per production, by dim
+    inner_realizations: list[str] = field(default_factory=list)  # Funcs realized inside its production
+
+
+@dataclass
+class LoopNest:
+    stages: dict[tuple[str, int], StageNest]
+    allocations: dict[str, Allocation]
+
+
+# -- expressions ---------------------------------------------------------------------------------
+def _split_top(text: str, sep: str) -> tuple[str, str] | None:
+    """Split at the first ``sep`` outside parentheses and brackets."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and text.startswith(sep, i):
+            return text[:i], text[i + len(sep) :]
+    return None
+
+
+def evaluate(expr: str, env: dict[str, float]) -> float:
+    """An integer expression of the printed Stmt with the names in ``env`` (lets, loop variables);
+    NaN when it names anything else (a buffer's stride, a parameter) or cannot be read."""
+    text = expr.strip()
+    if re.fullmatch(r"-?\d+", text):
+        return float(int(text))
+    if text.startswith("let "):  # let t = a in b
+        head = _split_top(text[4:], " in ")
+        if head is None or "=" not in head[0]:
+            return math.nan
+        name, value = head[0].split("=", 1)
+        return evaluate(head[1], {**env, name.strip(): evaluate(value, env)})
+    text = _CAST.sub("", text)
+    free = sorted(set(_NAME.findall(text)) - _FUNCS, key=len, reverse=True)
+    values = {}
+    for i, n in enumerate(free):
+        v = env.get(n, math.nan)
+        if v != v:
+            return math.nan
+        values[f"_v{i}"] = v
+        text = re.sub(rf"(?<![\w.$]){re.escape(n)}(?![\w.$])", f"_v{i}", text)
+    text = text.replace("&&", " and ").replace("||", " or ").replace("/", "//")
+    text = re.sub(r"!(?!=)", " not ", text)
+    if not re.fullmatch(r"[\w\s+\-*/%().,<>=!]*", text):
+        return math.nan
+    fns = {"__builtins__": {}, "min": min, "max": max, "abs": abs, "likely": lambda x: x,
+           "likely_if_innermost": lambda x: x, "select": lambda c, a, b: a if c else b}  # fmt: skip
+    try:
+        return float(eval(text, fns, values))  # noqa: S307 - names replaced, operators checked above
+    except (ArithmeticError, SyntaxError, TypeError, NameError):
+        return math.nan
+
+
+# -- the lowering log ----------------------------------------------------------------------------
+def lowering_passes(log: str, names: tuple[str, ...] = (BOUNDS_PASS, FLATTENED_PASS)) -> dict[str, str]:
+    """The Stmt text printed after each named lowering pass (the last printing of each)."""
+    out: dict[str, str] = {}
+    lines = log.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Lowering after")]
+    for k, i in enumerate(starts):
+        if lines[i].strip() in names:
+            end = starts[k + 1] if k + 1 < len(starts) else len(lines)
+            out[lines[i].strip()] = "\n".join(lines[i + 1 : end])
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise StmtParseError(f"the lowering log has no {missing} (was HL_DEBUG_CODEGEN=2 set before Halide started?)")
+    return out
+
+
+def _walk(text: str):
+    """Yield (line, kind, match, env, stack) for each statement, keeping lets and loop
+    variables (at their middle iteration) in scope; ``stack`` holds the open blocks."""
+    stack: list[tuple[str, object]] = []
+    envs: list[dict[str, float]] = [{}]
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        env = envs[-1]
+        if line.startswith("}"):
+            if not stack:
+                raise StmtParseError(f"unbalanced '}}' in {line!r}")
+            stack.pop()
+            envs.pop()
+            if line.endswith("{"):  # } else {
+                stack.append(("other", None))
+                envs.append(dict(envs[-1]))
+            continue
+        if m := _LOOP.match(line):
+            parts = [p.strip() for p in _split_args(m.group(2))]
+            lo, extent = evaluate(parts[1], env), evaluate(parts[2], env)
+            loop = Loop(parts[0], extent, m.group(1))
+            yield line, "loop", loop, env, stack
+            inner = dict(env)
+            inner[parts[0]] = lo + (extent - 1) // 2 if extent == extent and lo == lo else math.nan
+            stack.append(("loop", loop))
+            envs.append(inner)
+            continue
+        kind, what = "other", None
+        if m := _BLOCK.match(line):
+            kind, what = m.group(1), m.group(2)
+        elif m := _REALIZE.match(line):
+            kind, what = "realize", m
+        if line.endswith("{"):
+            yield line, kind, what, env, stack
+            stack.append((kind, what))
+            envs.append(dict(env))
+            continue
+        if m := _LET.match(line):
+            env[m.group(1)] = evaluate(m.group(2), env)
+            continue
+        yield line, "statement", None, env, stack
+    if stack:
+        raise StmtParseError(f"{len(stack)} block(s) left open at the end")
+
+
+def _split_args(text: str) -> list[str]:
+    """Split a call's arguments at top-level commas."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return out
+
+
+def _type_bytes(type_name: str) -> float:
+    m = _TYPE_BITS.match(type_name)
+    if not m:
+        return math.nan
+    return max(1, int(m.group(1) or 1) // 8)
+
+
+def _stage_of(var: str, func: str) -> int | None:
+    """``f.s1.x.xo`` -> 1 for Func ``f``; None for another Func's loop."""
+    prefix = f"{func}.s"
+    if not var.startswith(prefix):
+        return None
+    m = re.match(r"(\d+)\.", var[len(prefix) :])
+    return int(m.group(1)) if m else None
+
+
+def parse_lowering(passes: dict[str, str]) -> LoopNest:
+    """Stages, loops and realizations of a pipeline from its lowering log's passes
+    (:func:`lowering_passes`)."""
+    elem = {m.group(1): _type_bytes(m.group(2)) for line in passes[FLATTENED_PASS].splitlines()
+            if (m := _ALLOCATE.match(line.strip()))}  # fmt: skip
+    stages: dict[tuple[str, int], StageNest] = {}
+    allocations: dict[str, Allocation] = {}
+    for line, kind, what, env, stack in _walk(passes[BOUNDS_PASS]):
+        if kind == "realize":
+            func = what.group(1)
+            loops = [v for k, v in stack if k == "loop"]
+            dims, names = _required_region(func, what.group(2), env)
+            allocations[func] = Allocation(func, elem.get(func, math.nan), dims, loops, names)
+        elif kind == "produce":
+            for k, v in stack:
+                if k == "loop":
+                    v.holds_production = True
+        elif kind == "statement" and (m := _STORE.match(line)):
+            _record_store(stages, stack, env, m.group(1))
+    for (func, _), nest in stages.items():
+        nest.inner_realizations = [a for a, alloc in allocations.items()
+                                   if a != func and any(l in nest.own for l in alloc.loops)]  # fmt: skip
+    return LoopNest(stages, allocations)
+
+
+def _required_region(func: str, realize_args: str, env: dict[str, float]) -> tuple[list[float], list[str]]:
+    """Extents of the region of ``func`` required where it is realized, in its storage order
+    (the realize's dimensions; bounds inference's ``func.s0.<dim>.min/max`` lets in scope)."""
+    dims = re.findall(rf"\[{re.escape(func)}\.([^.\]]+)\.min_realized", realize_args)
+    return [env.get(f"{func}.s0.{d}.max", math.nan) - env.get(f"{func}.s0.{d}.min", math.nan) + 1 for d in dims], dims
+
+
+def _record_store(stages: dict, stack: list, env: dict, func: str) -> None:
+    produce_at = next((i for i in range(len(stack) - 1, -1, -1) if stack[i] == ("produce", func)), None)
+    if produce_at is None:
+        return  # a store outside its produce block (e.g. an extern's): not a stage's
+    own = [v for k, v in stack[produce_at + 1 :] if k == "loop" and _stage_of(v.var, func) is not None]
+    stage = next((_stage_of(v.var, func) for v in reversed(own)), 0)
+    if (func, stage) in stages:
+        return
+    own = [v for v in own if _stage_of(v.var, func) == stage]
+    region = {}
+    if stage == 0:  # the region one production computes: the pure stage's loop extents, by dimension
+        for name, value in env.items():
+            m = re.fullmatch(rf"{re.escape(func)}\.s0\.([^.]+)\.loop_extent", name)
+            if m:
+                region[m.group(1)] = value
+    stages[(func, stage)] = StageNest(func, stage, [v for k, v in stack[:produce_at] if k == "loop"], own, region)
+
+
+def _dim(var: str, func: str, stage: int) -> str:
+    """The Func dimension (or RVar) a loop of the stage iterates: ``f.s0.x.xo.xi`` -> ``x``."""
+    return var[len(f"{func}.s{stage}.") :].split(".")[0]
+
+
+# -- features ------------------------------------------------------------------------------------
+def stage_features(nest: LoopNest, func: str, stage: int, pure_dims: list[str],
+                   outputs: dict[str, Allocation]) -> dict[str, float]:  # fmt: skip
+    """Schedule features of one stage (NaN where not read from the loop nest).
+
+    ``pure_dims``: the Func's arguments, innermost first (loops over anything else are
+    reduction loops). ``outputs``: the pipeline's output buffers, which Halide does not
+    realize, as allocations at the root.
+    """
+    feat = dict.fromkeys(SCHEDULE_FEATURE_NAMES, math.nan)
+    s = nest.stages.get((func, stage))
+    alloc = nest.allocations.get(func) or outputs.get(func)
+    if s is None or alloc is None:
+        return feat
+
+    def prod(values) -> float:
+        return float(math.prod(values))
+
+    vector = [l for l in s.own if l.kind == "vectorized"]
+    lanes = prod(l.extent for l in vector) if vector else 1.0
+    num_productions = prod(l.extent for l in s.outer)
+    per_production = prod(l.extent for l in s.own)
+    num_realizations = prod(l.extent for l in alloc.loops)
+    # Adams2019 counts the points of a realization's region once (productions that overlap,
+    # as a sliding window's do, are not billed twice): the region, times the reduction loops
+    reduction = prod(l.extent for l in s.own if _dim(l.var, func, stage) not in pure_dims and l.kind != "vectorized")
+    total = num_realizations * prod(alloc.dims) * (reduction if stage > 0 else 1.0)
+    # Adams2019's innermost loop level: the stage's loops inside the last one that holds
+    # another Func's production, vector lanes aside
+    last = max((i for i, l in enumerate(s.own) if l.holds_production), default=-1)
+    level = [l for l in s.own[last + 1 :] if l.kind != "vectorized"]
+    region = [s.region.get(d, math.nan) for d in pure_dims] if stage == 0 else []
+    # the innermost dimension, as Adams2019 takes it: the vectorized one (else the first)
+    v = _dim(vector[-1].var, func, stage) if vector else (pure_dims[0] if pure_dims else None)
+    extents = dict(zip(alloc.names or pure_dims, alloc.dims))
+    innermost_realization = alloc.elem_bytes * extents.get(v, 1.0)
+    feat.update(
+        num_realizations=num_realizations,
+        num_productions=num_productions,
+        points_computed_per_production=per_production,
+        points_computed_total=total,
+        points_computed_per_realization=total / num_realizations,
+        innermost_loop_extent=prod(l.extent for l in level),
+        innermost_pure_loop_extent=prod(l.extent for l in level if _dim(l.var, func, stage) in pure_dims),
+        unrolled_loop_extent=prod(l.extent for l in s.own if l.kind == "unrolled"),
+        inner_parallelism=prod(l.extent for l in s.own if l.kind == "parallel"),
+        outer_parallelism=prod(l.extent for l in s.outer if l.kind == "parallel"),
+        bytes_at_realization=alloc.bytes,
+        innermost_bytes_at_realization=innermost_realization,
+        bytes_at_production=alloc.elem_bytes * prod(region) if region else math.nan,
+        innermost_bytes_at_production=alloc.elem_bytes * s.region.get(v, math.nan) if region else math.nan,
+        inlined_calls=0.0,
+        vector_size=lanes,
+        **_vectors_and_scalars(s, alloc, pure_dims, num_realizations, reduction, lanes, total),
+        working_set=math.nan,  # program_features: the productions of what is stored inside
+    )
+    # one task's share (a stage computed inside another's task holds all of its own)
+    at_root = not s.outer
+    feat["bytes_at_task"] = alloc.bytes / (feat["inner_parallelism"] if at_root else 1.0)
+    feat["innermost_bytes_at_task"] = (min(innermost_realization, feat["bytes_at_task"]) if at_root
+                                       else innermost_realization)  # fmt: skip
+    return feat
+
+
+def _vectors_and_scalars(s: StageNest, alloc: Allocation, pure_dims: list[str], num_realizations: float,
+                         reduction: float, lanes: float, total: float) -> dict[str, float]:  # fmt: skip
+    """Whole vectors and leftover scalars over the realizations' regions, as Adams2019 counts
+    them: along the vectorized dimension, extent // lanes vectors and extent % lanes scalars."""
+    vector = [l for l in s.own if l.kind == "vectorized"]
+    if lanes <= 1 or not vector:
+        return {"num_vectors": 0.0, "num_scalars": total}
+    names = alloc.names or pure_dims
+    extents = dict(zip(names, alloc.dims))
+    v = _dim(vector[-1].var, s.func, s.stage)
+    if v not in extents:
+        return {"num_vectors": total / lanes, "num_scalars": 0.0}
+    others = math.prod(e for d, e in extents.items() if d != v) * (reduction if s.stage > 0 else 1.0)
+    return {"num_vectors": num_realizations * others * (extents[v] // lanes),
+            "num_scalars": num_realizations * others * (extents[v] % lanes)}
+
+
+def _consumer_key(stage_name: str) -> tuple[str, int]:
+    """``f`` -> (f, 0); ``f.update(k)`` -> (f, k + 1)."""
+    m = re.fullmatch(r"(.+)\.update\((\d+)\)", stage_name)
+    return (m.group(1), int(m.group(2)) + 1) if m else (stage_name, 0)
+
+
+def program_features(nest: LoopNest, dag, outputs: dict[str, Allocation],
+                     invariant: list[dict[str, float]] | None = None) -> list[dict[str, float]]:  # fmt: skip
+    """Schedule features of every stage, in the featurization's order (``dag``:
+    :class:`featurize.halide.graph.Dag`, the program's Adams2019 DAG).
+
+    A Func Halide inlined has no loops: as Adams2019 does, it is billed to its consumers --
+    its calls (the DAG's loads of it, times the points its consumers compute), their vectors
+    and scalars, the narrowest vector width and innermost pure extent among them.
+    ``invariant``: a featurization of the same program (any schedule), rows in the same
+    order, for the schedule-independent features (:data:`SCHEDULE_INVARIANT`).
+    """
+    pure = {n.func: n.stages[0].loop_vars for n in dag.nodes}
+    feats: dict[tuple[str, int], dict[str, float]] = {}
+    for node in dag.nodes:  # consumers before producers
+        if node.is_input:
+            continue
+        for st in node.stages:
+            feats[(node.func, st.index)] = stage_features(nest, node.func, st.index, pure[node.func], outputs)
+        for st in node.stages[1:]:  # a production computes one region of the Func, for all its stages
+            for name in ("bytes_at_production", "innermost_bytes_at_production"):
+                feats[(node.func, st.index)][name] = feats[(node.func, 0)][name]
+        if (node.func, 0) in nest.stages or len(node.stages) != 1:
+            continue
+        f = dict.fromkeys(SCHEDULE_FEATURE_NAMES, 0.0)
+        f["vector_size"] = f["innermost_pure_loop_extent"] = math.inf
+        for edge in (e for e in dag.edges if e.producer == node.func):
+            c = feats.get(_consumer_key(edge.consumer))
+            if c is None:
+                continue
+            calls = edge.n_loads
+            points = c["inlined_calls"] if c["inlined_calls"] > 0 else c["points_computed_total"]
+            f["inlined_calls"] += calls * points
+            f["num_vectors"] += calls * c["num_vectors"]
+            f["num_scalars"] += calls * c["num_scalars"]
+            f["vector_size"] = min(f["vector_size"], c["vector_size"])
+            f["innermost_pure_loop_extent"] = min(f["innermost_pure_loop_extent"], c["innermost_pure_loop_extent"])
+            f["outer_parallelism"] = c["outer_parallelism"] * c["inner_parallelism"]
+        f["inner_parallelism"] = 1.0
+        for k in ("working_set_at_task", "working_set_at_production", "working_set_at_realization",
+                  "working_set_at_root"):
+            f[k] = math.nan  # not read yet (the computed stages' are NaN too)
+        for k in ("vector_size", "innermost_pure_loop_extent"):
+            f[k] = f[k] if math.isfinite(f[k]) else math.nan
+        feats[(node.func, 0)] = f
+    for (func, index), nest_stage in nest.stages.items():
+        if (func, index) in feats:  # the bytes of one production of each Func stored inside
+            feats[(func, index)]["working_set"] = sum(feats.get((g, 0), {}).get("bytes_at_production", math.nan)
+                                                      for g in nest_stage.inner_realizations)  # fmt: skip
+    rows = [feats[(st.func, st.index)] for st in dag.featurization_stages()]
+    if invariant is not None:
+        for row, ref in zip(rows, invariant):
+            for name in SCHEDULE_INVARIANT:
+                row[name] = ref[name]
+    return rows
+
+
+def lowering_log(pipeline, output_shapes: list[tuple[int, ...]], target) -> str:
+    """Lower ``pipeline`` (scheduled) with every output's bounds fixed to ``output_shapes``
+    (mins 0) and return Halide's lowering log. The process must have started with
+    ``HL_DEBUG_CODEGEN=2`` (Halide reads it once); Halide writes the log to stderr, which is
+    captured at the file-descriptor level."""
+    import halide as hl
+
+    for func, shape in zip(pipeline.outputs(), output_shapes):
+        buf = func.output_buffer()
+        for d, extent in enumerate(shape):
+            buf.dim(d).set_bounds(0, int(extent))
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path, stmt = Path(tmp) / "lowering.log", Path(tmp) / "pipeline.stmt"
+        saved = os.dup(2)
+        try:
+            with open(log_path, "w") as log:
+                os.dup2(log.fileno(), 2)
+                pipeline.compile_to_conceptual_stmt(str(stmt), pipeline.infer_arguments(), hl.StmtOutputFormat.Text,
+                                                    target)  # fmt: skip
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        return log_path.read_text(errors="replace")
+
+
+def _lower_in_this_process(entry: dict, autoscheduler: str, params: dict) -> dict:
+    """Build, schedule and lower one program here (the process runs with HL_DEBUG_CODEGEN=2)."""
+    from pipelines.halide.autoschedule import autoschedule, host_target
+    from pipelines.halide.programs import load_program
+    from pipelines.halide.samplers import MANUAL
+
+    program = load_program(entry, manual=autoscheduler == MANUAL)
+    if autoscheduler != MANUAL:
+        autoschedule(program.pipeline, autoscheduler, params)
+    log = lowering_log(program.pipeline, program.output_shapes, host_target())
+    outputs = [[f.name(), f.type().bits() // 8, list(shape)]
+               for f, shape in zip(program.outputs, program.output_shapes)]  # fmt: skip
+    return {"passes": lowering_passes(log), "outputs": outputs}
+
+
+def schedule_features(
+    entry: dict, autoscheduler: str, params: dict, dag, invariant: list[dict[str, float]] | None = None,
+    timeout_s: float = 300.0,
+) -> list[dict[str, float]]:
+    """The schedule features of ``entry`` (a program entry) scheduled by ``autoscheduler`` with
+    ``params`` (or its manual schedule), one dict per stage in the featurization's order.
+
+    The program is lowered in a fresh Python started with ``HL_DEBUG_CODEGEN=2`` (Halide reads
+    it once, when it starts); ``dag`` is its Adams2019 DAG (:func:`featurize.halide.graph.parse_dag_dump`).
+    """
+    import json
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        request, reply = Path(tmp) / "request.json", Path(tmp) / "reply.json"
+        request.write_text(json.dumps({"entry": entry, "autoscheduler": autoscheduler, "params": params}))
+        env = {**os.environ, "HL_DEBUG_CODEGEN": "2"}
+        done = subprocess.run([sys.executable, "-m", "featurize.halide.loopnest", str(request), str(reply)],
+                              env=env, capture_output=True, text=True, timeout=timeout_s)  # fmt: skip
+        if done.returncode != 0 or not reply.exists():
+            said = [line for line in done.stderr.splitlines()
+                    if line.strip() and not line.startswith(("Lowering", " "))]  # fmt: skip
+            raise RuntimeError(f"{entry.get('program_id')}: lowering {autoscheduler}'s schedule failed "
+                               f"(exit {done.returncode}): {said[-1] if said else ''}")  # fmt: skip
+        data = json.loads(reply.read_text())
+    nest = parse_lowering(data["passes"])
+    outputs = {name: Allocation(name, elem, shape, []) for name, elem, shape in data["outputs"]}
+    return program_features(nest, dag, outputs, invariant)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    sys.stdout.flush()
+    os.dup2(2, 1)  # Halide's warnings go to stdout; the reply goes to a file
+    req = json.loads(Path(sys.argv[1]).read_text())
+    Path(sys.argv[2]).write_text(json.dumps(_lower_in_this_process(req["entry"], req["autoscheduler"], req["params"])))
