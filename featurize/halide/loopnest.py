@@ -17,9 +17,10 @@ does not know them). A realization's size is the region bounds inference require
 Bounds that vary from one iteration of a loop to the next (tails) are evaluated at the
 loop's middle iteration.
 
+Loads per vector and per scalar come from the program's Adams2019 DAG (its Load Jacobians,
+composed through inlined Funcs) and the stage's vectorized loop, as Adams2019 classifies them.
 Features this reader does not compute yet are NaN (:data:`LOOP_NEST_FEATURES` lists the
-ones it does): the load footprints (``unique_*_read_*``, ``*_loads_per_*``,
-``allocation_bytes_read_per_realization``) and the working sets above the production.
+ones it does): the load footprints (``unique_*_read_*``, ``allocation_bytes_read_per_realization``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,13 @@ LOOP_NEST_FEATURES: tuple[str, ...] = (
     "num_scalars",
     "bytes_at_task",
     "innermost_bytes_at_task",
+    "scalar_loads_per_vector",
+    "vector_loads_per_vector",
+    "scalar_loads_per_scalar",
+    "working_set_at_task",
+    "working_set_at_production",
+    "working_set_at_realization",
+    "working_set_at_root",
 )
 
 #: Features that do not depend on the schedule (Featurization.h calls them "a useful reference"):
@@ -353,10 +361,7 @@ def stage_features(nest: LoopNest, func: str, stage: int, pure_dims: list[str],
     # as a sliding window's do, are not billed twice): the region, times the reduction loops
     reduction = prod(l.extent for l in s.own if _dim(l.var, func, stage) not in pure_dims and l.kind != "vectorized")
     total = num_realizations * prod(alloc.dims) * (reduction if stage > 0 else 1.0)
-    # Adams2019's innermost loop level: the stage's loops inside the last one that holds
-    # another Func's production, vector lanes aside
-    last = max((i for i, l in enumerate(s.own) if l.holds_production), default=-1)
-    level = [l for l in s.own[last + 1 :] if l.kind != "vectorized"]
+    level = _innermost_level(s)
     region = [s.region.get(d, math.nan) for d in pure_dims] if stage == 0 else []
     # the innermost dimension, as Adams2019 takes it: the vectorized one (else the first)
     v = _dim(vector[-1].var, func, stage) if vector else (pure_dims[0] if pure_dims else None)
@@ -388,6 +393,13 @@ def stage_features(nest: LoopNest, func: str, stage: int, pure_dims: list[str],
     feat["innermost_bytes_at_task"] = (min(innermost_realization, feat["bytes_at_task"]) if at_root
                                        else innermost_realization)  # fmt: skip
     return feat
+
+
+def _innermost_level(s: StageNest) -> list[Loop]:
+    """Adams2019's innermost loop level of a stage: its loops inside the last one that holds
+    another Func's production, vector lanes aside."""
+    last = max((i for i, l in enumerate(s.own) if l.holds_production), default=-1)
+    return [l for l in s.own[last + 1 :] if l.kind != "vectorized"]
 
 
 def _vectors_and_scalars(s: StageNest, alloc: Allocation, pure_dims: list[str], num_realizations: float,
@@ -461,12 +473,123 @@ def program_features(nest: LoopNest, dag, outputs: dict[str, Allocation],
         if (func, index) in feats:  # the bytes of one production of each Func stored inside
             feats[(func, index)]["working_set"] = sum(feats.get((g, 0), {}).get("bytes_at_production", math.nan)
                                                       for g in nest_stage.inner_realizations)  # fmt: skip
+    _load_counts(nest, dag, feats, pure)
+    _working_sets(nest, feats, outputs)
     rows = [feats[(st.func, st.index)] for st in dag.featurization_stages()]
     if invariant is not None:
         for row, ref in zip(rows, invariant):
             for name in SCHEDULE_INVARIANT:
                 row[name] = ref[name]
     return rows
+
+
+def _matmul(a: list[list], b: list[list]) -> list[list]:
+    """``a @ b`` of Load Jacobians whose unknown entries are None (0 times unknown is 0)."""
+    out = []
+    for row in a:
+        new = []
+        for j in range(len(b[0]) if b else 0):
+            total = 0
+            for k, x in enumerate(row):
+                y = b[k][j]
+                if x == 0 or y == 0:
+                    continue
+                if x is None or y is None or total is None:
+                    total = None
+                    continue
+                total += x * y
+            new.append(total)
+        out.append(new)
+    return out
+
+
+def _load_counts(nest: LoopNest, dag, feats: dict, pure: dict[str, list[str]]) -> None:
+    """Loads per vector and per scalar of each computed stage, as Adams2019 counts them from the
+    DAG's Load Jacobians (composed through inlined Funcs) and the stage's vectorized loop:
+    broadcasts, dense and stride-2/3/4 vector loads, gathers; an update also loads itself."""
+    nodes = {n.func: n for n in dag.nodes}
+    stages = {st.name: st for n in dag.nodes for st in n.stages}
+    inlined = {f for f, n in nodes.items() if not n.is_input and (f, 0) not in nest.stages}
+    into: dict[str, list] = {}
+    for e in dag.edges:
+        into.setdefault(e.consumer, []).append(e)
+
+    def vector_dim(func: str) -> int:
+        s = nest.stages.get((func, 0))
+        vec = [l for l in s.own if l.kind == "vectorized"] if s else []
+        return pure[func].index(_dim(vec[-1].var, func, 0)) if vec and _dim(vec[-1].var, func, 0) in pure[func] else 0
+
+    for (func, index), nest_stage in nest.stages.items():
+        feat, st = feats.get((func, index)), stages.get(_stage_name(func, index))
+        if feat is None or st is None:
+            continue
+        vec = [l for l in nest_stage.own if l.kind == "vectorized"]
+        vec_dim = _dim(vec[-1].var, func, index) if vec else None
+        v = st.loop_vars.index(vec_dim) if vec_dim in st.loop_vars else -1
+        # (count, jacobian rows: producer dims x this stage's loops, producer), through inlined Funcs
+        pending = [(m, rows, e.producer) for e in into.get(st.name, []) for m, rows in e.jacobians]
+        loads = []
+        while pending:
+            m, rows, producer = pending.pop()
+            if producer not in inlined:
+                loads.append((m, rows, producer))
+                continue
+            for e in into.get(producer, []):  # the inlined Func's own loads, seen from this stage
+                for m2, rows2 in e.jacobians:
+                    pending.append((m * m2, _matmul(rows2, rows), e.producer))
+        n = {"loads": 0.0, "broadcast": 0.0, "dense": 0.0, 2: 0.0, 3: 0.0, 4: 0.0, "gather": 0.0}
+        # an unrolled block reuses a load that does not move along its pure loops (LICM)
+        block: dict[str, float] = {}
+        for loop in _innermost_level(nest_stage):
+            d = _dim(loop.var, func, index)
+            block[d] = block.get(d, 1.0) * loop.extent
+        for m, rows, producer in loads:
+            if feat["unrolled_loop_extent"] > 1:
+                for j, d in enumerate(st.loop_vars):
+                    if d in pure[func] and all(j < len(r) and r[j] == 0 for r in rows):
+                        m = m / block.get(d, 1.0)
+            inner = 0 if nodes[producer].is_input else vector_dim(producer)
+            if v >= 0:
+                strides = [r[v] if v < len(r) else None for r in rows]
+                kind = "broadcast" if all(x == 0 for x in strides) else "gather"
+                for k in (1, 2, 3, 4):
+                    if all((x == k) if i == inner else (x == 0) for i, x in enumerate(strides)):
+                        kind = "dense" if k == 1 else k
+            else:
+                kind = "broadcast"  # Adams2019 classifies nothing in a stage it does not vectorize
+            n["loads"] += m
+            n[kind] += m
+        self_load = 1.0 if index > 0 else 0.0
+        feat["vector_loads_per_vector"] = n["dense"] + 2 * n[2] + 3 * n[3] + 4 * n[4] + self_load
+        feat["scalar_loads_per_vector"] = n["broadcast"] + feat["vector_size"] * n["gather"]
+        feat["scalar_loads_per_scalar"] = n["loads"] + self_load
+
+
+def _working_sets(nest: LoopNest, feats: dict, outputs: dict[str, Allocation]) -> None:
+    """Adams2019's working sets: the bytes one production of each Func stored inside a loop
+    level takes, summed, at the stage's task (its outermost loop), production and realization
+    sites and at the root."""
+    stored = {f: a.loops for f, a in nest.allocations.items()} | {f: [] for f in outputs}
+
+    def inside(loop: Loop | None) -> float:
+        return sum(feats.get((f, 0), {}).get("bytes_at_production", math.nan)
+                   for f, loops in stored.items() if loop is None or any(l is loop for l in loops))  # fmt: skip
+
+    root = inside(None)
+    for (func, index), s in nest.stages.items():
+        feat = feats.get((func, index))
+        alloc = nest.allocations.get(func)
+        if feat is None:
+            continue
+        task = s.outer[0] if s.outer else (s.own[0] if s.own else None)
+        feat["working_set_at_task"] = inside(task)
+        feat["working_set_at_production"] = inside(s.outer[-1]) if s.outer else root
+        feat["working_set_at_realization"] = inside(alloc.loops[-1]) if alloc is not None and alloc.loops else root
+        feat["working_set_at_root"] = root
+
+
+def _stage_name(func: str, index: int) -> str:
+    return func if index == 0 else f"{func}.update({index - 1})"
 
 
 def lowering_log(pipeline, output_shapes: list[tuple[int, ...]], target) -> str:

@@ -89,16 +89,22 @@ def test_a_log_without_the_passes_is_one_clear_error() -> None:
 
 # -- against Halide's own featurization ------------------------------------------------------------
 #: Exact agreement (relative 1e-6) with Adams2019's featurization of the same schedule that each
-#: feature must reach on this test's schedules. benchmarks/loopnest_agreement.py measured, over 199
-#: stages of 5 random and 4 zoo programs: 100% for num_realizations, num_productions,
-#: points_computed_per_production, vector_size, the parallelisms; 96.8-98.4% for the points,
-#: bytes, vectors and working set (sliding windows and rounded tails are where they part);
-#: 94.1% for the innermost loop extents (docs/dataset.md).
+#: feature must reach on this test's schedules. benchmarks/loopnest_agreement.py measured, over 222
+#: computed stages of 5 random and 4 zoo programs (docs/dataset.md): 100% for num_realizations,
+#: num_productions, points_computed_per_production, vector_size, the parallelisms,
+#: scalar_loads_per_vector; 97-99% for the points, bytes, vectors, the other loads and working_set
+#: (sliding windows and rounded tails are where they part); 95% for the innermost loop extents;
+#: 85-93% for the working sets at the task, production, realization and root (within 10%: 92-100%).
+#: This test's 28 stages include r00001's, where 69 of the benchmark's 99 disagreements are
+#: (86% for the bytes, 64% and 36% for the working sets here): the floors sit below the benchmark.
 AGREEMENT = {
     "num_realizations": 1.0, "num_productions": 1.0, "points_computed_per_production": 1.0, "vector_size": 1.0,
-    "inner_parallelism": 1.0, "outer_parallelism": 1.0, "points_computed_total": 0.85, "bytes_at_realization": 0.85,
-    "bytes_at_production": 0.85, "innermost_bytes_at_realization": 0.85, "num_vectors": 0.85, "num_scalars": 0.85,
-    "working_set": 0.85, "bytes_at_task": 0.85, "innermost_loop_extent": 0.75, "inlined_calls": 0.85,
+    "inner_parallelism": 1.0, "outer_parallelism": 1.0, "scalar_loads_per_vector": 1.0,
+    "points_computed_total": 0.85, "bytes_at_realization": 0.85, "bytes_at_production": 0.85,
+    "innermost_bytes_at_realization": 0.85, "num_vectors": 0.85, "num_scalars": 0.85, "working_set": 0.85,
+    "bytes_at_task": 0.85, "inlined_calls": 0.85, "vector_loads_per_vector": 0.85, "scalar_loads_per_scalar": 0.85,
+    "innermost_loop_extent": 0.75, "working_set_at_task": 0.6, "working_set_at_production": 0.6,
+    "working_set_at_realization": 0.6, "working_set_at_root": 0.3,
 }  # fmt: skip
 
 
@@ -142,9 +148,9 @@ def compared():
 
 def test_loop_nest_features_agree_with_adams2019s_on_its_schedules(compared) -> None:
     assert len(compared) >= 20
-    for name, required in AGREEMENT.items():
-        same = [abs(h[name] - o[name]) <= 1e-6 * max(1.0, abs(h[name])) for h, o in compared]
-        assert sum(same) / len(same) >= required, f"{name}: {sum(same)}/{len(same)} agree"
+    share = {name: sum(abs(h[name] - o[name]) <= 1e-6 * max(1.0, abs(h[name])) for h, o in compared) / len(compared)
+             for name in AGREEMENT}  # fmt: skip
+    assert all(share[n] >= AGREEMENT[n] for n in AGREEMENT), {n: round(v, 3) for n, v in share.items()}
 
 
 @pytest.mark.parametrize("autoscheduler", ["Mullapudi2016", "Li2018"])
