@@ -24,8 +24,7 @@ from common import write_result
 from featurize.halide import loopnest as ln
 from featurize.halide.features import SCHEDULE_FEATURE_NAMES, decode_featurization
 from featurize.halide.graph import parse_dag_dump
-from pipelines.halide.autoschedule import autoschedule
-from pipelines.halide.programs import load_program, random_entry, zoo_entry
+from pipelines.halide.programs import random_entry, zoo_entry
 from pipelines.halide.sample import dag_dump
 
 #: The reference dataset's random programs, smaller (a schedule lowers in about a second).
@@ -57,16 +56,15 @@ def main() -> None:
     args = ap.parse_args()
 
     entries = [random_entry(f"r{s:05d}", s, RANDOM_PARAMS) for s in args.random] + [zoo_entry(z) for z in args.zoo]
-    # every DAG dump before any schedule: a process that has run the autoscheduler keeps its log level
     dags = [parse_dag_dump(dag_dump(e, 1, 300)) for e in entries]
     computed, inlined, worst = [], [], []
     t0 = time.perf_counter()
     for entry, dag in zip(entries, dags):
         for k in range(args.samples):
             params = {"parallelism": 1, "beam_size": 1, "random_dropout": 50 if k else 100, "random_dropout_seed": k}
-            _, blob = autoschedule(load_program(entry).pipeline, "Adams2019", params)
-            halide = [dict(zip(SCHEDULE_FEATURE_NAMES, r[:39])) for r in decode_featurization(blob)]
-            ours = ln.schedule_features(entry, "Adams2019", params, dag, invariant=halide)
+            lowered = ln.lower_in_child(entry, "Adams2019", params)
+            halide = [dict(zip(SCHEDULE_FEATURE_NAMES, r[:39])) for r in decode_featurization(lowered["featurization"])]
+            ours = ln.features_from_lowering(lowered, dag, invariant=halide)
             for stage, h, o in zip(dag.featurization_stages(), halide, ours):
                 (inlined if o["inlined_calls"] > 0 else computed).append((h, o))
                 for name in ln.LOOP_NEST_FEATURES:

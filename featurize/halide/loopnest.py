@@ -624,24 +624,22 @@ def _lower_in_this_process(entry: dict, autoscheduler: str, params: dict) -> dic
     from pipelines.halide.samplers import MANUAL
 
     program = load_program(entry, manual=autoscheduler == MANUAL)
+    featurization = b""
     if autoscheduler != MANUAL:
-        autoschedule(program.pipeline, autoscheduler, params)
+        _, featurization = autoschedule(program.pipeline, autoscheduler, params)
     log = lowering_log(program.pipeline, program.output_shapes, host_target())
     outputs = [[f.name(), f.type().bits() // 8, list(shape)]
                for f, shape in zip(program.outputs, program.output_shapes)]  # fmt: skip
-    return {"passes": lowering_passes(log), "outputs": outputs}
+    return {"passes": lowering_passes(log), "outputs": outputs, "featurization": bytes(featurization).hex()}
 
 
-def schedule_features(
-    entry: dict, autoscheduler: str, params: dict, dag, invariant: list[dict[str, float]] | None = None,
-    timeout_s: float = 300.0,
-) -> list[dict[str, float]]:
-    """The schedule features of ``entry`` (a program entry) scheduled by ``autoscheduler`` with
-    ``params`` (or its manual schedule), one dict per stage in the featurization's order.
-
-    The program is lowered in a fresh Python started with ``HL_DEBUG_CODEGEN=2`` (Halide reads
-    it once, when it starts); ``dag`` is its Adams2019 DAG (:func:`featurize.halide.graph.parse_dag_dump`).
-    """
+def lower_in_child(entry: dict, autoscheduler: str, params: dict, timeout_s: float = 300.0) -> dict:
+    """Build ``entry`` (a program entry), schedule it with ``autoscheduler`` and ``params`` (or
+    its manual schedule) and lower it, in a fresh Python started with ``HL_DEBUG_CODEGEN=2``
+    (Halide reads it once, when it starts; and a process that has run an autoscheduler keeps
+    its log level, so this one stays clean). Returns the passes :func:`parse_lowering` reads,
+    the outputs (name, bytes per element, shape) and the autoscheduler's featurization (bytes;
+    empty but for Adams2019)."""
     import json
     import subprocess
     import sys
@@ -658,9 +656,26 @@ def schedule_features(
             raise RuntimeError(f"{entry.get('program_id')}: lowering {autoscheduler}'s schedule failed "
                                f"(exit {done.returncode}): {said[-1] if said else ''}")  # fmt: skip
         data = json.loads(reply.read_text())
-    nest = parse_lowering(data["passes"])
-    outputs = {name: Allocation(name, elem, shape, []) for name, elem, shape in data["outputs"]}
+    data["featurization"] = bytes.fromhex(data["featurization"])
+    return data
+
+
+def features_from_lowering(lowered: dict, dag,
+                           invariant: list[dict[str, float]] | None = None) -> list[dict[str, float]]:  # fmt: skip
+    """:func:`program_features` of what :func:`lower_in_child` returned."""
+    nest = parse_lowering(lowered["passes"])
+    outputs = {name: Allocation(name, elem, shape, []) for name, elem, shape in lowered["outputs"]}
     return program_features(nest, dag, outputs, invariant)
+
+
+def schedule_features(
+    entry: dict, autoscheduler: str, params: dict, dag, invariant: list[dict[str, float]] | None = None,
+    timeout_s: float = 300.0,
+) -> list[dict[str, float]]:
+    """The schedule features of ``entry`` scheduled by ``autoscheduler`` with ``params`` (or its
+    manual schedule), one dict per stage in the featurization's order; ``dag`` is its Adams2019
+    DAG (:func:`featurize.halide.graph.parse_dag_dump`)."""
+    return features_from_lowering(lower_in_child(entry, autoscheduler, params, timeout_s), dag, invariant)
 
 
 if __name__ == "__main__":
