@@ -33,43 +33,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from featurize.halide.features import SCHEDULE_FEATURE_NAMES
-
-#: The features read from the loop nest (the rest are NaN).
-LOOP_NEST_FEATURES: tuple[str, ...] = (
-    "num_realizations",
-    "num_productions",
-    "points_computed_per_realization",
-    "points_computed_per_production",
-    "points_computed_total",
-    "innermost_loop_extent",
-    "innermost_pure_loop_extent",
-    "unrolled_loop_extent",
-    "inner_parallelism",
-    "outer_parallelism",
-    "bytes_at_realization",
-    "bytes_at_production",
-    "innermost_bytes_at_realization",
-    "innermost_bytes_at_production",
-    "inlined_calls",
-    "working_set",
-    "vector_size",
-    "num_vectors",
-    "num_scalars",
-    "bytes_at_task",
-    "innermost_bytes_at_task",
-    "scalar_loads_per_vector",
-    "vector_loads_per_vector",
-    "scalar_loads_per_scalar",
-    "working_set_at_task",
-    "working_set_at_production",
-    "working_set_at_realization",
-    "working_set_at_root",
-)
+from featurize.halide.graph import stage_name
 
 #: Features that do not depend on the schedule (Featurization.h calls them "a useful reference"):
 #: taken from any Adams2019 featurization of the same program.
 SCHEDULE_INVARIANT: tuple[str, ...] = ("points_computed_minimum", "bytes_at_root", "innermost_bytes_at_root",
                                        "native_vector_size")  # fmt: skip
+
+#: The load footprints, not read yet (NaN): the region each load reads at each site.
+FOOTPRINT_FEATURES: tuple[str, ...] = (
+    "unique_bytes_read_per_realization", "unique_lines_read_per_realization", "allocation_bytes_read_per_realization",
+    "unique_bytes_read_per_vector", "unique_lines_read_per_vector", "unique_bytes_read_per_task",
+    "unique_lines_read_per_task",
+)  # fmt: skip
+
+#: The features read from the loop nest and the DAG.
+LOOP_NEST_FEATURES: tuple[str, ...] = tuple(
+    n for n in SCHEDULE_FEATURE_NAMES if n not in SCHEDULE_INVARIANT + FOOTPRINT_FEATURES
+)
 
 BOUNDS_PASS = "Lowering after computation bounds inference:"
 FLATTENED_PASS = "Lowering after storage flattening:"
@@ -112,10 +93,6 @@ class Allocation:
     @property
     def bytes(self) -> float:
         return self.elem_bytes * math.prod(self.dims)
-
-    @property
-    def innermost_bytes(self) -> float:
-        return self.elem_bytes * (self.dims[0] if self.dims else 1)
 
 
 @dataclass
@@ -364,7 +341,7 @@ def stage_features(nest: LoopNest, func: str, stage: int, pure_dims: list[str],
     level = _innermost_level(s)
     region = [s.region.get(d, math.nan) for d in pure_dims] if stage == 0 else []
     # the innermost dimension, as Adams2019 takes it: the vectorized one (else the first)
-    v = _dim(vector[-1].var, func, stage) if vector else (pure_dims[0] if pure_dims else None)
+    v = _vectorized_dim(s) or (pure_dims[0] if pure_dims else None)
     extents = dict(zip(alloc.names or pure_dims, alloc.dims))
     innermost_realization = alloc.elem_bytes * extents.get(v, 1.0)
     feat.update(
@@ -395,6 +372,12 @@ def stage_features(nest: LoopNest, func: str, stage: int, pure_dims: list[str],
     return feat
 
 
+def _vectorized_dim(s: StageNest) -> str | None:
+    """The dimension the stage's innermost vectorized loop runs along (None: not vectorized)."""
+    vector = [l for l in s.own if l.kind == "vectorized"]
+    return _dim(vector[-1].var, s.func, s.stage) if vector else None
+
+
 def _innermost_level(s: StageNest) -> list[Loop]:
     """Adams2019's innermost loop level of a stage: its loops inside the last one that holds
     another Func's production, vector lanes aside."""
@@ -406,12 +389,10 @@ def _vectors_and_scalars(s: StageNest, alloc: Allocation, pure_dims: list[str], 
                          reduction: float, lanes: float, total: float) -> dict[str, float]:  # fmt: skip
     """Whole vectors and leftover scalars over the realizations' regions, as Adams2019 counts
     them: along the vectorized dimension, extent // lanes vectors and extent % lanes scalars."""
-    vector = [l for l in s.own if l.kind == "vectorized"]
-    if lanes <= 1 or not vector:
+    v = _vectorized_dim(s)
+    if lanes <= 1 or v is None:
         return {"num_vectors": 0.0, "num_scalars": total}
-    names = alloc.names or pure_dims
-    extents = dict(zip(names, alloc.dims))
-    v = _dim(vector[-1].var, s.func, s.stage)
+    extents = dict(zip(alloc.names or pure_dims, alloc.dims))
     if v not in extents:
         return {"num_vectors": total / lanes, "num_scalars": 0.0}
     others = math.prod(e for d, e in extents.items() if d != v) * (reduction if s.stage > 0 else 1.0)
@@ -515,16 +496,14 @@ def _load_counts(nest: LoopNest, dag, feats: dict, pure: dict[str, list[str]]) -
         into.setdefault(e.consumer, []).append(e)
 
     def vector_dim(func: str) -> int:
-        s = nest.stages.get((func, 0))
-        vec = [l for l in s.own if l.kind == "vectorized"] if s else []
-        return pure[func].index(_dim(vec[-1].var, func, 0)) if vec and _dim(vec[-1].var, func, 0) in pure[func] else 0
+        d = _vectorized_dim(nest.stages[(func, 0)]) if (func, 0) in nest.stages else None
+        return pure[func].index(d) if d in pure[func] else 0
 
     for (func, index), nest_stage in nest.stages.items():
-        feat, st = feats.get((func, index)), stages.get(_stage_name(func, index))
+        feat, st = feats.get((func, index)), stages.get(stage_name(func, index))
         if feat is None or st is None:
             continue
-        vec = [l for l in nest_stage.own if l.kind == "vectorized"]
-        vec_dim = _dim(vec[-1].var, func, index) if vec else None
+        vec_dim = _vectorized_dim(nest_stage)
         v = st.loop_vars.index(vec_dim) if vec_dim in st.loop_vars else -1
         # (count, jacobian rows: producer dims x this stage's loops, producer), through inlined Funcs
         pending = [(m, rows, e.producer) for e in into.get(st.name, []) for m, rows in e.jacobians]
@@ -586,10 +565,6 @@ def _working_sets(nest: LoopNest, feats: dict, outputs: dict[str, Allocation]) -
         feat["working_set_at_production"] = inside(s.outer[-1]) if s.outer else root
         feat["working_set_at_realization"] = inside(alloc.loops[-1]) if alloc is not None and alloc.loops else root
         feat["working_set_at_root"] = root
-
-
-def _stage_name(func: str, index: int) -> str:
-    return func if index == 0 else f"{func}.update({index - 1})"
 
 
 def lowering_log(pipeline, output_shapes: list[tuple[int, ...]], target) -> str:
