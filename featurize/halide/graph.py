@@ -23,7 +23,9 @@ from featurize.schema import UserError
 
 _NODE = re.compile(r"^Node: (\S+)\s*$")
 _STAGE = re.compile(r"^  Stage (\d+):\s*$")
-_LOOP = re.compile(r"^    (\S+) ")
+_LOOP = re.compile(r"^    (\S+) (.*)$")
+_REGION_HEAD = re.compile(r"^  (Symbolic region required|Region computed):\s*$")
+_REGION_ROW = re.compile(r"^    (.+), (.+)$")
 _FLAGS = re.compile(r"^  pointwise: (\d) boundary condition: (\d) wrapper: (\d) input: (\d) output: (\d)")
 _EDGE = re.compile(r"^Edge: (\S+) -> (\S+)\s*$")
 _FOOT_MAX = re.compile(r"^    Max (\d+): (.*)$")
@@ -43,6 +45,8 @@ class Stage:
     func: str
     index: int
     loop_vars: list[str]
+    #: each loop's (min, max) expression, in the node's computed region (``f.x.min``, ...)
+    loop_bounds: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def n_reduction_dims(self) -> int:
@@ -55,6 +59,10 @@ class Node:
     stages: list[Stage] = field(default_factory=list)
     is_input: bool = False
     is_output: bool = False
+    #: per dimension, the symbols of the region required of it (``f.x.min``, ``f.x.max``) and
+    #: the region computed, as expressions of those (most Funcs compute what is required)
+    required_symbols: list[tuple[str, str]] = field(default_factory=list)
+    region_computed: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -63,6 +71,9 @@ class Edge:
     consumer: str  # a stage name
     jacobians: list[tuple[int, list[list[Fraction | None]]]] = field(default_factory=list)
     footprint_halo: int = 0
+    #: per producer dimension, the (min, max) it reads, as expressions of the consumer stage's
+    #: loop bounds (``c.x.min``, ``c.x.max``, ...)
+    footprint: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def n_loads(self) -> int:
@@ -88,6 +99,27 @@ def _entry(tok: str) -> Fraction | None:
     return None if tok == "_" else Fraction(tok)
 
 
+def _set_bound(bounds: list[tuple[str, str]], dim: int, side: int, expr: str) -> None:
+    while len(bounds) <= dim:
+        bounds.append(("_", "_"))
+    pair = list(bounds[dim])
+    pair[side] = expr
+    bounds[dim] = (pair[0], pair[1])
+
+
+def _split_top_spaces(text: str) -> list[str]:
+    """Split at spaces outside parentheses (Halide prints ``(a + b)`` and ``min(a, b)``)."""
+    out, depth, cur = [], 0, ""
+    for ch in text.strip():
+        depth += (ch == "(") - (ch == ")")
+        if ch == " " and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [t for t in out + [cur] if t]
+
+
 def parse_dag_dump(text: str) -> Dag:
     """Parse the ``FunctionDAG::dump`` text out of an autoscheduler log."""
     nodes: list[Node] = []
@@ -95,6 +127,7 @@ def parse_dag_dump(text: str) -> Dag:
     node: Node | None = None
     edge: Edge | None = None
     in_loops = False
+    region: list | None = None  # the node's region list being read
     mult = 1
     rows: list[list[Fraction | None]] = []
 
@@ -106,12 +139,16 @@ def parse_dag_dump(text: str) -> Dag:
 
     for line in text.splitlines():
         if m := _NODE.match(line):
-            node, edge, in_loops = Node(m.group(1)), None, False
+            node, edge, in_loops, region = Node(m.group(1)), None, False, None
             nodes.append(node)
+        elif node is not None and (m := _REGION_HEAD.match(line)):
+            region = node.required_symbols if m.group(1).startswith("Symbolic") else node.region_computed
+        elif region is not None and node is not None and (m := _REGION_ROW.match(line)):
+            region.append((m.group(1).strip(), m.group(2).strip()))
         elif node is not None and (m := _STAGE.match(line)):
             i = int(m.group(1))
             node.stages.append(Stage(stage_name(node.func, i), node.func, i, []))
-            in_loops = True
+            in_loops, region = True, None
         elif m := _FLAGS.match(line):
             if node is not None:
                 node.is_input = m.group(4) == "1"
@@ -120,14 +157,16 @@ def parse_dag_dump(text: str) -> Dag:
         elif m := _EDGE.match(line):
             flush_jacobian()
             node, in_loops = None, False
-            edge = Edge(m.group(1), m.group(2))
+            edge, region = Edge(m.group(1), m.group(2)), None
             edges.append(edge)
         elif edge is not None:
             if m := _FOOT_MAX.match(line):
+                _set_bound(edge.footprint, int(m.group(1)), 1, m.group(2).strip())
                 off = _OFFSET.search(m.group(2).strip())
                 if off and off.group(1) == "+":
                     edge.footprint_halo += int(off.group(2))
             elif m := _FOOT_MIN.match(line):
+                _set_bound(edge.footprint, int(m.group(1)), 0, m.group(2).strip())
                 off = _OFFSET.search(m.group(2).strip())
                 if off and off.group(1) == "-":
                     edge.footprint_halo += int(off.group(2))
@@ -144,6 +183,8 @@ def parse_dag_dump(text: str) -> Dag:
         elif in_loops and node is not None and node.stages and (m := _LOOP.match(line)):
             if not line.startswith("    Featurization") and not line.startswith("     "):
                 node.stages[-1].loop_vars.append(m.group(1))
+                bounds = _split_top_spaces(m.group(2))
+                node.stages[-1].loop_bounds.append((bounds[0], bounds[-1]) if len(bounds) == 2 else ("_", "_"))
             if line.startswith("    Featurization"):
                 in_loops = False
     flush_jacobian()
@@ -153,6 +194,7 @@ def parse_dag_dump(text: str) -> Dag:
 
 
 _UNIQUIFIER = re.compile(r"\$\d+$")
+_DOTTED = re.compile(r"([A-Za-z_][\w$]*)(\.[\w$.]+)")
 
 
 def _strip_uniquifiers(dag: Dag) -> Dag:
@@ -165,14 +207,23 @@ def _strip_uniquifiers(dag: Dag) -> Dag:
     base = {n.func: _UNIQUIFIER.sub("", n.func) for n in dag.nodes}
     if len(set(base.values())) != len(base):
         return dag
+    def rename(expr: str) -> str:  # "conv1$1.x.min" -> "conv1.x.min"
+        return _DOTTED.sub(lambda m: base.get(m.group(1), m.group(1)) + m.group(2), expr)
+
+    def renamed(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(rename(a), rename(b)) for a, b in pairs]
+
     for n in dag.nodes:
         n.func = base[n.func]
+        n.required_symbols, n.region_computed = renamed(n.required_symbols), renamed(n.region_computed)
         for s in n.stages:
             s.func, s.name = n.func, stage_name(n.func, s.index)
+            s.loop_bounds = renamed(s.loop_bounds)
     for e in dag.edges:
         e.producer = base.get(e.producer, e.producer)
         func, dot, rest = e.consumer.partition(".")
         e.consumer = base.get(func, func) + dot + rest
+        e.footprint = renamed(e.footprint)
     return dag
 
 

@@ -18,13 +18,14 @@ Bounds that vary from one iteration of a loop to the next (tails) are evaluated 
 loop's middle iteration.
 
 Loads per vector and per scalar come from the program's Adams2019 DAG (its Load Jacobians,
-composed through inlined Funcs) and the stage's vectorized loop, as Adams2019 classifies them.
-Features this reader does not compute yet are NaN (:data:`LOOP_NEST_FEATURES` lists the
-ones it does): the load footprints (``unique_*_read_*``, ``allocation_bytes_read_per_realization``).
+composed through inlined Funcs) and the stage's vectorized loop, as Adams2019 classifies them;
+the load footprints (``unique_*_read_*``, ``allocation_bytes_read_per_realization``) from the
+DAG's bounds expressions (:class:`Dataflow`) over one tile of the stage at each site.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -40,17 +41,15 @@ from featurize.halide.graph import stage_name
 SCHEDULE_INVARIANT: tuple[str, ...] = ("points_computed_minimum", "bytes_at_root", "innermost_bytes_at_root",
                                        "native_vector_size")  # fmt: skip
 
-#: The load footprints, not read yet (NaN): the region each load reads at each site.
+#: The load footprints: the region each load reads at each site (:class:`Dataflow`).
 FOOTPRINT_FEATURES: tuple[str, ...] = (
     "unique_bytes_read_per_realization", "unique_lines_read_per_realization", "allocation_bytes_read_per_realization",
     "unique_bytes_read_per_vector", "unique_lines_read_per_vector", "unique_bytes_read_per_task",
     "unique_lines_read_per_task",
 )  # fmt: skip
 
-#: The features read from the loop nest and the DAG.
-LOOP_NEST_FEATURES: tuple[str, ...] = tuple(
-    n for n in SCHEDULE_FEATURE_NAMES if n not in SCHEDULE_INVARIANT + FOOTPRINT_FEATURES
-)
+#: The features read from the loop nest and the DAG (every one that depends on the schedule).
+LOOP_NEST_FEATURES: tuple[str, ...] = tuple(n for n in SCHEDULE_FEATURE_NAMES if n not in SCHEDULE_INVARIANT)
 
 BOUNDS_PASS = "Lowering after computation bounds inference:"
 FLATTENED_PASS = "Lowering after storage flattening:"
@@ -139,25 +138,42 @@ def evaluate(expr: str, env: dict[str, float]) -> float:
             return math.nan
         name, value = head[0].split("=", 1)
         return evaluate(head[1], {**env, name.strip(): evaluate(value, env)})
-    text = _CAST.sub("", text)
-    free = sorted(set(_NAME.findall(text)) - _FUNCS, key=len, reverse=True)
+    compiled = _compile(text)
+    if compiled is None:
+        return math.nan
+    code, free = compiled
     values = {}
     for i, n in enumerate(free):
         v = env.get(n, math.nan)
         if v != v:
             return math.nan
         values[f"_v{i}"] = v
+    try:
+        return float(eval(code, _EVAL_FUNCS, values))  # noqa: S307 - names replaced, operators checked
+    except (ArithmeticError, TypeError, NameError):
+        return math.nan
+
+
+_EVAL_FUNCS = {"__builtins__": {}, "min": min, "max": max, "abs": abs, "likely": lambda x: x,
+               "likely_if_innermost": lambda x: x, "select": lambda c, a, b: a if c else b}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=65536)
+def _compile(text: str):
+    """``text`` as Python code over placeholders ``_v0, _v1, ...`` and the names they stand for
+    (None when it holds anything but integer arithmetic, comparisons and min/max/select)."""
+    text = _CAST.sub("", text)
+    free = sorted(set(_NAME.findall(text)) - _FUNCS, key=len, reverse=True)
+    for i, n in enumerate(free):
         text = re.sub(rf"(?<![\w.$]){re.escape(n)}(?![\w.$])", f"_v{i}", text)
     text = text.replace("&&", " and ").replace("||", " or ").replace("/", "//")
     text = re.sub(r"!(?!=)", " not ", text)
     if not re.fullmatch(r"[\w\s+\-*/%().,<>=!]*", text):
-        return math.nan
-    fns = {"__builtins__": {}, "min": min, "max": max, "abs": abs, "likely": lambda x: x,
-           "likely_if_innermost": lambda x: x, "select": lambda c, a, b: a if c else b}  # fmt: skip
+        return None
     try:
-        return float(eval(text, fns, values))  # noqa: S307 - names replaced, operators checked above
-    except (ArithmeticError, SyntaxError, TypeError, NameError):
-        return math.nan
+        return compile(text, "<stmt>", "eval"), tuple(free)
+    except SyntaxError:
+        return None
 
 
 # -- the lowering log ----------------------------------------------------------------------------
@@ -407,7 +423,8 @@ def _consumer_key(stage_name: str) -> tuple[str, int]:
 
 
 def program_features(nest: LoopNest, dag, outputs: dict[str, Allocation],
-                     invariant: list[dict[str, float]] | None = None) -> list[dict[str, float]]:  # fmt: skip
+                     invariant: list[dict[str, float]] | None = None,
+                     input_bytes: dict[str, float] | None = None) -> list[dict[str, float]]:  # fmt: skip
     """Schedule features of every stage, in the featurization's order (``dag``:
     :class:`featurize.halide.graph.Dag`, the program's Adams2019 DAG).
 
@@ -415,7 +432,8 @@ def program_features(nest: LoopNest, dag, outputs: dict[str, Allocation],
     its calls (the DAG's loads of it, times the points its consumers compute), their vectors
     and scalars, the narrowest vector width and innermost pure extent among them.
     ``invariant``: a featurization of the same program (any schedule), rows in the same
-    order, for the schedule-independent features (:data:`SCHEDULE_INVARIANT`).
+    order, for the schedule-independent features (:data:`SCHEDULE_INVARIANT`). ``input_bytes``:
+    bytes per element of each input buffer, for the load footprints.
     """
     pure = {n.func: n.stages[0].loop_vars for n in dag.nodes}
     feats: dict[tuple[str, int], dict[str, float]] = {}
@@ -443,10 +461,7 @@ def program_features(nest: LoopNest, dag, outputs: dict[str, Allocation],
             f["vector_size"] = min(f["vector_size"], c["vector_size"])
             f["innermost_pure_loop_extent"] = min(f["innermost_pure_loop_extent"], c["innermost_pure_loop_extent"])
             f["outer_parallelism"] = c["outer_parallelism"] * c["inner_parallelism"]
-        f["inner_parallelism"] = 1.0
-        for k in ("working_set_at_task", "working_set_at_production", "working_set_at_realization",
-                  "working_set_at_root"):
-            f[k] = math.nan  # not read yet (the computed stages' are NaN too)
+        f["inner_parallelism"] = 1.0  # its working sets: _working_sets
         for k in ("vector_size", "innermost_pure_loop_extent"):
             f[k] = f[k] if math.isfinite(f[k]) else math.nan
         feats[(node.func, 0)] = f
@@ -456,6 +471,7 @@ def program_features(nest: LoopNest, dag, outputs: dict[str, Allocation],
                                                       for g in nest_stage.inner_realizations)  # fmt: skip
     _load_counts(nest, dag, feats, pure)
     _working_sets(nest, feats, outputs)
+    _footprints(nest, dag, feats, pure, outputs, input_bytes or {})
     rows = [feats[(st.func, st.index)] for st in dag.featurization_stages()]
     if invariant is not None:
         for row, ref in zip(rows, invariant):
@@ -555,6 +571,10 @@ def _working_sets(nest: LoopNest, feats: dict, outputs: dict[str, Allocation]) -
                    for f, loops in stored.items() if loop is None or any(l is loop for l in loops))  # fmt: skip
 
     root = inside(None)
+    for key, feat in feats.items():
+        if key not in nest.stages:  # inlined: nothing is stored inside it (Adams2019 bills 0), but the root's
+            feat.update(working_set_at_task=0.0, working_set_at_production=0.0, working_set_at_realization=0.0,
+                        working_set_at_root=root)  # fmt: skip
     for (func, index), s in nest.stages.items():
         feat = feats.get((func, index))
         alloc = nest.allocations.get(func)
@@ -565,6 +585,187 @@ def _working_sets(nest: LoopNest, feats: dict, outputs: dict[str, Allocation]) -
         feat["working_set_at_production"] = inside(s.outer[-1]) if s.outer else root
         feat["working_set_at_realization"] = inside(alloc.loops[-1]) if alloc is not None and alloc.loops else root
         feat["working_set_at_root"] = root
+
+
+Span = tuple[float, float]
+
+
+def _hull(a: list[Span], b: list[Span]) -> list[Span]:
+    return [(math.nan, math.nan) if math.nan in (x[0], y[0]) or x[0] != x[0] or y[0] != y[0]
+            else (min(x[0], y[0]), max(x[1], y[1])) for x, y in zip(a, b)]  # fmt: skip
+
+
+class Dataflow:
+    """Adams2019's bounds relation (its ``LoopNest::get_bounds``): the region of every Func that
+    computing one tile of a stage requires, evaluated from the DAG dump's expressions (each
+    edge's footprint in the consumer's loop bounds, each node's region computed, each stage's
+    loops). At the root, the tile is the outputs' whole region; inside a loop, one
+    representative tile, the middle one, as Adams2019 picks it."""
+
+    def __init__(self, dag, outputs: dict[str, Allocation]):
+        self.nodes = dag.nodes  # consumers before producers
+        self.stages = {st.name: st for n in dag.nodes for st in n.stages}
+        self.consumers: dict[str, list] = {}
+        for e in dag.edges:
+            self.consumers.setdefault(e.producer, []).append(e)
+        seed = {n.func: [(0.0, d - 1.0) for d in outputs[n.func].dims] for n in dag.nodes
+                if n.is_output and n.func in outputs}  # fmt: skip
+        self.root_required, self.root_loops = self._propagate(None, {}, seed)
+        self._cache: dict = {}
+
+    def _propagate(self, seed_stage: str | None, seed_loops: dict[str, Span], required: dict[str, list[Span]]):
+        loops = {seed_stage: seed_loops} if seed_stage else {}
+        required = dict(required)
+        seed_func = self.stages[seed_stage].func if seed_stage else None
+        for node in self.nodes:
+            if node.func == seed_func:
+                continue
+            if node.func not in required:
+                region = None
+                for e in self.consumers.get(node.func, []):
+                    c = loops.get(e.consumer)
+                    if c is None:
+                        continue
+                    prefix = self.stages[e.consumer].func
+                    env = {f"{prefix}.{v}.{side}": x for v, span in c.items() for side, x in zip(("min", "max"), span)}
+                    fp = [(evaluate(a, env), evaluate(b, env)) for a, b in e.footprint]
+                    region = fp if region is None else _hull(region, fp)
+                if region is None:
+                    continue  # nothing inside the tile reads it
+                required[node.func] = region
+            env = {sym: x for syms, span in zip(node.required_symbols, required[node.func]) for sym, x in zip(syms, span)}
+            computed = [(evaluate(a, env), evaluate(b, env)) for a, b in node.region_computed] or required[node.func]
+            env = {sym: x for syms, span in zip(node.required_symbols, computed) for sym, x in zip(syms, span)}
+            for st in node.stages:
+                loops[st.name] = {v: (evaluate(a, env), evaluate(b, env)) for v, (a, b) in zip(st.loop_vars, st.loop_bounds)}
+        return required, loops
+
+    def required_by_tile(self, stage: str, extents: dict[str, float]) -> dict[str, list[Span]]:
+        """The region of each Func upstream of ``stage`` that one tile of it requires, the tile
+        ``extents[v]`` points along each loop ``v`` (1 along the others)."""
+        key = (stage, tuple(sorted(extents.items())))
+        if key not in self._cache:
+            tile = {}
+            for v, (lo, hi) in self.root_loops.get(stage, {}).items():
+                e = max(1.0, min(extents.get(v, 1.0), hi - lo + 1))
+                start = lo + ((hi - lo + 1) // e // 2) * e if e == e else math.nan
+                tile[v] = (start, start + e - 1)
+            self._cache[key] = self._propagate(stage, tile, {})[0]
+        return self._cache[key]
+
+
+def _footprints(nest: LoopNest, dag, feats: dict, pure: dict[str, list[str]], outputs: dict[str, Allocation],
+                input_bytes: dict[str, float]) -> None:  # fmt: skip
+    """Adams2019's load footprints of each computed stage: the bytes and lines (contiguous runs
+    along the producer's vectorized dimension) it reads from the Funcs it loads, looking
+    through inlined ones, per realization (the region required where it is stored; a producer
+    realized more often than it is, its whole realization; ``allocation_bytes`` the producer's
+    production), per vector, and per task for a stage at the root (the Funcs stored at the root
+    that its task's computation reads)."""
+    flow = Dataflow(dag, outputs)
+    nodes = {n.func: n for n in dag.nodes}
+    into: dict[str, list] = {}
+    for e in dag.edges:
+        into.setdefault(e.consumer, []).append(e)
+    owner = {id(loop): (s, i) for s in nest.stages.values() for i, loop in enumerate(s.own)}
+
+    def elem(f: str) -> float:
+        alloc = nest.allocations.get(f) or outputs.get(f)
+        if alloc is not None:
+            return alloc.elem_bytes
+        return input_bytes.get(f, input_bytes.get(f.removesuffix("_im"), math.nan))  # an ImageParam's Func: "<name>_im"
+
+    def vector_dim(f: str) -> int:
+        d = _vectorized_dim(nest.stages[(f, 0)]) if (f, 0) in nest.stages else None
+        return pure[f].index(d) if f in pure and d in pure[f] else 0
+
+    def stored_at_root(f: str) -> bool:
+        return nodes[f].is_input or f in outputs or (f in nest.allocations and not nest.allocations[f].loops)
+
+    def bytes_and_lines(f: str, region: list[Span] | None) -> tuple[float, float]:
+        if region is None:
+            return math.nan, math.nan
+        extents = [hi - lo + 1 for lo, hi in region]
+        lines = math.prod(e for i, e in enumerate(extents) if i != vector_dim(f))
+        return elem(f) * math.prod(extents), float(lines)
+
+    def loaded(stage: str) -> list[str]:
+        """The non-inlined Funcs a stage loads, through the Funcs inlined into it."""
+        out, pending = [], [stage]
+        while pending:
+            for e in into.get(pending.pop(), []):
+                if (e.producer, 0) in nest.stages or nodes[e.producer].is_input:
+                    out += [] if e.producer in out else [e.producer]
+                else:
+                    pending.append(stage_name(e.producer, 0))
+        return out
+
+    def tile_inside(loop: Loop) -> tuple[str, dict[str, float]] | None:
+        """The stage a loop belongs to and the extents of one iteration's tile of it."""
+        if id(loop) not in owner:
+            return None
+        s, i = owner[id(loop)]
+        extents: dict[str, float] = {}
+        for l in s.own[i + 1 :]:
+            d = _dim(l.var, s.func, s.stage)
+            extents[d] = extents.get(d, 1.0) * l.extent
+        return stage_name(s.func, s.stage), extents
+
+    for (func, index), s in nest.stages.items():
+        feat = feats.get((func, index))
+        alloc = nest.allocations.get(func) or outputs.get(func)
+        if feat is None or alloc is None:
+            continue
+        name = stage_name(func, index)
+        producers = loaded(name)
+        # per realization: at the store site
+        site = tile_inside(alloc.loops[-1]) if alloc.loops else None
+        required = flow.root_required if not alloc.loops else flow.required_by_tile(*site) if site else {}
+        total = {"bytes": 0.0, "lines": 0.0, "allocation": 0.0}
+        for p in producers:
+            producer = feats.get((p, 0), {})
+            p_alloc = nest.allocations.get(p)
+            if p_alloc is not None and producer.get("num_realizations", 0) > feat["num_realizations"]:
+                v = pure[p][vector_dim(p)] if pure.get(p) else None  # nested inside: its whole realization
+                b, l = p_alloc.bytes, math.prod(e for n, e in zip(p_alloc.names, p_alloc.dims) if n != v)
+            else:
+                b, l = bytes_and_lines(p, required.get(p))
+            total["bytes"] += b
+            total["lines"] += l
+            total["allocation"] += (producer["bytes_at_production"] if producer
+                                    else bytes_and_lines(p, flow.root_required.get(p))[0])  # fmt: skip
+        if index > 0:  # an update also reads what the production computed so far
+            total["bytes"] += feat["bytes_at_production"]
+            total["lines"] += feat["bytes_at_production"] / feat["innermost_bytes_at_production"]
+            total["allocation"] += feat["bytes_at_production"]
+        feat["unique_bytes_read_per_realization"] = total["bytes"]
+        feat["unique_lines_read_per_realization"] = total["lines"]
+        feat["allocation_bytes_read_per_realization"] = total["allocation"]
+        # per vector: one vector of the stage
+        v = _vectorized_dim(s)
+        required = flow.required_by_tile(name, {v: feat["vector_size"]} if v else {})
+        per_vector = [bytes_and_lines(p, required.get(p)) for p in producers]
+        feat["unique_bytes_read_per_vector"] = sum(b for b, _ in per_vector)
+        feat["unique_lines_read_per_vector"] = sum(l for _, l in per_vector)
+        # per task: a stage at the root, one iteration of its parallel loops
+        feat["unique_bytes_read_per_task"] = feat["unique_lines_read_per_task"] = 0.0
+        if s.outer or not s.own:
+            continue
+        last_parallel = max((i for i, l in enumerate(s.own) if l.kind == "parallel"), default=0)
+        extents = tile_inside(s.own[last_parallel])[1]
+        required = flow.required_by_tile(name, extents)
+        pending, done = list(into.get(name, [])), set()
+        while pending:
+            e = pending.pop()
+            if e.producer in done:
+                continue
+            done.add(e.producer)
+            if stored_at_root(e.producer):
+                b, l = bytes_and_lines(e.producer, required.get(e.producer))
+                feat["unique_bytes_read_per_task"] += b
+                feat["unique_lines_read_per_task"] += l
+            else:  # computed inside the task, or inlined: what it reads
+                pending += [e2 for st in nodes[e.producer].stages for e2 in into.get(st.name, [])]
 
 
 def lowering_log(pipeline, output_shapes: list[tuple[int, ...]], target) -> str:
@@ -605,7 +806,9 @@ def _lower_in_this_process(entry: dict, autoscheduler: str, params: dict) -> dic
     log = lowering_log(program.pipeline, program.output_shapes, host_target())
     outputs = [[f.name(), f.type().bits() // 8, list(shape)]
                for f, shape in zip(program.outputs, program.output_shapes)]  # fmt: skip
-    return {"passes": lowering_passes(log), "outputs": outputs, "featurization": bytes(featurization).hex()}
+    inputs = {a.name: max(1, a.type.bits() // 8) for a in program.pipeline.infer_arguments() if a.dimensions > 0}
+    return {"passes": lowering_passes(log), "outputs": outputs, "inputs": inputs,
+            "featurization": bytes(featurization).hex()}  # fmt: skip
 
 
 def lower_in_child(entry: dict, autoscheduler: str, params: dict, timeout_s: float = 300.0) -> dict:
@@ -640,7 +843,7 @@ def features_from_lowering(lowered: dict, dag,
     """:func:`program_features` of what :func:`lower_in_child` returned."""
     nest = parse_lowering(lowered["passes"])
     outputs = {name: Allocation(name, elem, shape, []) for name, elem, shape in lowered["outputs"]}
-    return program_features(nest, dag, outputs, invariant)
+    return program_features(nest, dag, outputs, invariant, lowered.get("inputs"))
 
 
 def schedule_features(
