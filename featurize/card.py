@@ -42,7 +42,7 @@ def card_figures(dataset_dir: str | os.PathLike) -> dict[str, Any]:
         ok.select("program_id", "schedule_id"), on=["program_id", "schedule_id"]
     )
     figures["schedules_labelled_featurized"] = labelled.height
-    figures["schema_version"] = schema.SCHEMA_VERSION
+    figures["schema_version"] = schema.file_version(schema.table_path(dataset_dir, "schedules"))
     return figures
 
 

@@ -36,11 +36,18 @@ from featurize.halide.features import (
 )
 
 #: Bump on any change to a table's columns or their meaning.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Older versions this perfgraph still reads: version 3 differs only in the machines table
-#: (4 added the machine facts) and the predictions table (4 added its machine), so a dataset
-#: shared before then needs no rebuild.
-READABLE_VERSIONS = ("3", "4")
+#: (4 added the machine facts) and the predictions table (4 added its machine), version 4 only
+#: in the schedules' featurizer (5 added it), so a dataset shared before then needs no rebuild.
+READABLE_VERSIONS = ("3", "4", "5")
+
+#: What computed a schedule's features (``schedules.featurizer``; empty: none did).
+FEATURIZERS = {
+    "adams2019": "Halide's Adams2019 autoscheduler, from its search state (its own schedules only)",
+    "loopnest": "perfgraph's loop-nest reader (featurize.halide.loopnest), from the Stmt any schedule lowers to",
+    "tvm_per_store": "TVM MetaSchedule's PerStoreFeature",
+}
 
 META_VERSION = b"perfgraph.schema_version"
 META_TABLE = b"perfgraph.table"
@@ -146,6 +153,7 @@ TABLES: dict[str, pa.Schema] = {
             ("sampler_params", _STR),  # JSON
             ("autoscheduler", _STR),
             ("has_featurization", pa.bool_()),
+            ("featurizer", _STR),  # a key of FEATURIZERS; empty where there are no features (since version 5)
             ("schedule_text", _STR),
             ("n_duplicates", _I32),  # how many later draws produced this same schedule
         ]
@@ -430,6 +438,11 @@ def write_json(obj, path: str | os.PathLike) -> None:
     atomic_write_bytes(path, _write)
 
 
+def file_version(path: str | os.PathLike) -> int:
+    """The schema version a table file was written with."""
+    return int((pq.read_schema(path).metadata or {}).get(META_VERSION, b"0").decode())
+
+
 def read_table(path: str | os.PathLike, table_name: str | None = None) -> pl.DataFrame:
     """Read one table file, checking its schema version and name."""
     path = Path(path)
@@ -457,6 +470,8 @@ def read_table(path: str | os.PathLike, table_name: str | None = None) -> pl.Dat
         expected = [n for n in expected if n not in MACHINE_FACTS_V4]
     if version == "3" and found == "predictions":
         expected = [n for n in expected if n != "machine_id"]
+    if version in ("3", "4"):
+        expected = [n for n in expected if n != "featurizer"]
     if list(schema.names) != expected:
         raise SchemaError(f"{path}: columns do not match table {found!r} of schema version {version}")
     try:
@@ -467,7 +482,16 @@ def read_table(path: str | os.PathLike, table_name: str | None = None) -> pl.Dat
         frame = _machines_from_v3(frame)
     if version == "3" and found == "predictions":
         frame = frame.with_columns(machine_id=pl.lit(None, pl.String)).select(MODEL_TABLES["predictions"].names)
+    if version in ("3", "4") and "featurizer" in TABLES_ALL.get(found, pa.schema([])).names:
+        frame = _featurizer_from_v4(frame).select(TABLES_ALL[found].names)
     return frame
+
+
+def _featurizer_from_v4(frame: pl.DataFrame) -> pl.DataFrame:
+    """Before version 5 only the autoscheduler's own search featurized a schedule: Adams2019's
+    (Halide) or TVM's PerStoreFeature (MetaSchedule)."""
+    own = pl.when(pl.col("autoscheduler") == "meta_schedule").then(pl.lit("tvm_per_store")).otherwise(pl.lit("adams2019"))
+    return frame.with_columns(featurizer=pl.when(pl.col("has_featurization")).then(own).otherwise(pl.lit("")))
 
 
 def _machines_from_v3(frame: pl.DataFrame) -> pl.DataFrame:

@@ -13,6 +13,9 @@ is worth. For every zoo and user program of a dataset whose candidates were all 
 * ``oracle``: the best measured time of any candidate the model could pick (every
   labelled schedule with a featurization): what a perfect model would find, so the
   sampling mix, not the model, bounds the gain above it;
+* ``oracle_adams2019``: the same over the schedules Adams2019's search featurized alone,
+  the oracle before the loop-nest reader (:mod:`featurize.halide.loopnest`) featurized the
+  other autoschedulers' and manual schedules;
 
 each as a speedup over Halide's default pick (Adams2019's beam search with its shipped
 weights, sampler ``adams2019_beam``; the config's beam size), beside Mullapudi2016's and
@@ -42,7 +45,7 @@ REFERENCES = ("mullapudi2016", "li2018")
 #: Candidates a search timing the model's best picks tries (the ``top5`` pick).
 TOP_K = 5
 #: The picks reported for every model (see the module's docstring).
-PICKS = ("top1", "top5", "tuned", "oracle")
+PICKS = ("top1", "top5", "tuned", "oracle", "oracle_adams2019")
 #: Bootstrap resamples of the programs for the intervals.
 BOOTSTRAP = 2000
 
@@ -73,20 +76,27 @@ def reference_columns(program_ids, schedules: pl.DataFrame, runtimes: pl.DataFra
     return wide
 
 
-def pick_times(preds: pl.DataFrame, k: int = TOP_K) -> pl.DataFrame:
+def pick_times(preds: pl.DataFrame, k: int = TOP_K, others: frozenset[str] = frozenset()) -> pl.DataFrame:
     """Per program of a ``predictions`` table: measured time of the top-1 pick, of the best of
-    the top-``k``, and of the best candidate (``top1_s``, ``top5_s``, ``oracle_s``), and how
-    many candidates there were. A non-finite prediction ranks last."""
+    the top-``k``, of the best candidate and of the best but ``others`` (``top1_s``, ``top5_s``,
+    ``oracle_s``, ``oracle_adams2019_s``), whether the top-1 is one of ``others``
+    (``top1_other``: schedule ids the loop-nest reader featurized), and how many candidates there
+    were. A non-finite prediction ranks last."""
     rows = []
     for (pid,), g in preds.sort("schedule_id").group_by("program_id", maintain_order=True):
         t = g["y_true"].to_numpy()
         p = g["y_pred"].to_numpy().astype(float)
         p = np.where(np.isfinite(p) & (p > 0), p, np.inf)
-        order = pick_order(p, g["schedule_id"].to_list())
+        ids = g["schedule_id"].to_list()
+        order = pick_order(p, ids)
+        own = np.array([i not in others for i in ids])
         rows.append({"program_id": pid, "n_candidates": len(t), "top1_s": float(t[order[0]]),
-                     "top5_s": float(t[order[:k]].min()), "oracle_s": float(t.min())})  # fmt: skip
+                     "top5_s": float(t[order[:k]].min()), "oracle_s": float(t.min()),
+                     "oracle_adams2019_s": float(t[own].min()) if own.any() else None,
+                     "top1_other": ids[order[0]] in others})  # fmt: skip
     return pl.DataFrame(rows, schema={"program_id": pl.String, "n_candidates": pl.Int64, "top1_s": pl.Float64,
-                                      "top5_s": pl.Float64, "oracle_s": pl.Float64})  # fmt: skip
+                                      "top5_s": pl.Float64, "oracle_s": pl.Float64,
+                                      "oracle_adams2019_s": pl.Float64, "top1_other": pl.Boolean})  # fmt: skip
 
 
 def seed_ensemble(run_predictions: list[pl.DataFrame]) -> pl.DataFrame:
@@ -121,7 +131,8 @@ def geomean_interval(speedups: np.ndarray, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def pick_speedups(run_predictions: list[pl.DataFrame], refs: pl.DataFrame) -> tuple[dict[str, Any], pl.DataFrame]:
+def pick_speedups(run_predictions: list[pl.DataFrame], refs: pl.DataFrame,
+                  others: frozenset[str] = frozenset()) -> tuple[dict[str, Any], pl.DataFrame]:  # fmt: skip
     """One model's pick speedups over Halide's default pick.
 
     Args:
@@ -129,16 +140,18 @@ def pick_speedups(run_predictions: list[pl.DataFrame], refs: pl.DataFrame) -> tu
             ``y_true``, ``y_pred``) per training run of the model.
         refs: per program, the measured time of Halide's default pick (``adams2019_beam_s``)
             and of any other reference (``<sampler>_s``), as :func:`reference_times` gives.
+        others: the schedule ids the loop-nest reader featurized (not Adams2019's search).
 
     Returns:
-        (summary: {top1, top5, tuned, oracle: :func:`geomean_interval`, runs, per_run,
-        per_program}, per-program speedups, each the geometric mean over the runs).
+        (summary: {top1, top5, tuned, oracle, oracle_adams2019: :func:`geomean_interval`,
+        top1_other: {picks, of}: how many runs' top-1 picks were one of ``others``, runs,
+        per_run, per_program}, per-program speedups, each the geometric mean over the runs).
         ``per_run`` is each run's own top-1 figure (geomean, worst program): a single
         trained model is what a user has, and runs differ.
     """
     timed = refs.filter(pl.col(f"{HALIDE_DEFAULT}_s").is_not_null())
     pids = timed["program_id"].implode()
-    per_run = [pick_times(p.filter(pl.col("program_id").is_in(pids))).with_columns(run=pl.lit(i))
+    per_run = [pick_times(p.filter(pl.col("program_id").is_in(pids)), others=others).with_columns(run=pl.lit(i))
                for i, p in enumerate(run_predictions)]  # fmt: skip
     if not per_run:
         return {}, pl.DataFrame()
@@ -159,6 +172,7 @@ def pick_speedups(run_predictions: list[pl.DataFrame], refs: pl.DataFrame) -> tu
         .sort("program_id")
     )
     summary = {c: geomean_interval(per_prog[c].to_numpy()) for c in PICKS}
+    summary["top1_other"] = {"picks": int(picks["top1_other"].sum()), "of": picks.height}
     summary["runs"] = len(per_run)
     per_run_top1 = (
         picks.group_by("run")
@@ -237,6 +251,8 @@ def selection(
     from models.evaluate import seed_run_dirs
 
     refs = reference_times(dataset_dir, origins)
+    schedules = schema.read_table(schema.table_path(dataset_dir, "schedules"), "schedules")
+    others = frozenset(schedules.filter(pl.col("featurizer") == "loopnest")["schedule_id"])
     out: dict[str, Any] = {
         "dataset": str(dataset_dir),
         "halide_default": f"Adams2019 beam search with its shipped weights (sampler {HALIDE_DEFAULT})",
@@ -248,7 +264,7 @@ def selection(
     }
     for name in names:
         files = [d / sub / "predictions.parquet" for d in seed_run_dirs(Path(models_dir) / name, n_seeds)]
-        summary, _ = pick_speedups([schema.read_table(f, "predictions") for f in files if f.exists()], refs)
+        summary, _ = pick_speedups([schema.read_table(f, "predictions") for f in files if f.exists()], refs, others)
         if summary:
             out["models"][name] = summary
     return out

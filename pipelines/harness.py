@@ -93,6 +93,16 @@ def _dense_dims(dim_arr, mins, extents) -> None:
         stride *= int(ext)
 
 
+def output_extents(lib_path: str) -> list[list[int]]:
+    """The extents of each output's estimate (the region a user asks for), read from a compiled
+    pipeline's metadata: for programs whose Python side cannot say (a user's outputs)."""
+    meta_fn = getattr(ctypes.CDLL(lib_path), f"{FN_NAME}_metadata")
+    meta_fn.restype = POINTER(FilterMetadata)
+    meta = meta_fn().contents
+    return [LoadedPipeline._estimates(meta.arguments[i], meta.arguments[i].name.decode())[1]
+            for i in range(meta.num_arguments) if meta.arguments[i].kind == 2]  # fmt: skip
+
+
 class LoadedPipeline:
     """A compiled pipeline with its buffers allocated the way a user would size them.
 
@@ -150,7 +160,8 @@ class LoadedPipeline:
             raise HarnessError(f"buffer {name!r} has an unsupported type {key}")
         return _DTYPES[key]
 
-    def _estimates(self, arg: FilterArgument, name: str) -> tuple[list[int], list[int]]:
+    @staticmethod
+    def _estimates(arg: FilterArgument, name: str) -> tuple[list[int], list[int]]:
         est = arg.buffer_estimates
         mins, extents = [], []
         for d in range(arg.dimensions):

@@ -507,6 +507,11 @@ def _speedup_cell(v: dict[str, Any] | None) -> str:
     return f"{v['geomean']:.2f}x [{v['lo']:.2f}, {v['hi']:.2f}]"
 
 
+def _other_cell(v: dict[str, int] | None) -> str:
+    """``k of n`` top-1 picks that were a schedule the loop-nest reader featurized."""
+    return "–" if not v or not v.get("of") else f"{v['picks']} of {v['of']}"
+
+
 def _per_run_cell(summary: dict) -> str:
     """The range of the training runs' own top-1 figures and their worst program, e.g.
     ``1.12-1.31x (worst 0.84x)``; empty for summaries written before they were kept."""
@@ -527,13 +532,17 @@ def section_selection(ctx: SectionContext) -> list[Block]:
         rows.append({"pick": name, "top-1": _speedup_cell(v.get("top1")), "top-1 per run": _per_run_cell(v),
                      "best of top-5": _speedup_cell(v.get("top5")),
                      "tuned": _speedup_cell(v.get("tuned")), "oracle": _speedup_cell(v.get("oracle")),
+                     "oracle, Adams2019's": _speedup_cell(v.get("oracle_adams2019")),
+                     "top-1 other": _other_cell(v.get("top1_other")),
                      "worst top-1": (v.get("top1") or {}).get("min"),
                      "programs": (v.get("top1") or {}).get("n_programs")})  # fmt: skip
     for ref, v in (sel.get("references") or {}).items():
         rows.append({"pick": ref, "top-1": _speedup_cell(v), "top-1 per run": "", "best of top-5": "", "tuned": "",
-                     "oracle": "", "worst top-1": v.get("min"), "programs": v.get("n_programs")})  # fmt: skip
+                     "oracle": "", "oracle, Adams2019's": "", "top-1 other": "", "worst top-1": v.get("min"),
+                     "programs": v.get("n_programs")})  # fmt: skip
     frame = pl.DataFrame(rows, schema={"pick": pl.String, "top-1": pl.String, "top-1 per run": pl.String,
                                        "best of top-5": pl.String, "tuned": pl.String, "oracle": pl.String,
+                                       "oracle, Adams2019's": pl.String, "top-1 other": pl.String,
                                        "worst top-1": pl.Float64, "programs": pl.Int64})  # fmt: skip
     t = Table(frame, formats={"worst top-1": fmt_num(2), "programs": fmt_num()})
     missing = sel.get("programs_without_default") or []
@@ -545,7 +554,10 @@ def section_selection(ctx: SectionContext) -> list[Block]:
         "each training run's own figure, and its worst program; <b>best of top-5</b>: the fastest of its five "
         "predicted fastest; <b>tuned</b>: the fastest of "
         "those five and the reference picks, what <code>perfgraph tune</code> times and keeps; <b>oracle</b>: the fastest "
-        "candidate a model could pick, which bounds what any model can gain from this sampling mix; <b>worst "
+        "candidate a model could pick, which bounds what any model can gain from this sampling mix; <b>oracle, "
+        "Adams2019's</b>: the same over the schedules Adams2019's search featurized alone (the oracle before the "
+        "loop-nest reader featurized Mullapudi2016's, Li2018's and manual schedules, so that models rank them too); "
+        "<b>top-1 other</b>: how many of the training runs' top-1 picks (runs x programs) were one of those; <b>worst "
         "top-1</b>: the program where the model's pick did worst. Mullapudi2016 and Li2018 are their own picks."
     )
     if missing:

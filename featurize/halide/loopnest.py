@@ -793,38 +793,43 @@ def lowering_log(pipeline, output_shapes: list[tuple[int, ...]], target) -> str:
         return log_path.read_text(errors="replace")
 
 
-def _lower_in_this_process(entry: dict, autoscheduler: str, params: dict) -> dict:
+def _lower_in_this_process(entry: dict, autoscheduler: str, params: dict,
+                           output_shapes: list[list[int]] | None = None) -> dict:  # fmt: skip
     """Build, schedule and lower one program here (the process runs with HL_DEBUG_CODEGEN=2)."""
     from pipelines.halide.autoschedule import autoschedule, host_target
     from pipelines.halide.programs import load_program
     from pipelines.halide.samplers import MANUAL
 
     program = load_program(entry, manual=autoscheduler == MANUAL)
-    featurization = b""
+    schedule, featurization = "", b""
     if autoscheduler != MANUAL:
-        _, featurization = autoschedule(program.pipeline, autoscheduler, params)
-    log = lowering_log(program.pipeline, program.output_shapes, host_target())
-    outputs = [[f.name(), f.type().bits() // 8, list(shape)]
-               for f, shape in zip(program.outputs, program.output_shapes)]  # fmt: skip
+        schedule, featurization = autoschedule(program.pipeline, autoscheduler, params)
+    shapes = program.output_shapes or output_shapes or []
+    log = lowering_log(program.pipeline, shapes, host_target())
+    outputs = [[f.name(), f.type().bits() // 8, list(shape)] for f, shape in zip(program.outputs, shapes)]
     inputs = {a.name: max(1, a.type.bits() // 8) for a in program.pipeline.infer_arguments() if a.dimensions > 0}
-    return {"passes": lowering_passes(log), "outputs": outputs, "inputs": inputs,
+    return {"passes": lowering_passes(log), "outputs": outputs, "inputs": inputs, "schedule": schedule,
             "featurization": bytes(featurization).hex()}  # fmt: skip
 
 
-def lower_in_child(entry: dict, autoscheduler: str, params: dict, timeout_s: float = 300.0) -> dict:
+def lower_in_child(entry: dict, autoscheduler: str, params: dict, timeout_s: float = 300.0,
+                   output_shapes: list[list[int]] | None = None) -> dict:  # fmt: skip
     """Build ``entry`` (a program entry), schedule it with ``autoscheduler`` and ``params`` (or
-    its manual schedule) and lower it, in a fresh Python started with ``HL_DEBUG_CODEGEN=2``
+    its manual schedule) and lower it with its outputs at their estimates (``output_shapes``
+    where the program cannot say: a user's), in a fresh Python started with ``HL_DEBUG_CODEGEN=2``
     (Halide reads it once, when it starts; and a process that has run an autoscheduler keeps
     its log level, so this one stays clean). Returns the passes :func:`parse_lowering` reads,
-    the outputs (name, bytes per element, shape) and the autoscheduler's featurization (bytes;
-    empty but for Adams2019)."""
+    the outputs (name, bytes per element, shape), the inputs' bytes per element, the schedule's
+    text (empty for a manual one) and the autoscheduler's featurization (bytes; empty but for
+    Adams2019)."""
     import json
     import subprocess
     import sys
 
     with tempfile.TemporaryDirectory() as tmp:
         request, reply = Path(tmp) / "request.json", Path(tmp) / "reply.json"
-        request.write_text(json.dumps({"entry": entry, "autoscheduler": autoscheduler, "params": params}))
+        request.write_text(json.dumps({"entry": entry, "autoscheduler": autoscheduler, "params": params,
+                                       "output_shapes": output_shapes}))  # fmt: skip
         env = {**os.environ, "HL_DEBUG_CODEGEN": "2"}
         done = subprocess.run([sys.executable, "-m", "featurize.halide.loopnest", str(request), str(reply)],
                               env=env, capture_output=True, text=True, timeout=timeout_s)  # fmt: skip
@@ -863,4 +868,5 @@ if __name__ == "__main__":
     sys.stdout.flush()
     os.dup2(2, 1)  # Halide's warnings go to stdout; the reply goes to a file
     req = json.loads(Path(sys.argv[1]).read_text())
-    Path(sys.argv[2]).write_text(json.dumps(_lower_in_this_process(req["entry"], req["autoscheduler"], req["params"])))
+    reply = _lower_in_this_process(req["entry"], req["autoscheduler"], req["params"], req.get("output_shapes"))
+    Path(sys.argv[2]).write_text(json.dumps(reply))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,12 +29,14 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from featurize import schema
+from featurize.halide.graph import parse_dag_dump
 from pipelines.halide.autoschedule import autoschedule, host_target, schedule_hash
 from pipelines.halide.programs import has_manual_schedule, load_program, read_entry
-from pipelines.halide.samplers import MANUAL, Draw, MixSampler, plan_draws
+from pipelines.halide.samplers import MANUAL, RECORD_ONLY, Draw, MixSampler, plan_draws
 
 FN_NAME = "pg_pipeline"
 
@@ -257,6 +260,7 @@ def candidate_row(entry: dict, draw: Draw, out: Outcome) -> dict:
         "sampler_params": json.dumps(draw.params, sort_keys=True),
         "autoscheduler": draw.autoscheduler,
         "has_featurization": len(out.featurization) > 0,
+        "featurizer": "adams2019" if out.featurization else "",
         "schedule_text": out.text,
         "sample_time_s": out.sample_time_s,
         "n_duplicates": 0,
@@ -309,6 +313,79 @@ def draw_candidates(
     return rows
 
 
+_UNIQUIFIER = re.compile(r"(?<=\w)\$\d+\b")
+_FRESH_VAR = re.compile(r"\bv\d+\b")
+
+
+def _canonical_names(schedule: str) -> str:
+    """A schedule's text without what depends on the process that made it: the "$N" Halide
+    appends to the names of Funcs a process built before, and the numbers of the fresh Vars
+    (``v15``) an autoscheduler creates from a process-wide counter, renumbered by first use."""
+    fresh: dict[str, str] = {}
+    return _FRESH_VAR.sub(lambda m: fresh.setdefault(m.group(0), f"v{len(fresh)}"), _UNIQUIFIER.sub("", schedule))
+
+
+def featurize_other_schedules(entry: dict, rows: dict[str, dict], dag, timeout_s: float,
+                              output_shapes: list[list[int]] | None = None) -> None:  # fmt: skip
+    """Featurize the candidates no Adams2019 search featurized (Mullapudi2016's, Li2018's, a
+    generator's manual schedule) with the loop-nest reader (:mod:`featurize.halide.loopnest`):
+    its 39 schedule features of the schedule as lowered, beside the pipeline features and the 4
+    schedule-independent ones of the program's Adams2019 featurization (the same for every
+    schedule). Rows are updated in place (``featurizer`` "loopnest"); a schedule the reader
+    cannot lower, or whose reschedule is not the candidate's, stays unfeaturized, said on stderr.
+    ``output_shapes``: the outputs' estimates, for a program whose Python side cannot say them."""
+    from featurize.halide import loopnest
+    from featurize.halide.features import FEATURES_PER_STAGE, NUM_SCHEDULE_FEATURES, SCHEDULE_FEATURE_NAMES
+
+    adams = next((r["featurization"] for r in rows.values() if r["featurizer"] == "adams2019"), None)
+    if adams is None:
+        return
+    records = np.frombuffer(adams, dtype="<f4").reshape(-1, FEATURES_PER_STAGE)
+    invariant = [dict(zip(SCHEDULE_FEATURE_NAMES, r[:NUM_SCHEDULE_FEATURES].tolist())) for r in records]
+    for sid, row in rows.items():
+        if row["has_featurization"] or row["compile_status"] not in ("ok", "not_compiled"):
+            continue
+        params = {k: v for k, v in json.loads(row["sampler_params"]).items() if k not in RECORD_ONLY}
+        where = f"{entry['program_id']}: {row['sampler']} schedule {sid}"
+        try:
+            lowered = loopnest.lower_in_child(entry, row["autoscheduler"], params, timeout_s, output_shapes)
+            features = loopnest.features_from_lowering(lowered, dag, invariant)
+        except (RuntimeError, subprocess.TimeoutExpired, loopnest.StmtParseError) as exc:
+            print(f"{where}: not featurized: {exc}", file=sys.stderr)
+            continue
+        again, drawn = (_canonical_names(t).splitlines() for t in (lowered["schedule"], row["schedule_text"]))
+        if row["autoscheduler"] != MANUAL and again != drawn:
+            first = next((f"{a!r} vs {b!r}" for a, b in zip(again, drawn) if a != b), "lengths differ")
+            print(f"{where}: not featurized: scheduling it again gave another schedule ({first})", file=sys.stderr)
+            continue
+        values = np.array([[f[n] for n in SCHEDULE_FEATURE_NAMES] for f in features], dtype="<f4")
+        if values.shape[0] != records.shape[0] or not np.isfinite(values).all():
+            print(f"{where}: not featurized: {int((~np.isfinite(values)).sum())} features not read", file=sys.stderr)
+            continue
+        ours = records.copy()
+        ours[:, :NUM_SCHEDULE_FEATURES] = values
+        row.update(has_featurization=True, featurizer="loopnest", featurization=ours.tobytes())
+
+
+def _compile_unscheduled(entry: dict, lib_path: str) -> None:
+    compile_pipeline(load_program(entry).pipeline, lib_path)
+
+
+def _output_shapes(entry: dict, program, rows: dict[str, dict], out_dir: Path, timeout_s: float) -> list[list[int]]:
+    """The program's output shapes. A user's outputs' estimates are only in a compiled pipeline's
+    metadata: a compiled candidate's, else the program compiled unscheduled, then removed."""
+    if program.output_shapes:
+        return [list(s) for s in program.output_shapes]
+    from pipelines.harness import output_extents
+
+    lib = next((out_dir / r["library"] for r in rows.values() if r["compile_status"] == "ok"), None)
+    if lib is not None:
+        return output_extents(str(lib))
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        in_child(_compile_unscheduled, entry, str(Path(tmp) / "estimates.so"), timeout_s=timeout_s)
+        return output_extents(str(Path(tmp) / "estimates.so"))
+
+
 def compile_program(
     entry_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: dict, parallelism: int, compile_libraries: bool = True
 ) -> pl.DataFrame:
@@ -346,6 +423,9 @@ def compile_program(
         return lib_dir / f"{sid}.so" if compile_libraries else None
 
     rows = draw_candidates(entry, mix, refs, lib_path_for, out_dir)
+    if any(not r["has_featurization"] for r in rows.values()):
+        shapes = _output_shapes(entry, program, rows, out_dir, cfg["timeout_s"])
+        featurize_other_schedules(entry, rows, parse_dag_dump(dump), cfg["timeout_s"], shapes)
     table = schema.from_rows("candidates", list(rows.values()))
     schema.write_table("candidates", table, out_dir / "candidates.parquet")
     return pl.from_arrow(table)

@@ -201,6 +201,7 @@ class ProgramSampler:
                 "sampler_params": json.dumps({**params, "rand_state": self.rand_state}, sort_keys=True),
                 "autoscheduler": "meta_schedule",
                 "has_featurization": False,
+                "featurizer": "",
                 "schedule_text": text,
                 "n_duplicates": 0,
                 "trace_json": trace_json,
@@ -231,6 +232,7 @@ class ProgramSampler:
                     bufs = [f"?{i}" for i in range(f.shape[0])]
                 self.rows[sid].update(
                     has_featurization=True,
+                    featurizer="tvm_per_store",
                     store_buffers=json.dumps(bufs),
                     store_nodes=json.dumps(tg.map_buffers_to_nodes(bufs, self.node_buffers)),
                     store_features=f.astype(np.float32).tobytes(),

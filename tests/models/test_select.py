@@ -34,11 +34,11 @@ def model_dir(fake_dataset, fake_split, tmp_path_factory):
 def test_predict_ranks_every_featurized_candidate_and_keeps_the_rest(model_dir, tmp_path) -> None:
     table = predict(ROOT / "examples/sharpen.py", model_dir, work_dir=tmp_path / "work", sampling=SAMPLING)
     scored = table.filter(pl.col("status") == "scored")
-    assert scored.height == 3 and scored["rank"].to_list() == [1, 2, 3]
+    assert scored.height == 4 and scored["rank"].to_list() == [1, 2, 3, 4]
     assert (scored["predicted_s"] > 0).all() and scored["predicted_s"].is_sorted()
-    # Li2018 has no featurization: a row with a status, not a crash and not a rank.
+    # Li2018's schedule is featurized by the loop-nest reader and ranked among them.
     li = table.filter(pl.col("sampler") == "li2018")
-    assert li.height == 1 and li["status"][0] == "no_featurization" and li["rank"][0] is None
+    assert li.height == 1 and li["status"][0] == "scored" and li["rank"][0] in (1, 2, 3, 4)
     assert not (tmp_path / "work/lib").exists() or not any((tmp_path / "work/lib").glob("*.so"))  # nothing compiled
 
 
@@ -55,7 +55,7 @@ def test_seed_runs_score_as_one_by_the_geometric_mean(model_dir, fake_dataset, f
     assert isinstance(ensemble, SeedEnsemble) and len(ensemble.runs) == 2
     one = [score_candidates(tmp_path / "work", load_model(r)).sort("schedule_id") for r in (runs, runs / "seeds/1")]
     both = table.sort("schedule_id").filter(pl.col("status") == "scored")
-    assert both.height == 3
+    assert both.height == 4
     expect = np.sqrt(one[0].filter(pl.col("status") == "scored")["predicted_s"].to_numpy()
                      * one[1].filter(pl.col("status") == "scored")["predicted_s"].to_numpy())  # fmt: skip
     np.testing.assert_allclose(both["predicted_s"].to_numpy(), expect, rtol=1e-6)
@@ -127,7 +127,7 @@ def test_tune_times_the_top_k_and_the_references_and_writes_the_schedule(model_d
     default = timed.filter(pl.col("sampler") == "adams2019_beam")
     assert default.height == 1 and default["speedup"][0] == pytest.approx(1.0)
     assert timed["speedup"].is_not_null().all()
-    # Untimed candidates keep their rows (no measured time), and so does Li2018 with no featurization.
+    # Untimed candidates keep their rows (no measured time).
     assert table.height > timed.height and table.filter(pl.col("timed_as").is_null())["measured_s"].is_null().all()
     header = Path(result["schedule_file"]).read_text()
     assert "inline void apply_schedule_sharpen(::Halide::Pipeline pipeline" in header

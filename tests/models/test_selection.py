@@ -36,6 +36,11 @@ def test_pick_times_top1_top5_oracle_and_tie_break() -> None:
     assert (got["p"]["top1_s"], got["p"]["top5_s"], got["p"]["oracle_s"], got["p"]["n_candidates"]) == (4.0, 2.0, 1.0, 7)
     assert got["q"]["top1_s"] == 3.0 and got["q"]["oracle_s"] == 1.0
     assert got["r"]["top1_s"] == 1.0
+    # Schedules the loop-nest reader featurized (here p's s1, its fastest, and q's a, its top-1):
+    # the oracle without them, and whether the top-1 is one.
+    got = {r["program_id"]: r for r in pick_times(preds(rows), others=frozenset({"s1", "a"})).iter_rows(named=True)}
+    assert (got["p"]["oracle_s"], got["p"]["oracle_adams2019_s"], got["p"]["top1_other"]) == (1.0, 1.5, False)
+    assert (got["q"]["oracle_adams2019_s"], got["q"]["top1_other"]) == (1.0, True)
 
 
 def test_geomean_interval() -> None:
@@ -54,8 +59,11 @@ def test_pick_speedups_over_the_default_pick_across_seeds() -> None:
         [("p", "a", 1.0, 1.0), ("p", "b", 4.0, 2.0), ("q", "c", 2.0, 1.0), ("q", "d", 1.0, 3.0)],
         [("p", "a", 1.0, 2.0), ("p", "b", 4.0, 1.0), ("q", "c", 2.0, 1.0), ("q", "d", 1.0, 3.0)],
     ]
-    summary, per_prog = pick_speedups([preds(rows) for rows in runs], refs)
+    summary, per_prog = pick_speedups([preds(rows) for rows in runs], refs, others=frozenset({"a"}))
     by = {r["program_id"]: r for r in per_prog.iter_rows(named=True)}
+    # "a" (p's fastest) is the loop-nest reader's: seed 0's top-1 on p; without it p's oracle is 0.5x
+    assert summary["top1_other"] == {"picks": 1, "of": 4}
+    assert by["p"]["oracle_adams2019"] == pytest.approx(0.5) and by["q"]["oracle_adams2019"] == pytest.approx(1.0)
     assert by["p"]["top1"] == pytest.approx(1.0) and by["q"]["top1"] == pytest.approx(0.5)
     assert by["p"]["oracle"] == pytest.approx(2.0) and by["q"]["oracle"] == pytest.approx(1.0)
     assert by["p"]["mullapudi2016"] == pytest.approx(2.0) and by["q"]["li2018"] == pytest.approx(1.0)

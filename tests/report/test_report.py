@@ -240,7 +240,7 @@ def test_selection_section(dataset, tmp_path) -> None:
                           "y_true": [1.5, 4.0, 2.0, 3.0], "y_pred": [1.0, 2.0, 1.0, 3.0]})  # fmt: skip
     # Two training runs: the second swaps zoo_a's predictions, so it picks the 4-second candidate.
     other = preds.with_columns(y_pred=pl.Series([2.0, 1.0, 1.0, 3.0]))
-    picks, _ = pick_speedups([preds, other], refs)
+    picks, _ = pick_speedups([preds, other], refs, others=frozenset({"a"}))  # "a": a Mullapudi2016 schedule
     summary = json.loads((models / "summary.json").read_text())
     summary["selection"] = {"dataset": "results/default", "halide_default": "beam search", "programs": ["zoo_a", "zoo_b"],
                             "programs_without_default": [], "references": reference_speedups(refs),
@@ -254,6 +254,9 @@ def test_selection_section(dataset, tmp_path) -> None:
     assert "tuned" in res.summary_md.read_text()
     # each run's own top-1: run 1 (2/1.5 on zoo_a, 0.5 on zoo_b) 0.82x, run 2 (0.5, 0.5) 0.5x; worst 0.5x
     assert "0.50-0.82x (worst 0.50x)" in section
+    # the first run picked "a" on zoo_a: 1 of 4 top-1 picks; without "a", zoo_a's oracle is 4 s (0.5x)
+    assert "1 of 4" in section and "oracle, Adams2019" in section
+    assert picks["oracle_adams2019"]["min"] == pytest.approx(0.5)
 
 
 def test_machines_section_scores_each_machine_and_the_adaptation(dataset, tmp_path) -> None:

@@ -78,14 +78,16 @@ def test_a_generator_with_a_param_and_a_scalar_input_flows_through_compile_and_f
     entry = user_entry(str(path), {"taps": 5})
     assert entry["program_id"] == "user_scaled_blur_taps5" and entry["generator_params"] == {"taps": 5}
     write_json(entry, tmp_path / "entry.json")
-    # The generator's own schedule is a reference pick: compiled and kept, with no featurization.
+    # The generator's own schedule is a reference pick: compiled, kept, and featurized by the
+    # loop-nest reader (no Adams2019 search made it), its outputs at the compiled estimates.
     sampling = {**small_sampling, "reference_autoschedulers": ["manual"]}
     # compile_program forks a child per draw after this process imported the file: Halide's
     # generator registry, inherited, must not see the generator registered twice.
     cands = compile_program(tmp_path / "entry.json", tmp_path / "work", sampling, 2)
     assert set(cands["compile_status"]) == {"ok"}
     manual = cands.filter(pl.col("sampler") == "manual")
-    assert manual.height == 1 and not manual["has_featurization"][0] and manual["autoscheduler"][0] == "manual"
+    assert manual.height == 1 and manual["autoscheduler"][0] == "manual"
+    assert manual["has_featurization"][0] and manual["featurizer"][0] == "loopnest"
     assert "perfgraph_test_scaled_blur" not in manual["schedule_text"][0]  # the file, not Halide's name
     assert "scaled_blur.py" in manual["schedule_text"][0] and "for" in manual["schedule_text"][0]
     assert manual["schedule_id"][0] != schedule_hash("")  # all comment, yet identified by its loop nest
@@ -124,3 +126,14 @@ def test_a_generator_problem_is_one_error_naming_the_file_and_the_input(tmp_path
                    .replace("class ScaledBlur", "class Another"))  # fmt: skip
     with pytest.raises(UserProgramError, match="defines 2 Halide generators .*name one as path.py:ClassName"):
         load_user_program(two)
+
+
+def test_a_schedule_made_again_in_a_fresh_process_is_recognised() -> None:
+    """The loop-nest reader reschedules a candidate in a fresh Python: Halide's "$N" on Funcs a
+    process built before and the autoscheduler's fresh Var numbers differ, the schedule does not."""
+    from pipelines.halide.sample import _canonical_names
+
+    drawn = "sharpen$1.compute_root()\n    .split(x,v15,v16,8,ShiftInwards)\n    .vectorize(v16)\n;"
+    again = "sharpen.compute_root()\n    .split(x,v0,v1,8,ShiftInwards)\n    .vectorize(v1)\n;"
+    assert _canonical_names(drawn) == _canonical_names(again)
+    assert _canonical_names(again) != _canonical_names(again.replace("vectorize(v1)", "vectorize(v0)"))
