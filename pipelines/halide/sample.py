@@ -34,7 +34,7 @@ import polars as pl
 
 from featurize import schema
 from featurize.halide.graph import parse_dag_dump
-from pipelines.halide.autoschedule import autoschedule, host_target, schedule_hash
+from pipelines.halide.autoschedule import autoschedule, host_target, normalize_schedule, schedule_hash
 from pipelines.halide.programs import has_manual_schedule, load_program, read_entry
 from pipelines.halide.samplers import MANUAL, RECORD_ONLY, Draw, MixSampler, plan_draws
 
@@ -318,11 +318,13 @@ _FRESH_VAR = re.compile(r"\bv\d+\b")
 
 
 def _canonical_names(schedule: str) -> str:
-    """A schedule's text without what depends on the process that made it: the "$N" Halide
-    appends to the names of Funcs a process built before, and the numbers of the fresh Vars
-    (``v15``) an autoscheduler creates from a process-wide counter, renumbered by first use."""
+    """A schedule's text without what depends on the process that made it: the names Halide
+    gives Funcs a process built before ("f$1", declared as ``Func f_1``; :func:`normalize_schedule`
+    names declared Funcs by index), and the numbers of the fresh Vars (``v15``) an autoscheduler
+    creates from a process-wide counter, renumbered by first use."""
     fresh: dict[str, str] = {}
-    return _FRESH_VAR.sub(lambda m: fresh.setdefault(m.group(0), f"v{len(fresh)}"), _UNIQUIFIER.sub("", schedule))
+    text = _UNIQUIFIER.sub("", normalize_schedule(schedule))
+    return _FRESH_VAR.sub(lambda m: fresh.setdefault(m.group(0), f"v{len(fresh)}"), text)
 
 
 def featurize_other_schedules(entry: dict, rows: dict[str, dict], dag, timeout_s: float,
