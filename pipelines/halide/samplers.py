@@ -18,9 +18,14 @@ gives these levers on Adams2019, and the mix combines them:
   program's best, measured here), the density the random weights lack;
 - ``beam_size``: the beam search itself.
 
-Every mix sampler is Adams2019, so every training sample carries its featurization.
-Adams2019's beam search with the shipped weights (Halide's own pick) and Mullapudi2016
-and Li2018 are drawn once each as reference points.
+A mix sampler is Adams2019, whose samples carry its own featurization, or Mullapudi2016
+(``autoscheduler: Mullapudi2016``) with its two levers drawn per seed: the last-level cache
+size it tiles for (log-uniform, 256 KiB-64 MiB) and ``balance``, its ratio of the cost of a
+memory access to an arithmetic operation (log-uniform, 5-200; Halide's defaults: 16 MiB, 40);
+those samples are featurized by the loop-nest reader (:mod:`featurize.halide.loopnest`), and
+widen the pool beyond what Adams2019 proposes. Adams2019's beam search with the shipped
+weights (Halide's own pick) and Mullapudi2016 and Li2018 are drawn once each as reference
+points.
 
 A sampler's draws are seeded 1, 2, ...: seed ``k`` is ``random_dropout_seed = k`` and,
 for ``weights: random``, the weights drawn from seed ``k``; the same seed gives the
@@ -216,12 +221,24 @@ def checked_weights_file(sampler: str, path: str) -> tuple[str, str]:
     return str(p.resolve()), hashlib.sha256(data).hexdigest()[:16]
 
 
+def mullapudi2016_levers(seed: int) -> dict:
+    """Mullapudi2016's cache size (bytes, log-uniform in 256 KiB-64 MiB) and balance
+    (log-uniform in 5-200) of a seed."""
+    rng = np.random.default_rng([2016, seed])
+    return {"last_level_cache_size": int(2 ** rng.uniform(18, 26)), "balance": round(float(np.exp(rng.uniform(np.log(5), np.log(200)))), 2)}
+
+
 def plan_draws(cfg: dict, parallelism: int) -> tuple[list[MixSampler], list[Draw]]:
     """(the mix's samplers with their draws, the reference draws) for one program."""
     mix = []
     for name, s in cfg["samplers"].items():
         weights_file, weights_sha = None, None
         if s["count"] == 0:
+            continue
+        if s.get("autoscheduler", "Adams2019") == "Mullapudi2016":
+            draws = [Draw(name, "Mullapudi2016", {"parallelism": parallelism, **mullapudi2016_levers(seed)}, cfg["timeout_s"])
+                     for seed in range(1, s["max_attempts"] + 1)]  # fmt: skip
+            mix.append(MixSampler(name, s["count"], tuple(draws)))
             continue
         if s["weights"] not in BUILTIN_WEIGHTS:
             weights_file, weights_sha = checked_weights_file(name, s["weights"])

@@ -116,3 +116,23 @@ def test_same_seed_same_schedules(sampled) -> None:
     a, b = (s.select("sampler", "sampler_params", "schedule_id").sort("schedule_id") for s in sampled)
     assert a.equals(b)
     assert pl.Series(sampled[0]["schedule_id"]).n_unique() == 8
+
+
+def test_a_mullapudi2016_sampler_draws_its_levers_and_the_loop_nest_reader_featurizes_it(tmp_path) -> None:
+    """Mullapudi2016 with its cache size and balance drawn per seed: distinct schedules, each
+    recording its levers, featurized by the loop-nest reader beside Adams2019's own sample."""
+    from pipelines.halide.programs import zoo_entry
+    from pipelines.halide.samplers import mullapudi2016_levers
+    from tests.conftest import SMALL_SAMPLING
+
+    levers = [mullapudi2016_levers(seed) for seed in (1, 2, 3)]
+    assert levers[0] == mullapudi2016_levers(1) and len({json.dumps(v) for v in levers}) == 3
+    assert all(2**18 <= v["last_level_cache_size"] <= 2**26 and 5 <= v["balance"] <= 200 for v in levers)
+    mix = {"adams2019_dropout": {"count": 1, "beam_size": 1, "random_dropout": 1, "weights": "shipped", "max_attempts": 5},
+           "mullapudi2016_levers": {"count": 3, "autoscheduler": "Mullapudi2016", "beam_size": 1, "random_dropout": 1,
+                                    "weights": "shipped", "max_attempts": 8}}  # fmt: skip
+    write_json(zoo_entry("separable_blur"), tmp_path / "entry.json")
+    cands = compile_program(tmp_path / "entry.json", tmp_path / "work", {**SMALL_SAMPLING, "samplers": mix}, 1)
+    mp = cands.filter(pl.col("sampler") == "mullapudi2016_levers")
+    assert mp.height == 3 and (mp["autoscheduler"] == "Mullapudi2016").all() and (mp["featurizer"] == "loopnest").all()
+    assert {json.loads(p)["balance"] for p in mp["sampler_params"]} <= {v["balance"] for v in levers}
