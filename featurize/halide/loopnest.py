@@ -566,9 +566,14 @@ def _working_sets(nest: LoopNest, feats: dict, outputs: dict[str, Allocation]) -
     sites and at the root."""
     stored = {f: a.loops for f, a in nest.allocations.items()} | {f: [] for f in outputs}
 
+    def production_bytes(f: str) -> float:
+        if (f, 0) in feats:
+            return feats[(f, 0)]["bytes_at_production"]
+        # no stage of the DAG: a copy of an input a schedule realizes (Li2018 does), all at once
+        return nest.allocations[f].bytes if f in nest.allocations else 0.0
+
     def inside(loop: Loop | None) -> float:
-        return sum(feats.get((f, 0), {}).get("bytes_at_production", math.nan)
-                   for f, loops in stored.items() if loop is None or any(l is loop for l in loops))  # fmt: skip
+        return sum(production_bytes(f) for f, loops in stored.items() if loop is None or any(l is loop for l in loops))
 
     root = inside(None)
     for key, feat in feats.items():
@@ -846,9 +851,26 @@ def lower_in_child(entry: dict, autoscheduler: str, params: dict, timeout_s: flo
 def features_from_lowering(lowered: dict, dag,
                            invariant: list[dict[str, float]] | None = None) -> list[dict[str, float]]:  # fmt: skip
     """:func:`program_features` of what :func:`lower_in_child` returned."""
-    nest = parse_lowering(lowered["passes"])
-    outputs = {name: Allocation(name, elem, shape, []) for name, elem, shape in lowered["outputs"]}
+    rename = _dag_names(lowered["passes"][BOUNDS_PASS], {n.func for n in dag.nodes})
+    passes = {k: _UNIQUIFIED.sub(lambda m: rename.get(m.group(0), m.group(0)), v) for k, v in lowered["passes"].items()}
+    nest = parse_lowering(passes)
+    outputs = {rename.get(name, name): Allocation(rename.get(name, name), elem, shape, [])
+               for name, elem, shape in lowered["outputs"]}  # fmt: skip
     return program_features(nest, dag, outputs, invariant, lowered.get("inputs"))
+
+
+_UNIQUIFIED = re.compile(r"\b[A-Za-z_]\w*\$\d+\b")
+
+
+def _dag_names(stmt: str, dag_funcs: set[str]) -> dict[str, str]:
+    """The DAG's names of the Funcs the Stmt names with Halide's "$N" (a Func named as one the
+    process built before: the DAG dump drops it, :func:`featurize.halide.graph.parse_dag_dump`),
+    where that names one Func of the DAG and no other Func of the Stmt."""
+    found: dict[str, set[str]] = {}
+    for token in set(_UNIQUIFIED.findall(stmt)):
+        found.setdefault(token.rsplit("$", 1)[0], set()).add(token)
+    return {next(iter(tokens)): base for base, tokens in found.items()
+            if base in dag_funcs and len(tokens) == 1 and f"produce {base} {{" not in stmt}  # fmt: skip
 
 
 def schedule_features(

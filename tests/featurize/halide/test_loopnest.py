@@ -226,3 +226,10 @@ def test_other_autoschedulers_schedules_are_featurized(autoscheduler) -> None:
     assert computed and all(math.isfinite(r[n]) and r[n] >= 0 for r in computed for n in ln.LOOP_NEST_FEATURES
                             if n not in ("bytes_at_production", "innermost_bytes_at_production"))  # fmt: skip
     assert all(r["inlined_calls"] > 0 for r in rows if r not in computed)
+
+
+def test_funcs_the_stmt_names_with_halides_counter_are_the_dags() -> None:
+    """A Func named as one its process built before is "fc$3" in the Stmt, "fc" in the DAG dump."""
+    stmt = "produce fc$3 {\n for (fc$3.s0.x, 0, 8) {\n  fc$3(fc$3.s0.x) = g$1(fc$3.s0.x) + h$1(0) + h$2(1)\n }\n}\n"
+    # g$1: not a Func of the DAG; h: two of them in the Stmt, which is which is not known
+    assert ln._dag_names(stmt, {"fc", "h"}) == {"fc$3": "fc"}
