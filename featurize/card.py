@@ -43,6 +43,9 @@ def card_figures(dataset_dir: str | os.PathLike) -> dict[str, Any]:
     )
     figures["schedules_labelled_featurized"] = labelled.height
     figures["schema_version"] = schema.file_version(schema.table_path(dataset_dir, "schedules"))
+    if figures["schema_version"] >= 5:  # what featurized them: the column since version 5
+        featurized = data["schedules"].filter(pl.col("has_featurization"))
+        figures["schedules_by_featurizer"] = dict(sorted(featurized.group_by("featurizer").len().iter_rows()))
     return figures
 
 
@@ -136,8 +139,8 @@ def _intro_lines(card: dict[str, Any]) -> list[str]:
         + ", ".join(f"{n} {o}" for o, n in card["programs_by_origin"].items())
         + f"), {card['stages']} stages, {card['edges']} edges.",
         f"- Schedules: {card['schedules']}, of which {card['schedules_featurized']} carry the "
-        f"{_FEATURES[card.get('compiler', 'halide')]} and {card['schedules_labelled_featurized']} of those have a "
-        "label (timed ok); "
+        f"{_FEATURES[card.get('compiler', 'halide')]}{_featurizer_words(card)} and "
+        f"{card['schedules_labelled_featurized']} of those have a label (timed ok); "
         f"median {card['schedules_per_program_median']:.0f} per program.",
         "- Timing outcomes (pass 1): "
         + ", ".join(f"{s} {n}" for s, n in card["measurements_by_status"].items())
@@ -191,10 +194,14 @@ def _build_lines(card: dict[str, Any]) -> list[str]:
             "- Sampler mix (per program, distinct schedules wanted; `pipelines/halide/samplers.py`):",
             "",
             *[
+                f"  - `{name}`: {s.get('count')} x Mullapudi2016, last_level_cache_size and balance drawn per seed"
+                if s.get("autoscheduler") == "Mullapudi2016" else
                 f"  - `{name}`: {s.get('count')} x Adams2019, beam {s.get('beam_size', 1)}, random_dropout "
                 f"{s.get('random_dropout')}, {s.get('weights', 'shipped')} weights"
                 for name, s in samplers.items()
             ],
+            *([f"  - reference picks: {', '.join(card['sampling']['reference_autoschedulers'])}"]
+              if card["sampling"].get("reference_autoschedulers") else []),
         ]),
         "",
         "The full config is `config.json`.",
@@ -279,6 +286,15 @@ def _use_lines(card: dict[str, Any]) -> list[str]:
         "ranking within a program much less.",
         "",
     ]
+
+
+def _featurizer_words(card: dict) -> str:
+    """`` (Adams2019's own 259, the loop-nest reader's 202)``, where the card knows its featurizers."""
+    by = card.get("schedules_by_featurizer") or {}
+    if set(by) <= {"adams2019", "tvm_per_store"}:
+        return ""
+    names = {"adams2019": "Adams2019's own", "loopnest": "the loop-nest reader's", "tvm_per_store": "TVM's"}
+    return " (" + ", ".join(f"{names.get(k, k)} {n}" for k, n in by.items()) + ")"
 
 
 def _sampler_weights_lines(w: dict | None) -> list[str]:
