@@ -193,7 +193,15 @@ def parse_dag_dump(text: str) -> Dag:
     return _strip_uniquifiers(Dag(nodes, edges))
 
 
-_UNIQUIFIER = re.compile(r"\$\d+$")
+#: A name Halide suffixed with "$N": a Func named as one its process built before.
+UNIQUIFIED = re.compile(r"\b[A-Za-z_]\w*\$\d+\b")
+
+
+def without_uniquifiers(text: str) -> str:
+    """``text`` with Halide's "$N" dropped from every name (``conv1$1`` -> ``conv1``)."""
+    return UNIQUIFIED.sub(lambda m: m.group(0).rsplit("$", 1)[0], text)
+
+
 _DOTTED = re.compile(r"([A-Za-z_][\w$]*)(\.[\w$.]+)")
 
 
@@ -204,7 +212,7 @@ def _strip_uniquifiers(dag: Dag) -> Dag:
     "conv1$1"; the graph should not depend on what the process built before.
     A suffix is kept where dropping it would merge two Funcs of this program.
     """
-    base = {n.func: _UNIQUIFIER.sub("", n.func) for n in dag.nodes}
+    base = {n.func: without_uniquifiers(n.func) for n in dag.nodes}
     if len(set(base.values())) != len(base):
         return dag
     def rename(expr: str) -> str:  # "conv1$1.x.min" -> "conv1.x.min"

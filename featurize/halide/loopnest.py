@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from featurize.halide.features import SCHEDULE_FEATURE_NAMES
-from featurize.halide.graph import stage_name
+from featurize.halide.graph import UNIQUIFIED, stage_name
 
 #: Features that do not depend on the schedule (Featurization.h calls them "a useful reference"):
 #: taken from any Adams2019 featurization of the same program.
@@ -852,14 +852,11 @@ def features_from_lowering(lowered: dict, dag,
                            invariant: list[dict[str, float]] | None = None) -> list[dict[str, float]]:  # fmt: skip
     """:func:`program_features` of what :func:`lower_in_child` returned."""
     rename = _dag_names(lowered["passes"][BOUNDS_PASS], {n.func for n in dag.nodes})
-    passes = {k: _UNIQUIFIED.sub(lambda m: rename.get(m.group(0), m.group(0)), v) for k, v in lowered["passes"].items()}
+    passes = {k: UNIQUIFIED.sub(lambda m: rename.get(m.group(0), m.group(0)), v) for k, v in lowered["passes"].items()}
     nest = parse_lowering(passes)
     outputs = {rename.get(name, name): Allocation(rename.get(name, name), elem, shape, [])
                for name, elem, shape in lowered["outputs"]}  # fmt: skip
     return program_features(nest, dag, outputs, invariant, lowered.get("inputs"))
-
-
-_UNIQUIFIED = re.compile(r"\b[A-Za-z_]\w*\$\d+\b")
 
 
 def _dag_names(stmt: str, dag_funcs: set[str]) -> dict[str, str]:
@@ -867,7 +864,7 @@ def _dag_names(stmt: str, dag_funcs: set[str]) -> dict[str, str]:
     process built before: the DAG dump drops it, :func:`featurize.halide.graph.parse_dag_dump`),
     where that names one Func of the DAG and no other Func of the Stmt."""
     found: dict[str, set[str]] = {}
-    for token in set(_UNIQUIFIED.findall(stmt)):
+    for token in set(UNIQUIFIED.findall(stmt)):
         found.setdefault(token.rsplit("$", 1)[0], set()).add(token)
     return {next(iter(tokens)): base for base, tokens in found.items()
             if base in dag_funcs and len(tokens) == 1 and f"produce {base} {{" not in stmt}  # fmt: skip

@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from featurize import schema
-from featurize.halide.graph import parse_dag_dump
+from featurize.halide.graph import parse_dag_dump, without_uniquifiers
 from pipelines.halide.autoschedule import autoschedule, host_target, normalize_schedule, schedule_hash
 from pipelines.halide.programs import has_manual_schedule, load_program, read_entry
 from pipelines.halide.samplers import MANUAL, RECORD_ONLY, Draw, MixSampler, plan_draws
@@ -313,7 +313,6 @@ def draw_candidates(
     return rows
 
 
-_UNIQUIFIER = re.compile(r"(?<=\w)\$\d+\b")
 _FRESH_VAR = re.compile(r"\bv\d+\b")
 
 
@@ -323,7 +322,7 @@ def _canonical_names(schedule: str) -> str:
     names declared Funcs by index), and the numbers of the fresh Vars (``v15``) an autoscheduler
     creates from a process-wide counter, renumbered by first use."""
     fresh: dict[str, str] = {}
-    text = _UNIQUIFIER.sub("", normalize_schedule(schedule))
+    text = without_uniquifiers(normalize_schedule(schedule))
     return _FRESH_VAR.sub(lambda m: fresh.setdefault(m.group(0), f"v{len(fresh)}"), text)
 
 
