@@ -163,7 +163,8 @@ def test_extra_samplers_join_the_default_mix_with_the_schema_defaults() -> None:
     extra = default_sampling({"adams2019_beam_dropout": {"count": 3, "beam_size": 8, "random_dropout": 50}})
     assert set(extra["samplers"]) == set(base["samplers"]) | {"adams2019_beam_dropout"}
     added = extra["samplers"]["adams2019_beam_dropout"]
-    assert added == {"count": 3, "beam_size": 8, "random_dropout": 50, "weights": "shipped", "max_attempts": 40}
+    assert added == {"count": 3, "autoscheduler": "Adams2019", "beam_size": 8, "random_dropout": 50, "weights": "shipped",
+                     "max_attempts": 40}
     # The schema's reason, not only its header: a reference pick's name, an unknown key, a taken name.
     with pytest.raises(SelectError, match="ValidationError: .*adams2019_beam"):
         default_sampling({"adams2019_beam": {"count": 1}})
