@@ -480,6 +480,21 @@ def program_features(nest: LoopNest, dag, outputs: dict[str, Allocation],
     return rows
 
 
+def _edges_into(dag) -> dict[str, list]:
+    """The DAG's edges by consumer stage name."""
+    into: dict[str, list] = {}
+    for e in dag.edges:
+        into.setdefault(e.consumer, []).append(e)
+    return into
+
+
+def _vector_dim_index(nest: LoopNest, pure: dict[str, list[str]], func: str) -> int:
+    """The pure dimension a Func's production is vectorized along, as Adams2019's ``vector_dim``
+    (0 where it is not vectorized, or an input)."""
+    d = _vectorized_dim(nest.stages[(func, 0)]) if (func, 0) in nest.stages else None
+    return pure[func].index(d) if func in pure and d in pure[func] else 0
+
+
 def _matmul(a: list[list], b: list[list]) -> list[list]:
     """``a @ b`` of Load Jacobians whose unknown entries are None (0 times unknown is 0)."""
     out = []
@@ -507,13 +522,7 @@ def _load_counts(nest: LoopNest, dag, feats: dict, pure: dict[str, list[str]]) -
     nodes = {n.func: n for n in dag.nodes}
     stages = {st.name: st for n in dag.nodes for st in n.stages}
     inlined = {f for f, n in nodes.items() if not n.is_input and (f, 0) not in nest.stages}
-    into: dict[str, list] = {}
-    for e in dag.edges:
-        into.setdefault(e.consumer, []).append(e)
-
-    def vector_dim(func: str) -> int:
-        d = _vectorized_dim(nest.stages[(func, 0)]) if (func, 0) in nest.stages else None
-        return pure[func].index(d) if d in pure[func] else 0
+    into = _edges_into(dag)
 
     for (func, index), nest_stage in nest.stages.items():
         feat, st = feats.get((func, index)), stages.get(stage_name(func, index))
@@ -543,7 +552,7 @@ def _load_counts(nest: LoopNest, dag, feats: dict, pure: dict[str, list[str]]) -
                 for j, d in enumerate(st.loop_vars):
                     if d in pure[func] and all(j < len(r) and r[j] == 0 for r in rows):
                         m = m / block.get(d, 1.0)
-            inner = 0 if nodes[producer].is_input else vector_dim(producer)
+            inner = 0 if nodes[producer].is_input else _vector_dim_index(nest, pure, producer)
             if v >= 0:
                 strides = [r[v] if v < len(r) else None for r in rows]
                 kind = "broadcast" if all(x == 0 for x in strides) else "gather"
@@ -596,8 +605,9 @@ Span = tuple[float, float]
 
 
 def _hull(a: list[Span], b: list[Span]) -> list[Span]:
-    return [(math.nan, math.nan) if math.nan in (x[0], y[0]) or x[0] != x[0] or y[0] != y[0]
-            else (min(x[0], y[0]), max(x[1], y[1])) for x, y in zip(a, b)]  # fmt: skip
+    """The smallest spans holding both (NaN where either is unknown)."""
+    return [(math.nan, math.nan) if math.isnan(x[0]) or math.isnan(y[0]) else (min(x[0], y[0]), max(x[1], y[1]))
+            for x, y in zip(a, b)]  # fmt: skip
 
 
 class Dataflow:
@@ -669,9 +679,7 @@ def _footprints(nest: LoopNest, dag, feats: dict, pure: dict[str, list[str]], ou
     that its task's computation reads)."""
     flow = Dataflow(dag, outputs)
     nodes = {n.func: n for n in dag.nodes}
-    into: dict[str, list] = {}
-    for e in dag.edges:
-        into.setdefault(e.consumer, []).append(e)
+    into = _edges_into(dag)
     owner = {id(loop): (s, i) for s in nest.stages.values() for i, loop in enumerate(s.own)}
 
     def elem(f: str) -> float:
@@ -680,10 +688,6 @@ def _footprints(nest: LoopNest, dag, feats: dict, pure: dict[str, list[str]], ou
             return alloc.elem_bytes
         return input_bytes.get(f, input_bytes.get(f.removesuffix("_im"), math.nan))  # an ImageParam's Func: "<name>_im"
 
-    def vector_dim(f: str) -> int:
-        d = _vectorized_dim(nest.stages[(f, 0)]) if (f, 0) in nest.stages else None
-        return pure[f].index(d) if f in pure and d in pure[f] else 0
-
     def stored_at_root(f: str) -> bool:
         return nodes[f].is_input or f in outputs or (f in nest.allocations and not nest.allocations[f].loops)
 
@@ -691,7 +695,7 @@ def _footprints(nest: LoopNest, dag, feats: dict, pure: dict[str, list[str]], ou
         if region is None:
             return math.nan, math.nan
         extents = [hi - lo + 1 for lo, hi in region]
-        lines = math.prod(e for i, e in enumerate(extents) if i != vector_dim(f))
+        lines = math.prod(e for i, e in enumerate(extents) if i != _vector_dim_index(nest, pure, f))
         return elem(f) * math.prod(extents), float(lines)
 
     def loaded(stage: str) -> list[str]:
@@ -731,7 +735,7 @@ def _footprints(nest: LoopNest, dag, feats: dict, pure: dict[str, list[str]], ou
             producer = feats.get((p, 0), {})
             p_alloc = nest.allocations.get(p)
             if p_alloc is not None and producer.get("num_realizations", 0) > feat["num_realizations"]:
-                v = pure[p][vector_dim(p)] if pure.get(p) else None  # nested inside: its whole realization
+                v = pure[p][_vector_dim_index(nest, pure, p)] if pure.get(p) else None  # nested inside: its whole realization
                 b, l = p_alloc.bytes, math.prod(e for n, e in zip(p_alloc.names, p_alloc.dims) if n != v)
             else:
                 b, l = bytes_and_lines(p, required.get(p))
