@@ -142,7 +142,8 @@ def refine_program(
         if best is not None and near < cfg["dense_share"]:
             known = {r["schedule_id"]: r for r in cands.iter_rows(named=True)}
             rows = draw_candidates(entry, [neighbour_draws(best, cfg, sampling["timeout_s"])], [],
-                                   lambda sid: work_dir / "lib" / f"{sid}.so", Path(out_path).parent, known=known)  # fmt: skip
+                                   lambda sid: work_dir / "lib" / f"{sid}.so", Path(out_path).parent, known=known,
+                                   jobs=len(os.sched_getaffinity(0)))  # the probe is over: every core it holds  # fmt: skip
             new = {sid: row for sid, row in rows.items() if sid not in known}
     table = schema.from_rows("candidates", list(new.values()))
     schema.write_table("candidates", table, out_path)

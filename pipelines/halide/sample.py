@@ -24,8 +24,10 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -272,14 +274,33 @@ def candidate_row(entry: dict, draw: Draw, out: Outcome) -> dict:
     }
 
 
+class _Claims:
+    """The schedules drawn so far, as :func:`run_draw` asks: a draw that finds its schedule new
+    claims it, so that of draws running at once only one compiles it."""
+
+    def __init__(self, rows: dict) -> None:
+        self.rows, self.in_flight, self.lock = rows, set(), threading.Lock()
+
+    def __contains__(self, schedule_id: str) -> bool:
+        with self.lock:
+            if schedule_id in self.rows or schedule_id in self.in_flight:
+                return True
+            self.in_flight.add(schedule_id)
+            return False
+
+
 def draw_candidates(
-    entry: dict, mix: list[MixSampler], refs: list[Draw], lib_path_for, out_dir: Path, known: dict | None = None
+    entry: dict, mix: list[MixSampler], refs: list[Draw], lib_path_for, out_dir: Path, known: dict | None = None,
+    jobs: int = 1,
 ) -> dict[str, dict]:
     """Run the reference draws, then each mix sampler's until it has its distinct schedules.
 
     Returns the candidate rows by schedule id (``known``'s rows first: schedules the program
     already has, which count as duplicates when drawn again); a schedule drawn again counts
-    as a duplicate of the first draw's row, and a draw that gave no schedule is reported on stderr."""
+    as a duplicate of the first draw's row, and a draw that gave no schedule is reported on stderr.
+    ``jobs``: a sampler's draws run that many at a time (each in its own child), recorded in
+    draw order, so the rows are those of one at a time; a batch's draws past the sampler's
+    count are dropped."""
     rows: dict[str, dict] = {sid: dict(row) for sid, row in (known or {}).items()}
 
     def record(draw: Draw, out: Outcome) -> None:
@@ -298,12 +319,26 @@ def draw_candidates(
             record(draw, run_draw(entry, draw, lib_path_for, rows, weights_dir))
         for sampler in mix:
             n_distinct = 0
-            for draw in sampler.draws:
-                if n_distinct >= sampler.wanted:
-                    break
-                before = len(rows)
-                record(draw, run_draw(entry, draw, lib_path_for, rows, weights_dir))
-                n_distinct += len(rows) - before
+            draws = list(sampler.draws)
+            with ThreadPoolExecutor(max(1, jobs)) as pool:  # threads wait on the children
+                for start in range(0, len(draws), max(1, jobs)):
+                    if n_distinct >= sampler.wanted:
+                        break
+                    batch = draws[start:start + max(1, jobs)]
+                    claims = _Claims(rows)
+                    outs = list(pool.map(lambda d: run_draw(entry, d, lib_path_for, claims, weights_dir), batch))
+                    for draw, out in zip(batch, outs):
+                        if n_distinct >= sampler.wanted:
+                            break
+                        sid = schedule_hash(out.text) if out.text else None
+                        if out.status == "duplicate" and sid not in rows:
+                            # A later draw of the batch compiled it first: the earlier draw owns the row.
+                            out = next(o for o in outs if o.status != "duplicate" and o.text and schedule_hash(o.text) == sid)
+                        elif out.status != "duplicate" and sid in rows:
+                            out = Outcome("duplicate", text=out.text)
+                        before = len(rows)
+                        record(draw, out)
+                        n_distinct += len(rows) - before
             if n_distinct < sampler.wanted:
                 print(
                     f"{entry['program_id']}: {sampler.name}: only {n_distinct} distinct schedules "

@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import struct
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,7 +134,8 @@ def write_random_weights(directory: str | Path, seed: int) -> Path:
     path = Path(directory) / f"random_seed{seed}.weights"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        # Draws of one cost model may run at once (draw_candidates' jobs): each writes its own.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_bytes(weights_bytes(random_weights(seed)))
         tmp.replace(path)
     return path

@@ -60,15 +60,18 @@ def test_refine_draws_new_featurized_schedules_near_the_probed_best(refined) -> 
 
 def test_same_best_same_neighbours(refined) -> None:
     """Given the same fastest schedule, the draws are the same schedules (the probe's noise may
-    pick another fastest, which is why the choice is recorded in ``refines``)."""
+    pick another fastest, which is why the choice is recorded in ``refines``), drawn one at a
+    time here and as many at once as the machine has cores in the refine stage: the same rows."""
     work, cfg = refined["work"], refined["cfg"]
     best_id = json.loads(refined["new"]["sampler_params"][0])["refines"]
     best = schema.read_table(work / "candidates.parquet", "candidates").filter(pl.col("schedule_id") == best_id).row(0, named=True)
     entry = json.loads((refined["dir"] / "entry.json").read_text())
     known = {r["schedule_id"]: r for r in schema.read_table(work / "candidates.parquet", "candidates").iter_rows(named=True)}
     again = draw_candidates(entry, [neighbour_draws(best, cfg["refine"], cfg["timeout_s"])], [], lambda sid: None,
-                            refined["dir"], known=known)  # fmt: skip
+                            refined["dir"], known=known, jobs=1)  # fmt: skip
     assert sorted(set(again) - set(known)) == sorted(refined["new"]["schedule_id"])
+    new = refined["new"]
+    assert {sid: again[sid]["sampler_params"] for sid in new["schedule_id"]} == dict(zip(new["schedule_id"], new["sampler_params"]))
 
 
 def test_the_bench_stage_times_both_tables_together(refined, tmp_path) -> None:
