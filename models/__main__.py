@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="models.seed; 0 keeps the split of earlier versions")
     p.add_argument("--held-out", action="store_true",
                    help="every program held out (zoo: zoo, others: test), to score models trained elsewhere")  # fmt: skip
+    p.add_argument("--adapt-on", nargs="*", default=[], metavar="ORIGIN",
+                   help="with --held-out: programs of these origins (random, zoo, user) are train, what "
+                        "perfgraph adapt --data fine-tunes on")  # fmt: skip
 
     p = sub.add_parser("train", help="train one model")
     p.add_argument("--dataset", required=True)
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         from models.split import write_split
 
         split = write_split(args.dataset, args.out, train=args.train, val=args.val, salt=args.salt, seed=args.seed,
-                            all_held_out=args.held_out)  # fmt: skip
+                            all_held_out=args.held_out, adapt_on=tuple(args.adapt_on))  # fmt: skip
         counts = split.group_by("split").len().sort("split")
         print(json.dumps(dict(zip(counts["split"].to_list(), counts["len"].to_list()))))
     elif args.cmd == "search":

@@ -26,6 +26,11 @@ the machines in its data); on another machine its ranking of a program's schedul
    recipe for a new machine, and written as a ``.weights`` file: a beam search guided by it is
    added to the samplers that ``perfgraph predict/tune`` draw from with the adapted model.
 
+5. **Already timed** (``--data``): a dataset timed on the machine to adapt to stands in for
+   steps 1-3, its random programs (or a split's ``train`` programs) fine-tuned on. ``make run``
+   adapts so on the random programs it has just built and timed, and scores every model on the
+   zoo and user programs it built beside them.
+
 It writes to ``--out``: ``<model>/`` and ``<model>/seeds/<k>/`` (checkpoints that
 ``predict``, ``tune`` and ``evaluate`` take), ``data/`` (the timed programs, a dataset of
 this machine that can be published), ``adams2019_local.weights`` and ``adapt.json`` (what
@@ -295,12 +300,40 @@ def time_rounds(
 # --- Fine-tuning ---------------------------------------------------------------------------------
 
 
-def local_split(data_dir: Path, seed: int) -> pl.DataFrame:
-    """85% of the timed programs to train on, 15% to stop on."""
-    from models.split import assign_splits
+def local_split(data_dir: Path, seed: int, program_ids: Sequence[str] | None = None) -> pl.DataFrame:
+    """85% of the timed programs (``program_ids``, default every one) to train on, 15% to stop
+    on (at least one of three or more); the dataset's other programs unused."""
+    from models.split import UNUSED, assign_splits
 
     programs = schema.read_dataset(data_dir, ("programs",))["programs"]
-    return assign_splits(programs, train=0.85, val=0.15, seed=seed)
+    chosen = pl.col("program_id").is_in(list(program_ids)) if program_ids is not None else pl.lit(True)
+    # assign_splits draws train/val among random programs only: the chosen ones are told so.
+    split = assign_splits(programs.filter(chosen).with_columns(origin=pl.lit("random")), train=0.85, val=0.15, seed=seed)
+    unused = programs.filter(~chosen).select("program_id", split=pl.lit(UNUSED))
+    return pl.concat([split, unused]).sort("program_id")
+
+
+def timed_elsewhere(data_dir: Path, split_path: Path | None) -> tuple[list[str], dict, dict[str, Any]]:
+    """Programs already timed on one machine (``adapt --data``): the ``train`` programs of
+    ``split_path`` (default: every random program), that machine's row, and what ``adapt.json``
+    records of them in place of the timing rounds'."""
+    tables = schema.read_dataset(data_dir, ("programs", "machines", "measurements"))
+    if split_path is not None:
+        split = schema.read_table(split_path, "split")
+        ids = sorted(split.filter(pl.col("split") == "train")["program_id"].to_list())
+    else:
+        ids = sorted(tables["programs"].filter(pl.col("origin") == "random")["program_id"].to_list())
+    if len(ids) < 2:
+        raise AdaptError(f"{data_dir}: {len(ids)} program to adapt on ({split_path or 'its random programs'}); "
+                         "give a dataset with at least 2")  # fmt: skip
+    machines = tables["machines"]
+    if machines.height != 1:
+        raise AdaptError(f"{data_dir}: timed on {machines.height} machines; adapt on one machine's dataset")
+    ok = tables["measurements"].filter(pl.col("status") == "ok").group_by("program_id").len()
+    counts = dict(zip(ok["program_id"].to_list(), ok["len"].to_list()))
+    record = {"source": str(data_dir), "wall_s": 0.0,
+              "programs": [{"program_id": p, "timed_ok": int(counts.get(p, 0))} for p in ids]}  # fmt: skip
+    return ids, machines.row(0, named=True), record
 
 
 def replay_programs(trained, run_dir: Path, n: int, seed: int) -> list:
@@ -427,10 +460,15 @@ def adapt(
     settings: dict | None = None,
     n_seeds: int | None = None,
     timing: dict | None = None,
+    data: str | Path | None = None,
+    data_split: str | Path | None = None,
 ) -> dict[str, Any]:
     """Time programs on this machine within the budget, then fine-tune each model's seed runs
     on them (the module's docstring). ``settings``: the config's ``adapt`` section (default:
-    config/config.yaml's); ``timing``: the protocol (default: the config's). Returns what
+    config/config.yaml's); ``timing``: the protocol (default: the config's). With ``data``, a
+    dataset already timed on the machine to adapt to, nothing is timed: its ``train`` programs
+    of ``data_split`` (default: its random programs) are fine-tuned on (make run adapts on the
+    random programs it built and timed, and scores every model on the rest). Returns what
     ``adapt.json`` records."""
     from featurize.build import featurize_dataset
     from models.evaluate import seed_run_dirs
@@ -441,7 +479,7 @@ def adapt(
     cfg = default_config()
     settings = copy.deepcopy(settings or cfg["adapt"])
     budget_s = 60.0 * (settings["budget_min"] if budget_min is None else budget_min)
-    if budget_s <= 0:
+    if budget_s <= 0 and data is None:
         raise AdaptError(f"budget {budget_s / 60:g} minutes: give a positive budget (--budget-min)")
     models_dir, out = Path(models_dir), Path(out_dir)
     work = Path(work_dir) if work_dir is not None else out / "work"
@@ -451,27 +489,37 @@ def adapt(
         if not dirs:
             raise AdaptError(f"{models_dir / name}: no trained model here ({CHECKPOINT} not found); train one first")
         run_dirs[name] = dirs
-    committee = [TrainedModel(d) for d in run_dirs[models[0]]]
-    sampling = adapt_sampling(settings["samplers"])
-    timing = timing or cfg["timing"]
-    work.mkdir(parents=True, exist_ok=True)
-    machine_row = host_machine_row(timing, work / "calibration")
-    rng = np.random.default_rng(int(settings["programs"]["first_seed"]))
-    print(f"perfgraph adapt: timing programs on {machine_row['cpu_model']} for {budget_s / 60:g} min",
-          file=sys.stderr, flush=True)  # fmt: skip
-    timed = time_rounds(committee, settings, sampling, timing, work, budget_s, jobs, machine_row, rng)
+    if data is not None:
+        data_dir = Path(data)
+        ids, machine_row, timed = timed_elsewhere(data_dir, Path(data_split) if data_split else None)
+        print(f"perfgraph adapt: {len(ids)} programs of {data_dir}, timed on {machine_row['cpu_model']}",
+              file=sys.stderr, flush=True)  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        split_path = out / "split.parquet"
+        schema.write_table("split", local_split(data_dir, 0, ids), split_path)
+    else:
+        committee = [TrainedModel(d) for d in run_dirs[models[0]]]
+        sampling = adapt_sampling(settings["samplers"])
+        timing = timing or cfg["timing"]
+        work.mkdir(parents=True, exist_ok=True)
+        machine_row = host_machine_row(timing, work / "calibration")
+        rng = np.random.default_rng(int(settings["programs"]["first_seed"]))
+        print(f"perfgraph adapt: timing programs on {machine_row['cpu_model']} for {budget_s / 60:g} min",
+              file=sys.stderr, flush=True)  # fmt: skip
+        timed = time_rounds(committee, settings, sampling, timing, work, budget_s, jobs, machine_row, rng)
 
-    data_dir = out / "data"
-    timed_ids = {p["program_id"] for p in timed["programs"] if "error" not in p}
-    work_dirs = sorted(work / pid for pid in timed_ids)
-    if len(work_dirs) < 2:
-        raise AdaptError(f"only {len(work_dirs)} program timed in {budget_s / 60:g} min: give a larger budget")
-    featurize_dataset(work_dirs, None, data_dir)
-    split_path = data_dir / "split.parquet"
-    schema.write_table("split", local_split(data_dir, 0), split_path)
+        data_dir = out / "data"
+        timed_ids = {p["program_id"] for p in timed["programs"] if "error" not in p}
+        work_dirs = sorted(work / pid for pid in timed_ids)
+        if len(work_dirs) < 2:
+            raise AdaptError(f"only {len(work_dirs)} program timed in {budget_s / 60:g} min: give a larger budget")
+        featurize_dataset(work_dirs, None, data_dir)
+        split_path = data_dir / "split.parquet"
+        schema.write_table("split", local_split(data_dir, 0), split_path)
 
     t_ft = time.perf_counter()
-    record: dict[str, Any] = {"budget_min": budget_s / 60, "timing": timed, "machine": machine_row,
+    record: dict[str, Any] = {"budget_min": None if data is not None else budget_s / 60, "timing": timed,
+                              "machine": machine_row,
                               "settings": settings, "models": {}}  # fmt: skip
     for name, dirs in run_dirs.items():
         record["models"][name] = []
@@ -521,11 +569,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="the adapt section of the config, whole, as JSON (default: config/config.yaml's)")
     ap.add_argument("--timing", type=json.loads, default=None, metavar="JSON",
                     help="the timing protocol, as the config's timing section (default: config/config.yaml's)")
+    ap.add_argument("--data", default=None, metavar="DIR",
+                    help="time nothing: fine-tune on this dataset, already timed on the machine to adapt to "
+                         "(its random programs, or --data-split's train programs)")  # fmt: skip
+    ap.add_argument("--data-split", default=None, metavar="FILE",
+                    help="with --data: a split table whose train programs are the ones adapted on")
     args = ap.parse_args(argv)
     budget = args.budget_min if args.budget_min is not None else (None if args.settings else DEFAULT_BUDGET_MIN)
     record = adapt(args.models_dir, args.out, work_dir=args.work_dir, models=args.models, budget_min=budget,
                    jobs=args.jobs, threads=args.threads, settings=args.settings, n_seeds=args.seeds,
-                   timing=args.timing)  # fmt: skip
+                   timing=args.timing, data=args.data, data_split=args.data_split)  # fmt: skip
     timed = record["timing"]["programs"]
     print(json.dumps({"programs_timed": len(timed), "timing_wall_s": record["timing"]["wall_s"],
                       "finetune_wall_s": record["finetune_wall_s"], "out": str(args.out)}))  # fmt: skip

@@ -294,6 +294,7 @@ def summarize(
         summary["adapt"] = {k: record.get(k) for k in ("budget_min", "machine", "settings", "models", "finetune_wall_s")}
         timed = [p for p in record["timing"]["programs"] if "error" not in p]
         summary["adapt"]["timing"] = {"wall_s": record["timing"]["wall_s"], "programs": len(timed),
+                                      "source": record["timing"].get("source"),
                                       "schedules_timed": sum(p.get("timed_ok", 0) for p in timed),
                                       "programs_skipped": len(record["timing"]["programs"]) - len(timed)}  # fmt: skip
     if out is not None:

@@ -66,7 +66,8 @@ def assign_splits(
     """
     if not (0 < train <= 1 and 0 <= val < 1 and train + val <= 1 + 1e-9):
         raise UserError(f"bad split fractions: train={train}, val={val} (test is the rest)")
-    test = max(0.0, 1.0 - train - val)
+    test = 1.0 - train - val
+    test = 0.0 if test < 1e-9 else test  # 0.85 + 0.15 leaves 3e-17 in floats, not a test program
     origins = set(programs["origin"].unique().to_list())
     unknown = origins - {"random", "zoo", "user"}
     if unknown:
@@ -115,15 +116,21 @@ def train_subset(split: pl.DataFrame, n_train: int | None, seed: int = 0) -> pl.
     return split.with_columns(split=pl.when(dropped).then(pl.lit(UNUSED)).otherwise(pl.col("split")))
 
 
-def held_out(programs: pl.DataFrame) -> pl.DataFrame:
-    """Every program held out: zoo programs ``"zoo"``, all others ``"test"``.
+def held_out(programs: pl.DataFrame, adapt_on: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Every program held out: zoo programs ``"zoo"``, all others ``"test"``; with
+    ``adapt_on``, programs of those origins ``"train"`` instead.
 
     For scoring models trained on another dataset (e.g. the reference dataset) on this
-    machine's fresh one, none of whose programs they trained on."""
-    return programs.select(
-        "program_id",
-        split=pl.when(pl.col("origin") == "zoo").then(pl.lit("zoo")).otherwise(pl.lit("test")),
-    ).sort("program_id")
+    machine's fresh one, none of whose programs they trained on. ``adapt_on``: the programs
+    ``perfgraph adapt --data`` fine-tunes those models on, so that no model, adapted or not,
+    is scored on them."""
+    unknown = set(adapt_on) - {"random", "zoo", "user"}
+    if unknown:
+        raise UserError(f"adapt on origins {sorted(unknown)}: expected random, zoo or user")
+    origin = pl.col("origin")
+    split = pl.when(origin.is_in(list(adapt_on))).then(pl.lit("train"))
+    split = split.when(origin == "zoo").then(pl.lit("zoo")).otherwise(pl.lit("test"))
+    return programs.select("program_id", split=split).sort("program_id")
 
 
 def write_split(
@@ -134,12 +141,13 @@ def write_split(
     salt: str = "",
     seed: int = 0,
     all_held_out: bool = False,
+    adapt_on: tuple[str, ...] = (),
 ) -> pl.DataFrame:
     """Split the programs of ``dataset_dir`` and write the ``split`` table to ``out``
-    (with ``all_held_out``, the :func:`held_out` split)."""
+    (with ``all_held_out``, the :func:`held_out` split, ``adapt_on`` its)."""
     programs = schema.read_table(schema.table_path(dataset_dir, "programs"), "programs")
     if all_held_out:
-        split = held_out(programs)
+        split = held_out(programs, tuple(adapt_on))
     else:
         split = assign_splits(programs, train=train, val=val, salt=salt, seed=seed)
     schema.write_table("split", split, out)

@@ -1007,12 +1007,18 @@ def section_machines(ctx: SectionContext) -> list[Block]:
     if adapt:
         timing = adapt.get("timing") or {}
         machine = adapt.get("machine") or {}
+        where = (f"(<code>{esc(machine.get('cpu_model'))}</code>, {machine.get('vector_bits')}-bit vectors)")
+        if timing.get("source"):
+            what = (f"<code>perfgraph adapt</code> fine-tuned every seed run on {timing.get('programs')} random "
+                    f"programs of <code>{esc(timing['source'])}</code>, timed on this machine {where} "
+                    f"({timing.get('schedules_timed')} schedules), none of which any model is scored on above")  # fmt: skip
+        else:
+            what = (f"<code>perfgraph adapt</code> timed {timing.get('programs')} random programs "
+                    f"({timing.get('schedules_timed')} schedules, chosen by the models' seed runs) on this machine "
+                    f"{where} in {(timing.get('wall_s') or 0) / 60:.1f} min of a {adapt.get('budget_min'):g}-minute "
+                    "budget, then fine-tuned every seed run on them")  # fmt: skip
         words = (
-            f"<code>perfgraph adapt</code> timed {timing.get('programs')} random programs "
-            f"({timing.get('schedules_timed')} schedules, chosen by the models' seed runs) on this machine "
-            f"(<code>{esc(machine.get('cpu_model'))}</code>, {machine.get('vector_bits')}-bit vectors) in "
-            f"{(timing.get('wall_s') or 0) / 60:.1f} min of a {adapt.get('budget_min'):g}-minute budget, then "
-            f"fine-tuned every seed run on them ({(adapt.get('finetune_wall_s') or 0) / 60:.1f} min). The cross-machine "
+            f"{what} ({(adapt.get('finetune_wall_s') or 0) / 60:.1f} min of fine-tuning). The cross-machine "
             "check and the picks above list the adapted models as <code>&lt;model&gt;+adapted</code>, beside the "
             "models as trained; validation on the adaptation's own held-out programs, before and after:"
         )
@@ -1023,8 +1029,9 @@ def section_machines(ctx: SectionContext) -> list[Block]:
                                            "epochs": pl.Int64})  # fmt: skip
         t = Table(frame, formats={"τ before": fmt_num(3), "τ after": fmt_num(3), "epochs": fmt_num()})
         parts += [note(words), t]
-        md.append(f"Adaptation to this machine: {timing.get('programs')} programs timed in "
-                  f"{(timing.get('wall_s') or 0) / 60:.1f} min.\n\n{t.markdown()}\n")  # fmt: skip
+        md.append(f"Adaptation to this machine: {timing.get('programs')} programs"
+                  + (f" of {timing['source']}" if timing.get("source") else f" timed in {(timing.get('wall_s') or 0) / 60:.1f} min")
+                  + f".\n\n{t.markdown()}\n")  # fmt: skip
     if not parts:
         return [nodata("one machine's labels, and no adaptation (models.dataset lists one dataset; adapt is off)")]
     ctx.markdown["machines"] = "\n".join(md)

@@ -75,6 +75,43 @@ def test_adapt_times_what_the_model_chooses_and_fine_tunes_every_run(base_models
     assert json.loads((out / "adapt.json").read_text())["models"]["gatv2"][1]["run"].endswith("seeds/1")
 
 
+def test_adapt_on_programs_already_timed_times_nothing(base_models, fake_dataset, tmp_path) -> None:
+    """--data: the train programs of a split, timed on one machine, are what every seed run fine-tunes on."""
+    from models.split import held_out
+
+    programs = schema.read_dataset(fake_dataset, ("programs",))["programs"]
+    split = held_out(programs, adapt_on=("random",))
+    assert set(split.filter(pl.col("split") == "train")["program_id"]) == set(
+        programs.filter(pl.col("origin") == "random")["program_id"])
+    assert set(split.filter(pl.col("split") == "zoo")["program_id"]) == set(
+        programs.filter(pl.col("origin") == "zoo")["program_id"])
+    schema.write_table("split", split, tmp_path / "held_out.parquet")
+    out = tmp_path / "adapted"
+    record = adapt(base_models, out, threads=1, settings=tiny_settings(), data=fake_dataset,
+                   data_split=tmp_path / "held_out.parquet")  # fmt: skip
+    adapted_on = sorted(split.filter(pl.col("split") == "train")["program_id"])
+    assert [p["program_id"] for p in record["timing"]["programs"]] == adapted_on
+    assert record["timing"]["source"] == str(fake_dataset) and record["budget_min"] is None
+    assert not (out / "work").exists() and not (out / "data").exists()
+    local = schema.read_table(out / "split.parquet", "split")
+    assert sorted(local.filter(pl.col("split").is_in(["train", "val"]))["program_id"]) == adapted_on
+    assert local.filter(pl.col("split") == "val").height >= 1
+    for run in ("gatv2", "gatv2/seeds/1"):
+        meta = json.loads((out / run / "meta.json").read_text())
+        assert meta["n_train_programs"] + meta["n_val_programs"] == len(adapted_on)
+        assert meta["dataset"] == str(fake_dataset)
+    with pytest.raises(AdaptError, match="at least 2"):
+        adapt(base_models, tmp_path / "b", settings=tiny_settings(), data=fake_dataset,
+              data_split=_one_program_split(split, tmp_path))  # fmt: skip
+
+
+def _one_program_split(split: pl.DataFrame, tmp_path):
+    first = split.filter(pl.col("split") == "train")["program_id"][0]
+    one = split.with_columns(split=pl.when(pl.col("program_id") == first).then(pl.lit("train")).otherwise(pl.lit("test")))
+    schema.write_table("split", one, tmp_path / "one.parquet")
+    return tmp_path / "one.parquet"
+
+
 def test_adapt_refuses_a_bad_budget_or_no_model(base_models, tmp_path) -> None:
     with pytest.raises(AdaptError, match="positive budget"):
         adapt(base_models, tmp_path / "a", budget_min=0, settings=tiny_settings())

@@ -276,4 +276,12 @@ def test_machines_section_scores_each_machine_and_the_adaptation(dataset, tmp_pa
     section = _section((tmp_path / "report/index.html").read_text(), "machines")
     assert "gine on zen3" in section and "gine on spr" in section and "256-bit" in section
     assert "timed 60 random programs" in section and "0.500" in section
-    assert "Adaptation to this machine: 60 programs" in res.summary_md.read_text()
+    assert "Adaptation to this machine: 60 programs timed in 30.0 min" in res.summary_md.read_text()
+    # make run's adaptation: on the random programs it built, timing nothing of its own.
+    summary["adapt"].update(budget_min=None, timing={"wall_s": 0.0, "programs": 4, "schedules_timed": 80,
+                                                     "source": "results/default"})  # fmt: skip
+    schema.write_json(summary, models / "summary.json")
+    res = build_report(dataset, models, tmp_path / "report2")
+    section = _section((tmp_path / "report2/index.html").read_text(), "machines")
+    assert "on 4 random programs of <code>results/default</code>" in section and "80 schedules" in section
+    assert "Adaptation to this machine: 4 programs of results/default." in res.summary_md.read_text()

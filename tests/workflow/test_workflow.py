@@ -89,14 +89,8 @@ def test_models_train_on_a_published_dataset_and_score_the_fresh_one(tiny_run, t
 
     cfg = yaml.safe_load((work / "config/config.yaml").read_text())
     cfg["models"].update(dataset="datasets/tiny", names=["gcn", "pooled_xgb"], seeds=1)
-    # perfgraph adapt in the workflow, as small as it goes: one round of two tiny programs.
-    cfg["adapt"] = {
-        "models": ["gcn"], "budget_min": 0.01, "local_weights": False,
-        "programs": {"params": [{"max_stages": 3, "widths": [32], "channels": [4], "max_macs": 1000000}]},
-        "samplers": {"adams2019_random_weights_d50": {"count": 3, "weights": "random", "random_dropout": 50,
-                                                      "max_attempts": 6}},
-        "selection": {"time": 2, "fast": 1, "disagree": 1}, "finetune": {"epochs": 2, "patience": 2},
-    }  # fmt: skip
+    # perfgraph adapt in the workflow, as make run does it: on the random programs the run builds.
+    cfg["adapt"] = {"models": ["gcn"], "local_weights": False, "finetune": {"epochs": 2, "patience": 2}}
     (work / "config/config.yaml").write_text(yaml.safe_dump(cfg))
     run = snakemake(work)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -105,6 +99,12 @@ def test_models_train_on_a_published_dataset_and_score_the_fresh_one(tiny_run, t
     fresh = summary["fresh"]
     assert fresh["dataset"] == "results/tiny" and set(fresh["models"]) == {"gcn", "pooled_xgb", "gcn+adapted"}
     assert summary["adapt"]["timing"]["programs"] == 2 and "gcn+adapted" in summary["selection"]["models"]
-    assert fresh["models"]["gcn"]["test"]["n_programs"] >= 1 and "split_half" in fresh["noise"]
+    assert summary["adapt"]["timing"]["source"] == "results/tiny"
+    # The random programs adapted on are scored by no model: the zoo program is.
+    held_out = schema.read_table(work / "results/tiny/split_held_out.parquet", "split")
+    assert sorted(held_out["split"]) == ["train", "train", "zoo"]
+    for name in ("gcn", "gcn+adapted"):
+        assert fresh["models"][name]["zoo"]["n_programs"] == 1 and not fresh["models"][name].get("test")
+    assert "split_half" in fresh["noise"]
     assert (work / "results/models/gcn/on_tiny/predictions.parquet").exists()
     assert "Cross-machine check" in (work / "results/report/summary.md").read_text()

@@ -22,6 +22,8 @@ EXTERNAL_TRAIN_DATA = TRAIN_DATA != DATA
 ADAPT_MODELS = [m for m in config["adapt"]["models"] if m in config["models"]["names"]]
 ADAPT = bool(config["adapt"]["enabled"] and EXTERNAL_TRAIN_DATA and ADAPT_MODELS)
 ADAPTED = "results/adapted"
+# Adapt on the random programs this run builds and times, rather than time programs of its own.
+ADAPT_ON_BUILT = ADAPT and config["adapt"]["on_built"]
 SPLIT = f"{MODELS}/split.parquet" if EXTERNAL_TRAIN_DATA else f"{DATA}/split.parquet"
 FRESH_SCORES = f"on_{DS}"
 # The calibration kernel is built once per machine (per Halide target) by the first timing job.

@@ -118,10 +118,12 @@ rule held_out_split:
         f"{DATA}/programs.parquet",
     output:
         f"{DATA}/split_held_out.parquet",
+    params:
+        adapt_on="--adapt-on random" if ADAPT_ON_BUILT else "",
     log:
         "results/logs/split_held_out.log",
     shell:
-        "perfgraph split --dataset {DATA} --out {output} --held-out > {log} 2>&1"
+        "perfgraph split --dataset {DATA} --out {output} --held-out {params.adapt_on} > {log} 2>&1"
 
 
 rule evaluate_fresh:
@@ -147,10 +149,12 @@ rule evaluate_fresh:
 
 
 rule adapt:
-    """Time programs on this machine within adapt.budget_min; fine-tune the trained models on them."""
+    """Fine-tune the trained models on this machine's timings: the random programs built here
+    (adapt.on_built), or programs adapt times itself within adapt.budget_min."""
     input:
         expand(rules.train.output.checkpoint, model=[r for r in model_runs() if r.split("/")[0] in ADAPT_MODELS]),
         dataset_tables(TRAIN_DATA),
+        built=(dataset_tables() + rules.held_out_split.output) if ADAPT_ON_BUILT else [],
     output:
         record=f"{ADAPTED}/adapt.json",
         checkpoints=expand(f"{ADAPTED}/{{run}}/checkpoint.pt", run=adapted_runs()),
@@ -159,14 +163,17 @@ rule adapt:
         settings=shlex.quote(as_json("adapt")),
         timing=shlex.quote(timing_json()),
         seeds=config["models"]["seeds"],
-    threads: timing_threads
+        data=f"--data {DATA} --data-split {rules.held_out_split.output[0]}" if ADAPT_ON_BUILT else "",
+    # Timing programs of its own holds the machine, as bench does; fine-tuning alone, two threads.
+    threads: 2 if ADAPT_ON_BUILT else timing_threads
     resources:
-        bench_slot=1,
+        bench_slot=0 if ADAPT_ON_BUILT else 1,
     log:
         "results/logs/adapt.log",
     shell:
         "perfgraph adapt --models-dir {MODELS} --models {params.names} --out {ADAPTED} --seeds {params.seeds} "
-        "--jobs {threads} --threads {threads} --settings {params.settings} --timing {params.timing} > {log} 2>&1"
+        "--jobs {threads} --threads {threads} --settings {params.settings} --timing {params.timing} "
+        "{params.data} > {log} 2>&1"
 
 
 rule evaluate_adapted:
