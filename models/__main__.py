@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="epoch budget of the GNNs (Adams2019 keeps its own)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", type=int, default=1,
+                   help="runs to train one after another, seeds SEED, SEED+1, ...: the first in OUT, run k in "
+                        "OUT/seeds/k (one process: the imports once)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--config", default=None, help='JSON overrides, e.g. \'{"hidden_channels": 32}\'')
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
@@ -138,20 +141,23 @@ def main(argv: list[str] | None = None) -> int:
             from models.search import chosen_configs
 
             overrides = chosen_configs([args.search])[args.model]
-        meta = train(
-            args.model,
-            args.dataset,
-            args.split,
-            args.out,
-            epochs=args.epochs,
-            threads=args.threads,
-            seed=args.seed,
-            device=args.device,
-            config=overrides,
-            resume=not args.fresh,
-        )
-        keys = ("model", "epochs_run", "best_epoch", "best_val_loss", "train_wall_s")
-        print(json.dumps({k: meta[k] for k in keys} | {"val": meta["metrics"]["val"]}))
+        from models.evaluate import run_dir
+
+        for run in range(args.runs):
+            meta = train(
+                args.model,
+                args.dataset,
+                args.split,
+                run_dir(args.out, run),
+                epochs=args.epochs,
+                threads=args.threads,
+                seed=args.seed + run,
+                device=args.device,
+                config=overrides,
+                resume=not args.fresh,
+            )
+            keys = ("model", "epochs_run", "best_epoch", "best_val_loss", "train_wall_s")
+            print(json.dumps({k: meta[k] for k in keys} | {"val": meta["metrics"]["val"]}), flush=True)
     elif args.cmd == "evaluate":
         from models.evaluate import evaluate
 

@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="epoch budget of the GNNs")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", type=int, default=1,
+                   help="runs to train one after another, seeds SEED, SEED+1, ...: the first in OUT, run k in "
+                        "OUT/seeds/k (one process: the imports once)")  # fmt: skip
     p = sub.add_parser("evaluate", help="score a trained model on the held-out TVM programs")
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", required=True)
@@ -55,10 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.cmd == "train":
-        meta = stages.train(args.model, args.dataset, args.split, args.out, epochs=args.epochs, threads=args.threads,
-                            seed=args.seed)  # fmt: skip
-        keys = ("model", "train_wall_s", "epochs_run", "best_epoch")
-        print(json.dumps({k: meta.get(k) for k in keys} | {"val": meta["metrics"]["val"]}))
+        from models.evaluate import run_dir
+
+        for run in range(args.runs):
+            meta = stages.train(args.model, args.dataset, args.split, run_dir(args.out, run), epochs=args.epochs,
+                                threads=args.threads, seed=args.seed + run)  # fmt: skip
+            keys = ("model", "train_wall_s", "epochs_run", "best_epoch")
+            print(json.dumps({k: meta.get(k) for k in keys} | {"val": meta["metrics"]["val"]}), flush=True)
     elif args.cmd == "evaluate":
         for model_dir in args.model_dir:
             print(json.dumps({"model_dir": model_dir, **stages.evaluate(args.dataset, args.split, model_dir, args.threads)}))

@@ -118,6 +118,13 @@ def test_evaluate_and_summarize_end_to_end(fake_dataset, fake_split, tmp_path) -
     assert main(["evaluate", "--dataset", str(fake_dataset), "--split", str(fake_split), "--no-strict",
                  "--model-dir", str(models / "gcn"), str(seed1), "--out-dir", *map(str, elsewhere)]) == 0  # fmt: skip
     assert all((d / "metrics.json").exists() for d in elsewhere)
+    # --runs: the workflow's train job, a model's runs in one process, laid out and seeded as above.
+    both = tmp_path / "both" / "gcn"
+    assert main(["train", "--dataset", str(fake_dataset), "--split", str(fake_split), "--model", "gcn",
+                 "--out", str(both), "--epochs", "2", "--runs", "2"]) == 0  # fmt: skip
+    for run, alone in ((both, models / "gcn"), (both / "seeds" / "1", seed1)):
+        meta, alone_meta = (json.loads((d / "meta.json").read_text()) for d in (run, alone))
+        assert meta["seed"] == alone_meta["seed"] and meta["best_val_loss"] == alone_meta["best_val_loss"]
     with pytest.raises(UserError, match="2 directories for 1"):
         main(["evaluate", "--dataset", str(fake_dataset), "--split", str(fake_split), "--no-strict",
               "--model-dir", str(seed1), "--out-dir", *map(str, elsewhere)])  # fmt: skip

@@ -113,9 +113,9 @@ def runs_of(*names):
     return [f"{n}/{r}".rstrip("/") for r in RUN_SUBDIRS for n in names]
 
 
-def model_runs():
-    """Every training run: each model, then its extra seeds."""
-    return runs_of(*config["models"]["names"])
+def checkpoints(root, *names):
+    """The checkpoints of every run of ``names`` under ``root``."""
+    return [f"{root}/{r}/checkpoint.pt" for r in runs_of(*names)]
 
 
 def adapted_runs():
@@ -126,16 +126,6 @@ def adapted_runs():
 def run_dirs(root, name, below=""):
     """The directories of a model's runs under ``root`` (and ``below`` each), for --model-dir / --out-dir."""
     return " ".join(f"{root}/{r}{below}" for r in runs_of(name))
-
-
-def model_name(wildcards):
-    return wildcards.model.split("/")[0]
-
-
-def model_seed(wildcards):
-    """models.seed for a model's first run, models.seed + k for its run k."""
-    k = int(wildcards.model.split("/")[-1]) if "/seeds/" in wildcards.model else 0
-    return config["models"]["seed"] + k
 
 
 def dataset_tables(directory=DATA):

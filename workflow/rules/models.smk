@@ -55,30 +55,34 @@ rule search:
 
 
 def search_result(wildcards):
-    return [f"{MODELS}/search/{model_name(wildcards)}.json"] if SEARCH["enabled"] else []
+    return [f"{MODELS}/search/{wildcards.model}.json"] if SEARCH["enabled"] else []
 
 
 def hparams_args(wildcards):
     """The search's choice when it runs, else the config's models.hparams for this model."""
     if SEARCH["enabled"]:
-        return f"--search {MODELS}/search/{model_name(wildcards)}.json"
-    return "--config " + shlex.quote(json.dumps(config["models"]["hparams"].get(model_name(wildcards), {}), sort_keys=True))
+        return f"--search {MODELS}/search/{wildcards.model}.json"
+    return "--config " + shlex.quote(json.dumps(config["models"]["hparams"].get(wildcards.model, {}), sort_keys=True))
 
 
 rule train:
-    """Train one model (GNN or baseline) on the training programs; early stop on validation."""
+    """Train a model's runs (GNN or baseline; seeds models.seed, +1, ...) on the training programs,
+    each early-stopped on validation. One process for the runs: a run's own start-up (Python,
+    PyTorch Geometric, the tables) was 8 s of its 60-90 on 2 cores."""
     input:
         dataset_tables(TRAIN_DATA),
         split=rules.split.output,
         search=search_result,
     output:
-        checkpoint=f"{MODELS}/{{model}}/checkpoint.pt",
-        history=f"{MODELS}/{{model}}/history.json",
-        meta=f"{MODELS}/{{model}}/meta.json",
+        checkpoint=[f"{MODELS}/{{model}}/{r}checkpoint.pt" for r in RUN_SUBDIRS],
+        history=[f"{MODELS}/{{model}}/{r}history.json" for r in RUN_SUBDIRS],
+        meta=[f"{MODELS}/{{model}}/{r}meta.json" for r in RUN_SUBDIRS],
+    wildcard_constraints:
+        model=r"[a-z0-9_]+",
     params:
-        name=model_name,
         epochs=config["models"]["epochs"],
-        seed=model_seed,
+        seed=config["models"]["seed"],
+        runs=config["models"]["seeds"],
         hparams=hparams_args,
     threads: config["models"]["threads"]
     resources:
@@ -86,8 +90,8 @@ rule train:
     log:
         f"results/logs/train/{{model}}.log",
     shell:
-        "perfgraph train --dataset {TRAIN_DATA} --split {input.split} --model {params.name} "
-        "--out {MODELS}/{wildcards.model} --epochs {params.epochs} --seed {params.seed} "
+        "perfgraph train --dataset {TRAIN_DATA} --split {input.split} --model {wildcards.model} "
+        "--out {MODELS}/{wildcards.model} --epochs {params.epochs} --seed {params.seed} --runs {params.runs} "
         "--threads {threads} {params.hparams} > {log} 2>&1"
 
 
@@ -95,7 +99,7 @@ rule evaluate:
     """Predict the test and zoo programs with every training run of a model (one process: the
     imports and the dataset once); per-program metrics averaged; prediction tables."""
     input:
-        lambda wildcards: expand(rules.train.output.checkpoint, model=runs_of(wildcards.name)),
+        lambda wildcards: checkpoints(MODELS, wildcards.name),
         split=rules.split.output,
     output:
         metrics=[f"{MODELS}/{{name}}/{r}metrics.json" for r in RUN_SUBDIRS],
@@ -130,7 +134,7 @@ rule evaluate_fresh:
     """Cross-machine check: every run of a model trained on models.dataset scored on the dataset built here."""
     input:
         dataset_tables(),
-        lambda wildcards: expand(rules.train.output.checkpoint, model=runs_of(wildcards.name)),
+        lambda wildcards: checkpoints(MODELS, wildcards.name),
         split=rules.held_out_split.output,
     output:
         metrics=[f"{MODELS}/{{name}}/{r}{FRESH_SCORES}/metrics.json" for r in RUN_SUBDIRS],
@@ -152,7 +156,7 @@ rule adapt:
     """Fine-tune the trained models on this machine's timings: the random programs built here
     (adapt.on_built), or programs adapt times itself within adapt.budget_min."""
     input:
-        expand(rules.train.output.checkpoint, model=[r for r in model_runs() if r.split("/")[0] in ADAPT_MODELS]),
+        checkpoints(MODELS, *ADAPT_MODELS),
         dataset_tables(TRAIN_DATA),
         built=(dataset_tables() + rules.held_out_split.output) if ADAPT_ON_BUILT else [],
     output:

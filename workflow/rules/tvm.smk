@@ -31,14 +31,6 @@ TVM_PROGRAMS = list(tvm_random_programs()) + [f"tzoo_{z}" for z in TVM["programs
 wildcard_constraints:
     tprog=r"t\d{5}|tzoo_\w+",
     tmodel=r"tvm_xgb|gcn|gine|gatv2",
-    # A model's first run is <TVM_MODELS>/<model>/, run k of models.seeds <model>/seeds/<k>/ (as on the Halide side).
-    trun=r"(tvm_xgb|gcn|gine|gatv2)(/seeds/\d+)?",
-
-
-def tvm_run_seed(wildcards):
-    """models.seed for a model's first run, models.seed + k for its run k."""
-    k = int(wildcards.trun.split("/")[-1]) if "/seeds/" in wildcards.trun else 0
-    return config["models"]["seed"] + k
 
 
 def tvm_generate_args(wildcards):
@@ -193,23 +185,25 @@ rule tvm_split:
 
 
 rule tvm_train:
-    """Train one run (a seed) of TVM's XGBModel or a GNN on the TVM training programs."""
+    """Train a model's runs (TVM's XGBModel or a GNN; seeds models.seed, +1, ...) on the TVM
+    training programs, in one process as on the Halide side. A model's first run is
+    <TVM_MODELS>/<model>/, run k <model>/seeds/<k>/."""
     input:
         tvm_dataset_tables(TVM_DATA),
         split=rules.tvm_split.output,
     output:
-        meta=f"{TVM_MODELS}/{{trun}}/meta.json",
+        meta=[f"{TVM_MODELS}/{{tmodel}}/{r}meta.json" for r in RUN_SUBDIRS],
     params:
-        name=lambda wildcards: wildcards.trun.split("/")[0],
         epochs=config["models"]["epochs"],
-        seed=tvm_run_seed,
+        seed=config["models"]["seed"],
+        runs=config["models"]["seeds"],
     threads: config["models"]["threads"]
     log:
-        "results/logs/tvm_train/{trun}.log",
+        "results/logs/tvm_train/{tmodel}.log",
     shell:
         "perfgraph tvm-train --dataset {TVM_DATA} --split {input.split} "
-        "--model {params.name} --out {TVM_MODELS}/{wildcards.trun} --epochs {params.epochs} "
-        "--seed {params.seed} --threads {threads} > {log} 2>&1"
+        "--model {wildcards.tmodel} --out {TVM_MODELS}/{wildcards.tmodel} --epochs {params.epochs} "
+        "--seed {params.seed} --runs {params.runs} --threads {threads} > {log} 2>&1"
 
 
 rule tvm_evaluate:
