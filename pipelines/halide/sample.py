@@ -217,6 +217,7 @@ def run_draw(entry: dict, draw: Draw, lib_path_for, seen: dict, weights_dir: str
     p = _CTX.Process(target=_child_schedule, args=(child, entry, draw.autoscheduler, params))
     p.start()
     child.close()
+    text = ""  # the schedule, once the child has sent it: a crash compiling it is that schedule's row
     try:
         if not parent.poll(draw.timeout_s):
             return Outcome("timeout", error=f"autoscheduler gave no schedule in {draw.timeout_s} s")
@@ -244,7 +245,7 @@ def run_draw(entry: dict, draw: Draw, lib_path_for, seen: dict, weights_dir: str
         return out
     except EOFError:
         p.join(5)
-        return Outcome("crash", error=f"child died with exit code {p.exitcode}")
+        return Outcome("crash", text, error=f"child died with exit code {p.exitcode}")
     finally:
         if p.is_alive():
             p.kill()
@@ -307,7 +308,7 @@ def draw_candidates(
         if out.status == "duplicate":
             rows[schedule_hash(out.text)]["n_duplicates"] += 1
             return
-        if out.status in ("schedule_error", "timeout") and not out.text:
+        if out.status in ("schedule_error", "timeout", "crash") and not out.text:
             print(f"{entry['program_id']}: {draw.sampler} {draw.params}: {out.status}: {out.error}", file=sys.stderr)
             return
         rows[schedule_hash(out.text)] = candidate_row(entry, draw, out)
@@ -332,8 +333,10 @@ def draw_candidates(
                             break
                         sid = schedule_hash(out.text) if out.text else None
                         if out.status == "duplicate" and sid not in rows:
-                            # A later draw of the batch compiled it first: the earlier draw owns the row.
-                            out = next(o for o in outs if o.status != "duplicate" and o.text and schedule_hash(o.text) == sid)
+                            # A later draw of the batch claimed it first: the earlier draw owns the row,
+                            # with that draw's outcome (a crash there left no schedule text: a crash here).
+                            out = next((o for o in outs if o.status != "duplicate" and o.text and schedule_hash(o.text) == sid),
+                                       Outcome("crash", out.text, error="the draw compiling it beside this one died"))  # fmt: skip
                         elif out.status != "duplicate" and sid in rows:
                             out = Outcome("duplicate", text=out.text)
                         before = len(rows)

@@ -121,3 +121,35 @@ def test_when_dropout_runs_dry_nearby_cost_models_are_searched(tmp_path) -> None
     near_shipped = weights_of(draws[2], tmp_path)
     for name, w in shipped_weights().items():
         assert 0 < float(np.abs(near_shipped[name] - w).max()) < 0.3
+
+
+def test_draws_at_once_keep_the_rows_of_one_at_a_time(monkeypatch, tmp_path) -> None:
+    """Two draws of one batch that find the same schedule: whichever claims it first compiles
+    it, the earlier draw owns the row (as one at a time), the later counts as its duplicate; a
+    claimer that died leaves the earlier draw a crash row, not a lost one."""
+    import time as time_mod
+
+    from pipelines.halide import sample
+    from pipelines.halide.samplers import Draw, MixSampler
+
+    def scripted(entry, draw, lib_path_for, seen, weights_dir):
+        time_mod.sleep(draw.params["delay"])  # the later draw asks first
+        text = draw.params["text"]
+        if sample.schedule_hash(text) in seen:
+            return sample.Outcome("duplicate", text=text)
+        if draw.params.get("dies"):
+            return sample.Outcome("crash", error="child died")
+        return sample.Outcome("ok", text, b"features", 0.1)
+
+    monkeypatch.setattr(sample, "run_draw", scripted)
+    entry = {"program_id": "p"}
+    for dies, status in ((False, "ok"), (True, "crash")):
+        draws = (Draw("s", "Adams2019", {"text": "f.compute_root();", "delay": 0.3, "seed": 1}, 10),
+                 Draw("s", "Adams2019", {"text": "f.compute_root();", "delay": 0.0, "seed": 2, "dies": dies}, 10),
+                 Draw("s", "Adams2019", {"text": "g.compute_root();", "delay": 0.0, "seed": 3}, 10))
+        rows = sample.draw_candidates(entry, [MixSampler("s", 2, draws)], [], lambda sid: tmp_path / sid, tmp_path, jobs=2)
+        first = rows[sample.schedule_hash("f.compute_root();")]
+        assert json.loads(first["sampler_params"])["seed"] == 1 and first["compile_status"] == status
+        # the claimer's crash left no schedule, so no row of its own; the third draw is the second schedule
+        assert first["n_duplicates"] == (0 if dies else 1) and len(rows) == 2
+        assert json.loads(rows[sample.schedule_hash("g.compute_root();")]["sampler_params"])["seed"] == 3
