@@ -20,7 +20,7 @@ import logging
 import sys
 
 from featurize.schema import UserError
-from models.constants import MODEL_NAMES
+from models.constants import MODEL_NAMES, RUNS_HELP, planned_runs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,9 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="epoch budget of the GNNs (Adams2019 keeps its own)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--runs", type=int, default=1,
-                   help="runs to train one after another, seeds SEED, SEED+1, ...: the first in OUT, run k in "
-                        "OUT/seeds/k (one process: the imports once)")  # fmt: skip
+    p.add_argument("--runs", type=int, default=1, help=RUNS_HELP)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--config", default=None, help='JSON overrides, e.g. \'{"hidden_channels": 32}\'')
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
@@ -122,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         from models.split import write_split
 
         split = write_split(args.dataset, args.out, train=args.train, val=args.val, salt=args.salt, seed=args.seed,
-                            all_held_out=args.held_out, adapt_on=tuple(args.adapt_on))  # fmt: skip
+                            all_held_out=args.held_out, adapt_on=args.adapt_on)  # fmt: skip
         counts = split.group_by("split").len().sort("split")
         print(json.dumps(dict(zip(counts["split"].to_list(), counts["len"].to_list()))))
     elif args.cmd == "search":
@@ -141,17 +139,15 @@ def main(argv: list[str] | None = None) -> int:
             from models.search import chosen_configs
 
             overrides = chosen_configs([args.search])[args.model]
-        from models.evaluate import run_dir
-
-        for run in range(args.runs):
+        for out, seed in planned_runs(args.out, args.seed, args.runs):
             meta = train(
                 args.model,
                 args.dataset,
                 args.split,
-                run_dir(args.out, run),
+                out,
                 epochs=args.epochs,
                 threads=args.threads,
-                seed=args.seed + run,
+                seed=seed,
                 device=args.device,
                 config=overrides,
                 resume=not args.fresh,

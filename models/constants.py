@@ -1,4 +1,4 @@
-"""Sizes and defaults shared by the models, their trainer and their tests.
+"""Sizes, defaults and the runs' layout shared by the models, their trainer and their tests.
 
 The Adams2019 sizes mirror ``src/autoschedulers/adams2019/NetworkSize.h`` in
 halide/Halide, which the cost model and its trainer share; keep them here, in one
@@ -6,6 +6,9 @@ place, for the same reason.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from featurize import schema
 
@@ -67,3 +70,18 @@ EVAL_SPLITS = ("test", "zoo")
 #: Where the "best GNN" of the headline ratios is chosen (never on a held-out split).
 SELECTION_SPLIT = "val"
 SPLITS = ("train", "val", "test", "zoo")
+
+
+#: ``--runs`` of ``perfgraph train`` and ``tvm-train`` (:func:`planned_runs`).
+RUNS_HELP = ("runs to train one after another, seeds SEED, SEED+1, ...: the first in OUT, run k in OUT/seeds/k "
+             "(one process: the imports once)")
+
+
+def run_dir(model_dir: str | os.PathLike, k: int) -> Path:
+    """Where run ``k`` of a model lives: its first run in ``model_dir``, run k in ``seeds/<k>``."""
+    return Path(model_dir) if k == 0 else Path(model_dir) / "seeds" / str(k)
+
+
+def planned_runs(model_dir: str | os.PathLike, seed: int, runs: int) -> list[tuple[Path, int]]:
+    """(directory, seed) of each of a model's ``runs`` runs: run k in :func:`run_dir` at ``seed + k``."""
+    return [(run_dir(model_dir, k), seed + k) for k in range(runs)]

@@ -54,11 +54,6 @@ def run_label(model_dir: Path) -> str:
     return model_dir.parent.parent.name if model_dir.parent.name == "seeds" else model_dir.name
 
 
-def run_dir(model_dir: str | os.PathLike, k: int) -> Path:
-    """Where run ``k`` of a model lives: its first run in ``model_dir``, run k in ``seeds/<k>``."""
-    return Path(model_dir) if k == 0 else Path(model_dir) / "seeds" / str(k)
-
-
 def seed_run_dirs(model_dir: Path, n_seeds: int | None = None) -> list[Path]:
     """A model's run directories: its first run, then each extra seed's in order (with
     ``n_seeds``, only the first ``n_seeds``, so runs left from a config with more seeds

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -30,6 +31,8 @@ from featurize import schema
 from featurize.schema import UserError
 
 ORIGIN_TO_SPLIT = {"zoo": "zoo", "user": "test"}
+#: Where a program came from (the ``programs`` table's ``origin``).
+ORIGINS = ("random", "zoo", "user")
 
 
 def program_hash(program_id: str, salt: str = "", seed: int = 0) -> int:
@@ -69,7 +72,7 @@ def assign_splits(
     test = 1.0 - train - val
     test = 0.0 if test < 1e-9 else test  # 0.85 + 0.15 leaves 3e-17 in floats, not a test program
     origins = set(programs["origin"].unique().to_list())
-    unknown = origins - {"random", "zoo", "user"}
+    unknown = origins - set(ORIGINS)
     if unknown:
         raise UserError(f"unknown program origins {sorted(unknown)}; expected random, zoo or user")
     if programs["program_id"].n_unique() != programs.height:
@@ -116,7 +119,7 @@ def train_subset(split: pl.DataFrame, n_train: int | None, seed: int = 0) -> pl.
     return split.with_columns(split=pl.when(dropped).then(pl.lit(UNUSED)).otherwise(pl.col("split")))
 
 
-def held_out(programs: pl.DataFrame, adapt_on: tuple[str, ...] = ()) -> pl.DataFrame:
+def held_out(programs: pl.DataFrame, adapt_on: Sequence[str] = ()) -> pl.DataFrame:
     """Every program held out: zoo programs ``"zoo"``, all others ``"test"``; with
     ``adapt_on``, programs of those origins ``"train"`` instead.
 
@@ -124,7 +127,7 @@ def held_out(programs: pl.DataFrame, adapt_on: tuple[str, ...] = ()) -> pl.DataF
     machine's fresh one, none of whose programs they trained on. ``adapt_on``: the programs
     ``perfgraph adapt --data`` fine-tunes those models on, so that no model, adapted or not,
     is scored on them."""
-    unknown = set(adapt_on) - {"random", "zoo", "user"}
+    unknown = set(adapt_on) - set(ORIGINS)
     if unknown:
         raise UserError(f"adapt on origins {sorted(unknown)}: expected random, zoo or user")
     origin = pl.col("origin")
@@ -141,13 +144,13 @@ def write_split(
     salt: str = "",
     seed: int = 0,
     all_held_out: bool = False,
-    adapt_on: tuple[str, ...] = (),
+    adapt_on: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Split the programs of ``dataset_dir`` and write the ``split`` table to ``out``
     (with ``all_held_out``, the :func:`held_out` split, ``adapt_on`` its)."""
     programs = schema.read_table(schema.table_path(dataset_dir, "programs"), "programs")
     if all_held_out:
-        split = held_out(programs, tuple(adapt_on))
+        split = held_out(programs, adapt_on)
     else:
         split = assign_splits(programs, train=train, val=val, salt=salt, seed=seed)
     schema.write_table("split", split, out)

@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 
+from models.constants import RUNS_HELP, planned_runs
 from models.tvm import stages
 
 
@@ -23,9 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="epoch budget of the GNNs")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--runs", type=int, default=1,
-                   help="runs to train one after another, seeds SEED, SEED+1, ...: the first in OUT, run k in "
-                        "OUT/seeds/k (one process: the imports once)")  # fmt: skip
+    p.add_argument("--runs", type=int, default=1, help=RUNS_HELP)
     p = sub.add_parser("evaluate", help="score a trained model on the held-out TVM programs")
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", required=True)
@@ -58,11 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.cmd == "train":
-        from models.evaluate import run_dir
-
-        for run in range(args.runs):
-            meta = stages.train(args.model, args.dataset, args.split, run_dir(args.out, run), epochs=args.epochs,
-                                threads=args.threads, seed=args.seed + run)  # fmt: skip
+        for out, seed in planned_runs(args.out, args.seed, args.runs):
+            meta = stages.train(args.model, args.dataset, args.split, out, epochs=args.epochs, threads=args.threads,
+                                seed=seed)  # fmt: skip
             keys = ("model", "train_wall_s", "epochs_run", "best_epoch")
             print(json.dumps({k: meta.get(k) for k in keys} | {"val": meta["metrics"]["val"]}), flush=True)
     elif args.cmd == "evaluate":

@@ -303,6 +303,7 @@ def draw_candidates(
     draw order, so the rows are those of one at a time; a batch's draws past the sampler's
     count are dropped."""
     rows: dict[str, dict] = {sid: dict(row) for sid, row in (known or {}).items()}
+    jobs = max(1, jobs)
 
     def record(draw: Draw, out: Outcome) -> None:
         if out.status == "duplicate":
@@ -321,11 +322,11 @@ def draw_candidates(
         for sampler in mix:
             n_distinct = 0
             draws = list(sampler.draws)
-            with ThreadPoolExecutor(max(1, jobs)) as pool:  # threads wait on the children
-                for start in range(0, len(draws), max(1, jobs)):
+            with ThreadPoolExecutor(jobs) as pool:  # threads wait on the children
+                for start in range(0, len(draws), jobs):
                     if n_distinct >= sampler.wanted:
                         break
-                    batch = draws[start:start + max(1, jobs)]
+                    batch = draws[start:start + jobs]
                     claims = _Claims(rows)
                     outs = list(pool.map(lambda d: run_draw(entry, d, lib_path_for, claims, weights_dir), batch))
                     for draw, out in zip(batch, outs):
